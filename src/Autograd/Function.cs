@@ -1,0 +1,145 @@
+namespace MiniGrad;
+
+/// <summary>
+/// One recorded op on the tape: it keeps what its backward needs and maps the output gradient to input gradients.
+/// Each op's subclass sits next to its forward in Ops/ (micrograd style: forward and backward side by side).
+/// </summary>
+public abstract class Function
+{
+    internal Edge[] Edges = [];
+    Tensor[]? saved;
+    bool released;
+
+    /// <summary>The name shown in grad_fn, e.g. "MulBackward".</summary>
+    public virtual string Name => GetType().Name.Replace("Fn", "Backward");
+
+    /// <summary>The functions (or leaf tensors) that gradients flow to from here, in input order.</summary>
+    public IEnumerable<object?> NextFunctions => Edges.Select(e => (object?)e.Fn ?? e.Leaf);
+
+    /// <summary>Keeps tensors for the backward; they are dropped after it unless the graph is retained.</summary>
+    protected void Save(params Tensor[] tensors) => saved = tensors;
+
+    /// <summary>A tensor kept by Save.</summary>
+    protected Tensor Saved(int i) => saved![i];
+
+    /// <summary>Gradients for each input (null where none is needed), given the output gradient.</summary>
+    protected internal abstract Tensor?[] Backward(Tensor grad);
+
+    internal Tensor?[] RunBackward(Tensor grad)
+    {
+        if (released)
+            throw new InvalidOperationException(
+                $"Backward: trying to backward through the graph a second time ({Name}): its saved tensors were freed after the first Backward(). Pass retainGraph: true to the first Backward() if you need to call it again.");
+        return Backward(grad);
+    }
+
+    internal void Release() { saved = null; released = true; }
+
+    /// <summary>
+    /// Wraps a forward result; when grad mode is on and some input requires grad, links fn into the graph.
+    /// Ops call it as: <c>return Function.Record(new MulFn(...), raw, a, b);</c> (fn may be built lazily by the op).
+    /// </summary>
+    internal static Tensor Record(RawTensor output, Func<Function> makeFn, params Tensor[] inputs)
+    {
+        var result = new Tensor(output);
+        if (!Autograd.IsGradEnabled) return result;
+        bool any = false;
+        foreach (var t in inputs) any |= t.RequiresGrad;
+        if (!any) return result;
+        var fn = makeFn();
+        fn.Edges = new Edge[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            var t = inputs[i];
+            fn.Edges[i] = !t.RequiresGrad ? default : t.GradFn is { } g ? new Edge(g, null, t.Raw.Shape) : new Edge(null, t, t.Raw.Shape);
+        }
+        result.SetGradFn(fn);
+        return result;
+    }
+}
+
+/// <summary>Where an input's gradient goes: the function that produced it, or the leaf tensor itself.</summary>
+internal readonly record struct Edge(Function? Fn, Tensor? Leaf, int[]? Shape)
+{
+    public bool IsLive => Fn != null || Leaf != null;
+}
+
+/// <summary>Grad mode and the backward walk.</summary>
+public static class Autograd
+{
+    [ThreadStatic] static int noGradDepth;
+
+    /// <summary>False inside a <see cref="Torch.NoGrad"/> scope on this thread.</summary>
+    public static bool IsGradEnabled => noGradDepth == 0;
+
+    internal static IDisposable NoGrad() { noGradDepth++; return new Scope(); }
+
+    sealed class Scope : IDisposable
+    {
+        bool done;
+        public void Dispose() { if (!done) { done = true; noGradDepth--; } }
+    }
+
+    /// <summary>
+    /// Reverse-mode sweep: topological order without recursion (LSTM graphs are deep), gradients summed per
+    /// function, leaf gradients accumulated into Grad, saved tensors released unless retainGraph.
+    /// </summary>
+    internal static void Backward(Tensor root, Tensor? gradient, bool retainGraph)
+    {
+        if (!root.RequiresGrad)
+            throw new InvalidOperationException("Backward: the tensor does not require grad and has no grad_fn; call RequiresGrad_() on a leaf that feeds it, or compute it outside Torch.NoGrad()");
+        if (gradient is null)
+        {
+            if (root.Numel != 1)
+                throw new InvalidOperationException($"Backward: gradient can be implicitly created only for scalar outputs, but the tensor has shape {Shapes.Format(root.Raw.Shape)}; pass a gradient of that shape");
+            gradient = Torch.OnesLike(root);
+        }
+        else if (!Shapes.Equal(gradient.Raw.Shape, root.Raw.Shape))
+            throw new ArgumentException($"Backward: gradient shape {Shapes.Format(gradient.Raw.Shape)} does not match the tensor's shape {Shapes.Format(root.Raw.Shape)}", nameof(gradient));
+        else if (gradient.DType != root.DType)
+            throw new ArgumentException($"Backward: gradient dtype {gradient.DType} does not match the tensor's dtype {root.DType}", nameof(gradient));
+
+        using var _ = NoGrad();
+        gradient = gradient.Detach();
+        if (root.GradFn is null) { root.AccumulateGrad(gradient); return; }
+
+        var order = TopologicalOrder(root.GradFn);
+        var grads = new Dictionary<Function, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
+        for (int i = order.Count - 1; i >= 0; i--)
+        {
+            var fn = order[i];
+            if (!grads.Remove(fn, out var g)) continue;
+            var inputGrads = fn.RunBackward(g);
+            for (int k = 0; k < fn.Edges.Length; k++)
+            {
+                var e = fn.Edges[k];
+                if (!e.IsLive || k >= inputGrads.Length || inputGrads[k] is not { } gi) continue;
+                if (!Shapes.Equal(gi.Raw.Shape, e.Shape))
+                    throw new InvalidOperationException($"Backward: {fn.Name} returned a gradient of shape {Shapes.Format(gi.Raw.Shape)} for input {k} of shape {Shapes.Format(e.Shape)}");
+                if (e.Leaf is { } leaf) leaf.AccumulateGrad(gi);
+                else grads[e.Fn!] = grads.TryGetValue(e.Fn!, out var acc) ? acc + gi : gi;
+            }
+            if (!retainGraph) fn.Release();
+        }
+    }
+
+    // Post-order DFS with an explicit stack: inputs come before the functions that consume them.
+    static List<Function> TopologicalOrder(Function root)
+    {
+        var order = new List<Function>();
+        var seen = new HashSet<Function>(ReferenceEqualityComparer.Instance) { root };
+        var stack = new Stack<(Function Fn, int Next)>();
+        stack.Push((root, 0));
+        while (stack.Count > 0)
+        {
+            var (fn, next) = stack.Pop();
+            if (next < fn.Edges.Length)
+            {
+                stack.Push((fn, next + 1));
+                if (fn.Edges[next].Fn is { } child && seen.Add(child)) stack.Push((child, 0));
+            }
+            else order.Add(fn);
+        }
+        return order;
+    }
+}

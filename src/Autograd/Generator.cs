@@ -1,0 +1,61 @@
+namespace MiniGrad;
+
+/// <summary>
+/// A stream of pseudo-random numbers (xoshiro256**, seeded through SplitMix64): the same seed gives the same
+/// numbers on every run and machine. Not thread-safe; give each thread its own.
+/// </summary>
+public sealed class Generator
+{
+    ulong s0, s1, s2, s3;
+
+    /// <summary>A generator seeded with <paramref name="seed"/>.</summary>
+    public Generator(long seed) => ManualSeed(seed);
+
+    /// <summary>Restarts the stream from a seed.</summary>
+    public Generator ManualSeed(long seed)
+    {
+        ulong x = (ulong)seed;
+        s0 = SplitMix(ref x); s1 = SplitMix(ref x); s2 = SplitMix(ref x); s3 = SplitMix(ref x);
+        return this;
+    }
+
+    static ulong SplitMix(ref ulong x)
+    {
+        ulong z = x += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>The next 64 random bits.</summary>
+    public ulong NextUInt64()
+    {
+        ulong result = ulong.RotateLeft(s1 * 5, 7) * 9, t = s1 << 17;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = ulong.RotateLeft(s3, 45);
+        return result;
+    }
+
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform integer in [0, range) without modulo bias (rejection sampling).</summary>
+    public ulong NextBelow(ulong range)
+    {
+        ulong limit = ulong.MaxValue - ulong.MaxValue % range;
+        ulong v;
+        do v = NextUInt64(); while (v >= limit);
+        return v % range;
+    }
+
+    /// <summary>Fills with standard normal draws (Box-Muller, both outputs of each pair used in order).</summary>
+    public void FillNormal(Span<double> dst)
+    {
+        for (int i = 0; i < dst.Length; i += 2)
+        {
+            double u1 = 1.0 - NextDouble(), u2 = NextDouble(); // u1 in (0, 1]: log is finite
+            double r = Math.Sqrt(-2.0 * Math.Log(u1)), a = 2 * Math.PI * u2;
+            dst[i] = r * Math.Cos(a);
+            if (i + 1 < dst.Length) dst[i + 1] = r * Math.Sin(a);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+namespace MiniGrad;
+
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// Zeroes each element with probability p and scales the rest by 1/(1-p) while training; identity otherwise.
+    /// The mask comes from the generator (the default one when null), so a seeded run repeats exactly.
+    /// </summary>
+    public Tensor Dropout(double p, bool training = true, Generator? generator = null)
+    {
+        if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(nameof(p), p, $"Dropout: probability has to be between 0 and 1, but got {p}");
+        if (!DType.IsFloating()) throw new ArgumentException($"Dropout: expected a floating point tensor, but dtype is {DType}");
+        if (!training || p == 0) return this;
+        if (p == 1) return this * 0.0;
+        var g = generator ?? Torch.DefaultGenerator;
+        var keep = new double[Numel];
+        double scale = 1 / (1 - p);
+        for (int i = 0; i < keep.Length; i++) keep[i] = g.NextDouble() >= p ? scale : 0;
+        var mask = new Tensor(Backend.Cast(Backend.FromArray(keep, Raw.Shape), DType));
+        return this * mask;
+    }
+}

@@ -1,0 +1,124 @@
+namespace MiniGrad;
+
+/// <summary>
+/// A differentiable n-dimensional array: raw data on a device, plus the autograd state (RequiresGrad, Grad and
+/// the Function that produced it). Ops are in Ops/*.cs as partial members of this class.
+/// </summary>
+public sealed partial class Tensor
+{
+    bool requiresGrad;
+
+    internal Tensor(RawTensor raw, bool requiresGrad = false)
+    {
+        Raw = raw;
+        if (requiresGrad) RequiresGrad = true;
+    }
+
+    internal RawTensor Raw { get; }
+    internal IBackend Backend => Raw.Backend;
+
+    /// <summary>The dimensions (a copy).</summary>
+    public int[] Shape => (int[])Raw.Shape.Clone();
+    /// <summary>Size of one dimension (negative counts from the end).</summary>
+    public int Size(int dim) => Raw.Shape[Shapes.NormalizeDim("Size", dim, Rank)];
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => Raw.Rank;
+    /// <summary>Number of elements.</summary>
+    public int Numel => Raw.Numel;
+    /// <summary>Element type.</summary>
+    public DType DType => Raw.DType;
+    /// <summary>The device holding the data.</summary>
+    public Device Device => Raw.Backend.Device;
+
+    /// <summary>The function that produced this tensor (null for leaves), PyTorch's grad_fn.</summary>
+    public Function? GradFn { get; private set; }
+    /// <summary>True for tensors created by the user rather than by a recorded op.</summary>
+    public bool IsLeaf => GradFn is null;
+    /// <summary>The accumulated gradient of a leaf after Backward().</summary>
+    public Tensor? Grad { get; set; }
+
+    /// <summary>Whether ops on this tensor are recorded for Backward().</summary>
+    public bool RequiresGrad
+    {
+        get => requiresGrad;
+        set
+        {
+            if (!value && GradFn is not null)
+                throw new InvalidOperationException("RequiresGrad: you can only change the flag of leaf tensors; use Detach() to get a tensor outside the graph");
+            if (value && !DType.IsFloating())
+                throw new InvalidOperationException($"RequiresGrad: only floating point tensors can require gradients, but dtype is {DType}");
+            requiresGrad = value;
+        }
+    }
+
+    internal void SetGradFn(Function fn) { GradFn = fn; requiresGrad = true; }
+
+    /// <summary>Sets RequiresGrad in place and returns this tensor (PyTorch's requires_grad_()).</summary>
+    public Tensor RequiresGrad_(bool requiresGrad = true) { RequiresGrad = requiresGrad; return this; }
+
+    /// <summary>The same data outside the graph (shares storage; no grad).</summary>
+    public Tensor Detach() => new(Raw);
+
+    /// <summary>Computes gradients of this tensor with respect to every leaf that requires grad.</summary>
+    /// <param name="gradient">d(something)/d(this); omitted for a scalar, where it is 1.</param>
+    /// <param name="retainGraph">Keep saved tensors so that Backward can run through the graph again.</param>
+    public void Backward(Tensor? gradient = null, bool retainGraph = false) => Autograd.Backward(this, gradient, retainGraph);
+
+    internal void AccumulateGrad(Tensor g) => Grad = Grad is null ? g.Detach() : (Grad + g).Detach();
+
+    /// <summary>Clears the gradient (sets Grad to null, like PyTorch's set_to_none).</summary>
+    public void ZeroGrad() => Grad = null;
+
+    /// <summary>A copy of the elements as a flat array of T, converting the dtype when T differs.</summary>
+    public T[] ToArray<T>()
+    {
+        var want = DTypes.Of<T>();
+        var raw = want == DType ? Raw : Backend.Cast(Raw, want);
+        return (T[])raw.Backend.ToArray(raw);
+    }
+
+    /// <summary>The single value of a one-element tensor (PyTorch's item()).</summary>
+    public T Item<T>()
+    {
+        if (Numel != 1)
+            throw new InvalidOperationException($"Item: a tensor with {Numel} elements (shape {Shapes.Format(Raw.Shape)}) cannot be converted to a scalar; expected exactly one element");
+        return ToArray<T>()[0];
+    }
+
+    /// <summary>Converts to another dtype (differentiable between float types).</summary>
+    public Tensor To(DType dtype) => dtype == DType ? this : CastFn.Apply(this, dtype);
+
+    /// <summary>Moves to another device (differentiable).</summary>
+    public Tensor To(Device device) => device == Device ? this : ToDeviceFn.Apply(this, device);
+
+    /// <inheritdoc/>
+    public override string ToString() => TensorFormat.Format(this);
+
+    internal static void SameDevice(string op, Tensor a, Tensor b)
+    {
+        if (a.Device != b.Device)
+            throw new ArgumentException($"{op}: expected all tensors on the same device, but found {a.Device} and {b.Device}; move one with To(device)");
+    }
+}
+
+sealed class CastFn(DType from) : Function
+{
+    public static Tensor Apply(Tensor x, DType dtype)
+    {
+        var raw = x.Backend.Cast(x.Raw, dtype);
+        return dtype.IsFloating() ? Record(raw, () => new CastFn(x.DType), x) : new Tensor(raw);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g) => [from.IsFloating() ? g.To(from) : null];
+}
+
+sealed class ToDeviceFn(Device from) : Function
+{
+    public static Tensor Apply(Tensor x, Device device)
+    {
+        var target = device.Backend;
+        return Record(target.FromArray(x.Backend.ToArray(x.Raw), x.Raw.Shape), () => new ToDeviceFn(x.Device), x);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g) => [g.To(from)];
+}

@@ -1,0 +1,140 @@
+namespace MiniGrad;
+
+/// <summary>Factories, seeding and grad mode: the <c>torch.*</c> functions in .NET casing.</summary>
+public static partial class Torch
+{
+    [ThreadStatic] static Generator? defaultGenerator;
+
+    /// <summary>This thread's default generator (seeded with 0 until ManualSeed is called).</summary>
+    public static Generator DefaultGenerator => defaultGenerator ??= new Generator(0);
+
+    /// <summary>Seeds the default generator: the same seed gives the same numbers on every run.</summary>
+    public static void ManualSeed(long seed) => DefaultGenerator.ManualSeed(seed);
+
+    /// <summary>Turns off recording on this thread until the scope is disposed.</summary>
+    public static IDisposable NoGrad() => Autograd.NoGrad();
+
+    static IBackend B(Device? device) => (device ?? Device.Cpu).Backend;
+
+    static int[] CheckShape(string op, int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        for (int i = 0; i < shape.Length; i++)
+            if (shape[i] < 0) throw new ArgumentException($"{op}: size must be non-negative, but size[{i}] = {shape[i]} (shape {Shapes.Format(shape)})", nameof(shape));
+        return (int[])shape.Clone();
+    }
+
+    static Tensor Make(RawTensor raw, bool requiresGrad) => new(raw, requiresGrad);
+
+    /// <summary>Standard normal samples of the given shape (Float32).</summary>
+    public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
+
+    /// <summary>Standard normal samples.</summary>
+    public static Tensor Randn(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false, Generator? generator = null)
+    {
+        shape = CheckShape("Randn", shape);
+        RequireFloat("Randn", dtype);
+        var v = new double[Shapes.Numel(shape)];
+        (generator ?? DefaultGenerator).FillNormal(v);
+        return Make(B(device).FromArray(Convert(v, dtype), shape), requiresGrad);
+    }
+
+    /// <summary>Uniform samples in [0, 1).</summary>
+    public static Tensor Rand(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false, Generator? generator = null)
+    {
+        shape = CheckShape("Rand", shape);
+        RequireFloat("Rand", dtype);
+        var g = generator ?? DefaultGenerator;
+        var v = new double[Shapes.Numel(shape)];
+        for (int i = 0; i < v.Length; i++) v[i] = g.NextDouble();
+        return Make(B(device).FromArray(Convert(v, dtype), shape), requiresGrad);
+    }
+
+    /// <summary>Uniform integers in [low, high) (high is exclusive, as in PyTorch).</summary>
+    public static Tensor Randint(long low, long high, int[] shape, DType dtype = DType.Int64, Device? device = null, Generator? generator = null)
+    {
+        shape = CheckShape("Randint", shape);
+        if (high <= low) throw new ArgumentException($"Randint: expected low < high, but got low = {low}, high = {high}", nameof(high));
+        if (dtype == DType.Bool) throw new ArgumentException("Randint: dtype Bool is not supported; expected Int32, Int64, Float32 or Float64", nameof(dtype));
+        if (dtype == DType.Int32 && (low < int.MinValue || high - 1 > int.MaxValue))
+            throw new ArgumentException($"Randint: [{low}, {high}) does not fit dtype Int32", nameof(dtype));
+        var g = generator ?? DefaultGenerator;
+        var v = new long[Shapes.Numel(shape)];
+        ulong range = (ulong)(high - low);
+        for (int i = 0; i < v.Length; i++) v[i] = low + (long)g.NextBelow(range);
+        return Make(B(device).Cast(B(device).FromArray(v, shape), dtype), false);
+    }
+
+    /// <summary>A tensor filled with one value.</summary>
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false)
+    {
+        shape = CheckShape("Full", shape);
+        return Make(B(device).Full(shape, dtype, value), requiresGrad);
+    }
+
+    /// <summary>Zeros.</summary>
+    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) => Full(shape, 0, dtype, device, requiresGrad);
+    /// <summary>Zeros of the given shape (Float32).</summary>
+    public static Tensor Zeros(params int[] shape) => Full(shape, 0);
+    /// <summary>Ones.</summary>
+    public static Tensor Ones(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) => Full(shape, 1, dtype, device, requiresGrad);
+    /// <summary>Ones of the given shape (Float32).</summary>
+    public static Tensor Ones(params int[] shape) => Full(shape, 1);
+    /// <summary>Zeros with x's shape, dtype and device.</summary>
+    public static Tensor ZerosLike(Tensor x) => Full(x.Raw.Shape, 0, x.DType, x.Device);
+    /// <summary>Ones with x's shape, dtype and device.</summary>
+    public static Tensor OnesLike(Tensor x) => Full(x.Raw.Shape, 1, x.DType, x.Device);
+    /// <summary>A tensor filled with value, with x's shape, dtype and device.</summary>
+    public static Tensor FullLike(Tensor x, double value) => Full(x.Raw.Shape, value, x.DType, x.Device);
+
+    /// <summary>0, 1, ..., end - 1 (Int64).</summary>
+    public static Tensor Arange(long end, DType dtype = DType.Int64, Device? device = null) => Arange(0, end, 1, dtype, device);
+
+    /// <summary>start, start + step, ... up to but excluding end.</summary>
+    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Int64, Device? device = null)
+    {
+        if (step == 0 || double.IsNaN(step)) throw new ArgumentException($"Arange: step must be non-zero, but got {step}", nameof(step));
+        if ((end - start) / step < 0) throw new ArgumentException($"Arange: the range [{start}, {end}) is empty or runs against step {step}", nameof(end));
+        int n = (int)Math.Ceiling((end - start) / step);
+        var v = new double[n];
+        for (int i = 0; i < n; i++) v[i] = start + i * step;
+        return Make(B(device).Cast(B(device).FromArray(v, [n]), dtype), false);
+    }
+
+    /// <summary>A Float32 tensor from values; shape defaults to 1-D.</summary>
+    public static Tensor Tensor(float[] data, params int[] shape) => FromData(data, shape);
+    /// <summary>A Float64 tensor from values; shape defaults to 1-D.</summary>
+    public static Tensor Tensor(double[] data, params int[] shape) => FromData(data, shape);
+    /// <summary>An Int32 tensor from values; shape defaults to 1-D.</summary>
+    public static Tensor Tensor(int[] data, params int[] shape) => FromData(data, shape);
+    /// <summary>An Int64 tensor from values; shape defaults to 1-D.</summary>
+    public static Tensor Tensor(long[] data, params int[] shape) => FromData(data, shape);
+    /// <summary>A Bool tensor from values; shape defaults to 1-D.</summary>
+    public static Tensor Tensor(bool[] data, params int[] shape) => FromData(data, shape);
+    /// <summary>A 0-d Float32 tensor.</summary>
+    public static Tensor Scalar(float value, bool requiresGrad = false) => Make(Device.Cpu.Backend.FromArray(new[] { value }, []), requiresGrad);
+    /// <summary>A 0-d Float64 tensor.</summary>
+    public static Tensor Scalar(double value, bool requiresGrad = false) => Make(Device.Cpu.Backend.FromArray(new[] { value }, []), requiresGrad);
+
+    /// <summary>A tensor from a host array with explicit dtype, device and grad flag.</summary>
+    /// <remarks>Here the shape is taken as given: an empty shape makes a 0-d tensor.</remarks>
+    public static Tensor Tensor(Array data, int[] shape, Device? device = null, bool requiresGrad = false) => FromData(data, shape ?? [data.Length], device, requiresGrad);
+
+    static Tensor FromData(Array data, int[] shape) => FromData(data, shape is null || shape.Length == 0 ? [data.Length] : shape, null, false);
+
+    static Tensor FromData(Array data, int[] shape, Device? device, bool requiresGrad)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        shape = CheckShape("Tensor", shape);
+        if (Shapes.Numel(shape) != data.Length)
+            throw new ArgumentException($"Tensor: {data.Length} values cannot fill shape {Shapes.Format(shape)} ({Shapes.Numel(shape)} elements)", nameof(shape));
+        return Make(B(device).FromArray(data, shape), requiresGrad);
+    }
+
+    static void RequireFloat(string op, DType dtype)
+    {
+        if (!dtype.IsFloating()) throw new ArgumentException($"{op}: dtype {dtype} is not supported; expected Float32 or Float64", nameof(dtype));
+    }
+
+    static Array Convert(double[] v, DType dtype) => dtype == DType.Float64 ? v : Array.ConvertAll(v, x => (float)x);
+}

@@ -1,0 +1,98 @@
+using System.Numerics;
+
+namespace MiniGrad.Backends.Cpu;
+
+/// <summary>
+/// The managed CPU backend: whole-span SIMD kernels (System.Numerics.Tensors, Vector512) and both cores for big work.
+/// Each op family lives in its own partial file (Elementwise, Reduce, Shape, Softmax, MatMul, Ctc).
+/// </summary>
+public sealed partial class CpuBackend : IBackend
+{
+    /// <summary>The single CPU backend.</summary>
+    public static readonly CpuBackend Instance = new();
+
+    CpuBackend() { }
+
+    /// <inheritdoc/>
+    public Device Device => Device.Cpu;
+
+    static CpuTensor C(RawTensor x) => x as CpuTensor
+        ?? throw new ArgumentException($"CPU backend: got a tensor on device '{x.Backend.Device}'; move it with To(Device.Cpu) first");
+
+    /// <inheritdoc/>
+    public RawTensor FromArray(Array data, int[] shape)
+    {
+        var dtype = data switch
+        {
+            float[] => DType.Float32, double[] => DType.Float64, int[] => DType.Int32, long[] => DType.Int64, bool[] => DType.Bool,
+            _ => throw new ArgumentException($"FromArray: element type {data.GetType().GetElementType()?.Name} is not supported; expected float, double, int, long or bool", nameof(data)),
+        };
+        int n = Shapes.Numel(shape);
+        if (data.Length != n) throw new ArgumentException($"FromArray: {data.Length} values do not fill shape {Shapes.Format(shape)} ({n} elements)", nameof(data));
+        var t = CpuTensor.Alloc((int[])shape.Clone(), dtype);
+        Array.Copy(data, t.Data, n);
+        return t;
+    }
+
+    /// <inheritdoc/>
+    public Array ToArray(RawTensor x)
+    {
+        var c = C(x);
+        var r = Array.CreateInstance(x.DType.ClrType(), x.Numel);
+        Array.Copy(c.Data, r, x.Numel);
+        return r;
+    }
+
+    /// <inheritdoc/>
+    public RawTensor Full(int[] shape, DType dtype, double value)
+    {
+        var t = CpuTensor.Alloc(shape, dtype);
+        switch (dtype)
+        {
+            case DType.Float32: t.Span<float>().Fill((float)value); break;
+            case DType.Float64: t.Span<double>().Fill(value); break;
+            case DType.Int32: t.Span<int>().Fill((int)value); break;
+            case DType.Int64: t.Span<long>().Fill((long)value); break;
+            default: t.Span<bool>().Fill(value != 0); break;
+        }
+        return t;
+    }
+
+    /// <inheritdoc/>
+    public RawTensor Cast(RawTensor x, DType dtype)
+    {
+        var src = C(x);
+        if (dtype == x.DType) return FromArray(ToArray(x), x.Shape);
+        var dst = CpuTensor.Alloc(x.Shape, dtype);
+        switch (x.DType)
+        {
+            case DType.Float32: CastFrom<float>(src.Span<float>(), dst); break;
+            case DType.Float64: CastFrom<double>(src.Span<double>(), dst); break;
+            case DType.Int32: CastFrom<int>(src.Span<int>(), dst); break;
+            case DType.Int64: CastFrom<long>(src.Span<long>(), dst); break;
+            default:
+                var b = src.Span<bool>();
+                switch (dtype)
+                {
+                    case DType.Float32: { var d = dst.Span<float>(); for (int i = 0; i < b.Length; i++) d[i] = b[i] ? 1f : 0f; break; }
+                    case DType.Float64: { var d = dst.Span<double>(); for (int i = 0; i < b.Length; i++) d[i] = b[i] ? 1 : 0; break; }
+                    case DType.Int32: { var d = dst.Span<int>(); for (int i = 0; i < b.Length; i++) d[i] = b[i] ? 1 : 0; break; }
+                    case DType.Int64: { var d = dst.Span<long>(); for (int i = 0; i < b.Length; i++) d[i] = b[i] ? 1 : 0; break; }
+                }
+                break;
+        }
+        return dst;
+    }
+
+    static void CastFrom<TFrom>(Span<TFrom> s, CpuTensor dst) where TFrom : unmanaged, INumber<TFrom>
+    {
+        switch (dst.DType)
+        {
+            case DType.Float32: { var d = dst.Span<float>(); for (int i = 0; i < s.Length; i++) d[i] = float.CreateTruncating(s[i]); break; }
+            case DType.Float64: { var d = dst.Span<double>(); for (int i = 0; i < s.Length; i++) d[i] = double.CreateTruncating(s[i]); break; }
+            case DType.Int32: { var d = dst.Span<int>(); for (int i = 0; i < s.Length; i++) d[i] = int.CreateSaturating(s[i]); break; }
+            case DType.Int64: { var d = dst.Span<long>(); for (int i = 0; i < s.Length; i++) d[i] = long.CreateSaturating(s[i]); break; }
+            default: { var d = dst.Span<bool>(); for (int i = 0; i < s.Length; i++) d[i] = s[i] != TFrom.Zero; break; }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace MiniGrad.Backends.Cpu;
+
+public sealed partial class CpuBackend
+{
+    /// <inheritdoc/>
+    public RawTensor Reduce(ReduceOp op, RawTensor x, int dim)
+    {
+        var src = C(x);
+        int rank = x.Rank;
+        int r = rank == 0 ? 1 : x.Shape[dim];
+        int outer = 1, inner = 1;
+        for (int i = 0; i < dim; i++) outer *= x.Shape[i];
+        for (int i = dim + 1; i < rank; i++) inner *= x.Shape[i];
+        var shape = (int[])x.Shape.Clone();
+        if (rank > 0) shape[dim] = 1;
+        bool arg = op is ReduceOp.ArgMax or ReduceOp.ArgMin;
+        if (r == 0 && op != ReduceOp.Sum)
+            throw new ArgumentException($"{op}: cannot reduce dimension {dim} of size 0 (shape {Shapes.Format(x.Shape)})");
+        var dst = CpuTensor.Alloc(shape, arg ? DType.Int64 : x.DType);
+        switch (x.DType)
+        {
+            case DType.Float32: ReduceT(op, (float[])src.Data, outer, r, inner, dst); break;
+            case DType.Float64: ReduceT(op, (double[])src.Data, outer, r, inner, dst); break;
+            case DType.Int32: ReduceT(op, (int[])src.Data, outer, r, inner, dst); break;
+            case DType.Int64: ReduceT(op, (long[])src.Data, outer, r, inner, dst); break;
+            default: throw new ArgumentException($"{op}: Bool tensors are not supported; convert with To(DType.Int64)");
+        }
+        return dst;
+    }
+
+    // x viewed as (outer, r, inner); reduce the middle axis. Each output element is owned by one chunk and summed
+    // in a fixed order, so results are bit-identical whatever the thread count.
+    static void ReduceT<T>(ReduceOp op, T[] x, int outer, int r, int inner, CpuTensor dst) where T : unmanaged, INumber<T>
+    {
+        if (op is ReduceOp.ArgMax or ReduceOp.ArgMin)
+        {
+            var idx = (long[])dst.Data;
+            Par.For(outer, (long)r * inner, (o0, o1) =>
+            {
+                for (int o = o0; o < o1; o++)
+                {
+                    int b = o * r * inner;
+                    for (int j = 0; j < inner; j++)
+                    {
+                        int best = 0; T bv = x[b + j];
+                        for (int k = 1; k < r && !IsNaN(bv); k++)
+                        {
+                            T v = x[b + k * inner + j];
+                            if (IsNaN(v) || (op == ReduceOp.ArgMax ? v > bv : v < bv)) { best = k; bv = v; }
+                        }
+                        idx[o * inner + j] = best;
+                    }
+                }
+            });
+            return;
+        }
+        var d = (T[])dst.Data;
+        Par.For(outer, (long)r * inner, (o0, o1) =>
+        {
+            for (int o = o0; o < o1; o++)
+            {
+                var rows = x.AsSpan(o * r * inner, r * inner);
+                if (inner == 1)
+                {
+                    d[o] = op switch
+                    {
+                        ReduceOp.Sum => Sum<T>(rows),
+                        ReduceOp.Max => TP.Max<T>(rows),
+                        _ => TP.Min<T>(rows),
+                    };
+                    continue;
+                }
+                var acc = d.AsSpan(o * inner, inner);
+                if (r == 0) { acc.Clear(); continue; }
+                rows[..inner].CopyTo(acc);
+                for (int k = 1; k < r; k++)
+                {
+                    var row = rows.Slice(k * inner, inner);
+                    switch (op)
+                    {
+                        case ReduceOp.Sum: TP.Add(acc, row, acc); break;
+                        case ReduceOp.Max: TP.Max(acc, row, acc); break;
+                        default: TP.Min(acc, row, acc); break;
+                    }
+                }
+            }
+        });
+    }
+
+    static bool IsNaN<T>(T v) where T : INumber<T> => T.IsNaN(v);
+
+    /// <summary>
+    /// A vectorized sum whose order depends only on the length (four Vector512 lanes from index 0, then a fixed
+    /// tree), so a repeated run is bit-identical; TensorPrimitives.Sum aligns to the address, which can vary.
+    /// </summary>
+    internal static T Sum<T>(ReadOnlySpan<T> x) where T : unmanaged, INumber<T>
+    {
+        int n = x.Length, i = 0, w = Vector512<T>.Count;
+        T s = T.Zero;
+        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && n >= 4 * w)
+        {
+            Vector512<T> a0 = Vector512<T>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            for (; i <= n - 4 * w; i += 4 * w)
+            {
+                a0 += Vector512.Create(x.Slice(i, w));
+                a1 += Vector512.Create(x.Slice(i + w, w));
+                a2 += Vector512.Create(x.Slice(i + 2 * w, w));
+                a3 += Vector512.Create(x.Slice(i + 3 * w, w));
+            }
+            s = Vector512.Sum((a0 + a1) + (a2 + a3));
+        }
+        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && n >= 4 * Vector256<T>.Count)
+        {
+            int v = Vector256<T>.Count;
+            Vector256<T> a0 = Vector256<T>.Zero, a1 = a0, a2 = a0, a3 = a0;
+            for (; i <= n - 4 * v; i += 4 * v)
+            {
+                a0 += Vector256.Create(x.Slice(i, v));
+                a1 += Vector256.Create(x.Slice(i + v, v));
+                a2 += Vector256.Create(x.Slice(i + 2 * v, v));
+                a3 += Vector256.Create(x.Slice(i + 3 * v, v));
+            }
+            s = Vector256.Sum((a0 + a1) + (a2 + a3));
+        }
+        for (; i < n; i++) s += x[i];
+        return s;
+    }
+}

@@ -1,0 +1,51 @@
+namespace MiniGrad.Backends.Cpu;
+
+/// <summary>A raw tensor in a managed array (float[], double[], int[], long[] or bool[]).</summary>
+public sealed class CpuTensor : RawTensor
+{
+    internal CpuTensor(Array data, int[] shape, DType dtype) : base(shape, dtype) { Data = data; }
+
+    /// <summary>The storage; its length is at least Numel.</summary>
+    public Array Data { get; }
+
+    /// <inheritdoc/>
+    public override IBackend Backend => CpuBackend.Instance;
+
+    /// <summary>The elements as a span of T (T must be the dtype's CLR type).</summary>
+    public Span<T> Span<T>() => new((T[])Data, 0, Numel);
+
+    /// <inheritdoc/>
+    public override RawTensor Reshape(int[] shape) => new CpuTensor(Data, shape, DType);
+
+    internal static CpuTensor Alloc(int[] shape, DType dtype)
+    {
+        int n = Shapes.Numel(shape);
+        Array data = dtype switch
+        {
+            DType.Float32 => GC.AllocateUninitializedArray<float>(n),
+            DType.Float64 => GC.AllocateUninitializedArray<double>(n),
+            DType.Int32 => GC.AllocateUninitializedArray<int>(n),
+            DType.Int64 => GC.AllocateUninitializedArray<long>(n),
+            _ => new bool[n],
+        };
+        return new CpuTensor(data, shape, dtype);
+    }
+
+    internal static CpuTensor Zeros(int[] shape, DType dtype)
+    {
+        var t = Alloc(shape, dtype);
+        Array.Clear(t.Data);
+        return t;
+    }
+}
+
+/// <summary>Registers the CPU backend with the registry (found by assembly scan).</summary>
+public sealed class CpuBackendProvider : IBackendProvider
+{
+    /// <inheritdoc/>
+    public IReadOnlyList<string> DeviceTypes => ["cpu"];
+    /// <inheritdoc/>
+    public bool IsAvailable(string deviceType) => deviceType == "cpu";
+    /// <inheritdoc/>
+    public IBackend Create(Device device) => CpuBackend.Instance;
+}

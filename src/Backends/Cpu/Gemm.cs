@@ -1,0 +1,500 @@
+using System;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using System.Threading.Tasks;
+
+namespace MiniGrad.Backends.Cpu;
+
+/// <summary>
+/// Dense row-major matrix multiply, C = op(A) * op(B) (or C += ...), in the BLIS/GotoBLAS style:
+/// the operands are cut into cache-sized blocks, each block is packed into a contiguous buffer laid
+/// out in the order the micro-kernel reads it, and a register-blocked micro-kernel computes one
+/// MR x NR tile of C at a time with fused multiply-adds.
+/// </summary>
+internal static unsafe class Gemm
+{
+    // C = op(A) * op(B)  (or C += ... when accumulate). Row-major. op(A) is m x k, op(B) is k x n.
+    // transA == false: A is stored m x k with row stride lda; transA == true: A is stored k x m (row stride lda) and op(A) = A^T.
+    // Same for B: transB == false: stored k x n (ldb); true: stored n x k, op(B) = B^T. C is m x n with row stride ldc.
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
+        => GemmDriver<float>.Run(new GemmProblem<float>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
+
+    public static void Dgemm(bool transA, bool transB, int m, int n, int k, double* a, int lda, double* b, int ldb, double* c, int ldc, bool accumulate)
+        => GemmDriver<double>.Run(new GemmProblem<double>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
+}
+
+/// <summary>One GEMM call's operands. A sub-rectangle of C is described by the same type with shifted pointers.</summary>
+internal readonly unsafe struct GemmProblem<T> where T : unmanaged
+{
+    public readonly bool TransA, TransB, Accumulate;
+    public readonly int M, N, K, Lda, Ldb, Ldc;
+    public readonly T* A, B, C;
+
+    public GemmProblem(bool transA, bool transB, int m, int n, int k, T* a, int lda, T* b, int ldb, T* c, int ldc, bool accumulate)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        TransA = transA; TransB = transB; Accumulate = accumulate;
+        M = m; N = n; K = k; A = a; Lda = lda; B = b; Ldb = ldb; C = c; Ldc = ldc;
+    }
+
+    /// <summary>Element (i, p) of op(A).</summary>
+    public T* APtr(int i, int p) => TransA ? A + (nint)p * Lda + i : A + (nint)i * Lda + p;
+
+    /// <summary>Element (p, j) of op(B).</summary>
+    public T* BPtr(int p, int j) => TransB ? B + (nint)j * Ldb + p : B + (nint)p * Ldb + j;
+
+    /// <summary>The product restricted to rows [i0, i0+rows) and columns [j0, j0+cols) of C; k is untouched.</summary>
+    public GemmProblem<T> Sub(int i0, int rows, int j0, int cols)
+        => new(TransA, TransB, rows, cols, K, APtr(i0, 0), Lda, BPtr(0, j0), Ldb, C + (nint)i0 * Ldc + j0, Ldc, Accumulate);
+}
+
+/// <summary>
+/// Blocking, threading and packing. Loop nest (outermost first), for one thread's rectangle of C:
+/// <code>
+///   ic (MC rows of C)   pc (KC of k)  -> pack A block  mc x kc  (read once per jc, lives in L3)
+///     jc (NC cols)                    -> pack B block  kc x nc  (re-read for every MR row panel: L2)
+///       ir (MR rows)                  -> A micro-panel kc x MR  (re-read for every NR panel:   L1)
+///         jr (NR cols)                -> micro-kernel: MR x NR tile of C in registers
+/// </code>
+/// The broadcast operand (A) is the one kept in L1, the vector operand (B) streams from L2: a B
+/// micro-panel is NR/MR times wider than an A micro-panel, so this keeps the L1-resident panel small.
+/// </summary>
+internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
+{
+    // Vector512 kernel when AVX-512 is usable, otherwise the Vector256 kernel (correct everywhere,
+    // fast with AVX2). The JIT folds these static readonly values into constants.
+    static readonly bool Wide = Vector512.IsHardwareAccelerated;
+    static readonly int MR = Wide ? GemmKernel<T>.MR512 : GemmKernel<T>.MR256;
+    static readonly int NR = Wide ? GemmKernel<T>.NR512 : GemmKernel<T>.NR256;
+
+    // Block sizes in bytes-per-element-independent form (fp32 numbers; fp64 halves kc so the panels
+    // keep the same byte size):
+    //  KC: an A micro-panel (KC x MR) must sit in the 32 KiB L1 with room for the streaming B
+    //      lines and the C tile: 256 x 14 x 4 B = 14 KiB.
+    //  NC: the packed B block (KC x NC) must stay in the 1 MiB per-core L2: 256 x 512 x 4 B = 512 KiB.
+    //  MC: the packed A block (MC x KC) is only streamed, once per NC block; it bounds memory
+    //      (and lives in the shared L3): 1008 x 256 x 4 B ~ 1 MiB.
+    static readonly int KC = int.Parse(Environment.GetEnvironmentVariable("GKC") ?? "1024") / sizeof(T);
+    static readonly int NC = int.Parse(Environment.GetEnvironmentVariable("GNC") ?? "512");
+    static readonly int MC = int.Parse(Environment.GetEnvironmentVariable("GMC") ?? "2016") / MR * MR;
+
+    // Below this many multiply-adds a second thread costs more (wake-up, duplicated packing) than it saves.
+    const long ParallelThreshold = 96L * 96 * 96;
+
+    // Per-thread packing buffers, grown on demand and kept for the thread's lifetime (no per-call allocation).
+    [ThreadStatic] static T* t_aPack;
+    [ThreadStatic] static T* t_bPack;
+    [ThreadStatic] static T* t_spill;
+    [ThreadStatic] static nint t_aCap, t_bCap;
+
+    public static void Run(in GemmProblem<T> p)
+    {
+        if (p.M == 0 || p.N == 0)
+            return;
+        if (p.K == 0)
+        {
+            if (!p.Accumulate)
+                ZeroC(p);
+            return;
+        }
+
+        int threads = ThreadCount(p);
+        if (threads <= 1)
+            RunSingle(p);
+        else
+            RunParallel(p, threads);
+    }
+
+    static int ThreadCount(in GemmProblem<T> p)
+    {
+        long work = (long)p.M * p.N * p.K;
+        if (work < ParallelThreshold)
+            return 1;
+        // Split only in whole micro-tiles along the larger dimension; the work per thread must stay
+        // above the threshold too.
+        long maxByWork = work / ParallelThreshold;
+        int tiles = p.N >= p.M ? (p.N + NR - 1) / NR : (p.M + MR - 1) / MR;
+        return (int)Math.Min(Math.Min(Environment.ProcessorCount, maxByWork), tiles);
+    }
+
+    /// <summary>
+    /// Gives each thread a disjoint vertical (or horizontal) strip of C. Every element of C is then
+    /// computed by exactly one thread with the same kernel and the same k order as in a
+    /// single-threaded run, so the result is bit-identical whatever the thread count.
+    /// </summary>
+    static void RunParallel(GemmProblem<T> p, int threads)
+    {
+        bool splitN = p.N >= p.M;
+        int unit = splitN ? NR : MR;
+        int units = ((splitN ? p.N : p.M) + unit - 1) / unit;
+        Parallel.For(0, threads, t =>
+        {
+            int u0 = (int)((long)units * t / threads), u1 = (int)((long)units * (t + 1) / threads);
+            int extent = splitN ? p.N : p.M;
+            int start = u0 * unit, len = Math.Min(u1 * unit, extent) - start;
+            if (len <= 0)
+                return;
+            RunSingle(splitN ? p.Sub(0, p.M, start, len) : p.Sub(start, len, 0, p.N));
+        });
+    }
+
+    static void RunSingle(in GemmProblem<T> p)
+    {
+        // Equal-sized row blocks (whole MR panels), so m = MC + a few rows does not cost a second pass over B.
+        int mcStep = RoundUp(CeilDiv(p.M, CeilDiv(p.M, MC)), MR);
+        int kcMax = Math.Min(KC, p.K), ncMax = Math.Min(NC, RoundUp(p.N, NR));
+        T* aPack = Buffer(ref t_aPack, ref t_aCap, (nint)mcStep * kcMax);
+        T* bPack = Buffer(ref t_bPack, ref t_bCap, (nint)ncMax * kcMax);
+        t_spill = t_spill != null ? t_spill : (T*)NativeMemory.AlignedAlloc((nuint)(GemmKernel<T>.MaxTile * sizeof(T)), 64);
+
+        for (int ic = 0; ic < p.M; ic += mcStep)
+        {
+            int mc = Math.Min(mcStep, p.M - ic);
+            for (int pc = 0; pc < p.K; pc += KC)
+            {
+                int kc = Math.Min(KC, p.K - pc);
+                // The first k block overwrites C unless the caller asked to accumulate.
+                bool overwrite = pc == 0 && !p.Accumulate;
+                PackA(p, ic, pc, mc, kc, aPack);
+                for (int jc = 0; jc < p.N; jc += NC)
+                {
+                    int nc = Math.Min(NC, p.N - jc);
+                    PackB(p, pc, jc, kc, nc, bPack);
+                    MacroKernel(mc, nc, kc, aPack, bPack, p.C + (nint)ic * p.Ldc + jc, p.Ldc, overwrite);
+                }
+            }
+        }
+    }
+
+    /// <summary>All MR x NR tiles of one mc x nc block of C, from packed A (mc x kc) and B (kc x nc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void MacroKernel(int mc, int nc, int kc, T* aPack, T* bPack, T* c, int ldc, bool overwrite)
+    {
+        T* spill = t_spill;
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int rows = Math.Min(MR, mc - ir);
+            T* aPanel = aPack + (nint)ir * kc;
+            T* cRow = c + (nint)ir * ldc;
+            for (int jr = 0; jr < nc; jr += NR)
+            {
+                int cols = Math.Min(NR, nc - jr);
+                if (Wide)
+                {
+                    T* bPanel = bPack + (nint)jr * kc, cTile = cRow + jr;
+                    if (rows > 8)
+                        GemmKernel<T>.Kernel512<Rows14>(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
+                    else if (rows > 4)
+                        GemmKernel<T>.Kernel512<Rows8>(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
+                    else
+                        GemmKernel<T>.Kernel512<Rows4>(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
+                }
+                else
+                    GemmKernel<T>.Kernel256(kc, aPanel, bPack + (nint)jr * kc, cRow + jr, ldc, rows, cols, overwrite, spill);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(A)[ic.., pc..] (mc x kc) as consecutive MR-row micro-panels, each stored k-major
+    /// (MR values per k step), rows past mc padded with zeros so the kernel never needs a row count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackA(in GemmProblem<T> p, int ic, int pc, int mc, int kc, T* dst)
+    {
+        if (p.TransA)
+            PackAlongRows(p.APtr(ic, pc), p.Lda, kc, mc, MR, dst); // stored k x m: op(A) rows are contiguous per k
+        else
+            PackAcrossRows(p.APtr(ic, pc), p.Lda, kc, mc, MR, dst); // stored m x k: transpose while packing
+    }
+
+    /// <summary>Packs op(B)[pc.., jc..] (kc x nc) as consecutive NR-column micro-panels, k-major, zero padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackB(in GemmProblem<T> p, int pc, int jc, int kc, int nc, T* dst)
+    {
+        if (p.TransB)
+            PackAcrossRows(p.BPtr(pc, jc), p.Ldb, kc, nc, NR, dst); // stored n x k: transpose while packing
+        else
+            PackAlongRows(p.BPtr(pc, jc), p.Ldb, kc, nc, NR, dst); // stored k x n: copy row pieces
+    }
+
+    /// <summary>
+    /// Source row kk (at src + kk * ld) holds the kk-th k step of all `extent` panel elements:
+    /// copy it piecewise, width elements into each panel. Rows are read sequentially (prefetch friendly),
+    /// the writes land in the L2-sized pack buffer.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PackAlongRows(T* src, int ld, int kc, int extent, int width, T* dst)
+    {
+        int full = extent / width, rest = extent - full * width;
+        nint panelSize = (nint)width * kc;
+        for (int kk = 0; kk < kc; kk++, src += ld)
+        {
+            T* s = src, d = dst + (nint)kk * width;
+            for (int q = 0; q < full; q++, s += width, d += panelSize)
+                Unsafe.CopyBlockUnaligned(d, s, (uint)(width * sizeof(T)));
+            if (rest > 0)
+                CopyPadded(s, d, rest, width);
+        }
+    }
+
+    /// <summary>
+    /// Source row r (at src + r * ld) holds element r of the panels for all kc steps: transpose it into
+    /// dst[kk * width + r], padding the last panel with zero rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PackAcrossRows(T* src, int ld, int kc, int extent, int width, T* dst)
+    {
+        for (int r0 = 0; r0 < extent; r0 += width, dst += (nint)width * kc)
+        {
+            int rows = Math.Min(width, extent - r0);
+            for (int r = 0; r < rows; r++)
+                Strided(src + (nint)(r0 + r) * ld, dst + r, kc, width);
+            for (int r = rows; r < width; r++)
+                StridedZero(dst + r, kc, width);
+        }
+    }
+
+    /// <summary>dst[0..count) = src[0..count), dst[count..width) = 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void CopyPadded(T* src, T* dst, int count, int width)
+    {
+        int i = 0;
+        for (; i < count; i++)
+            dst[i] = src[i];
+        for (; i < width; i++)
+            dst[i] = T.Zero;
+    }
+
+    /// <summary>dst[i * stride] = src[i] for i in [0, count).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Strided(T* src, T* dst, int count, int stride)
+    {
+        for (int i = 0; i < count; i++, dst += stride)
+            *dst = src[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void StridedZero(T* dst, int count, int stride)
+    {
+        for (int i = 0; i < count; i++, dst += stride)
+            *dst = T.Zero;
+    }
+
+    static void ZeroC(in GemmProblem<T> p)
+    {
+        for (int i = 0; i < p.M; i++)
+            new Span<T>(p.C + (nint)i * p.Ldc, p.N).Clear();
+    }
+
+    static int RoundUp(int x, int multiple) => CeilDiv(x, multiple) * multiple;
+
+    static int CeilDiv(int x, int y) => (x + y - 1) / y;
+
+    static T* Buffer(ref T* buffer, ref nint capacity, nint elements)
+    {
+        if (capacity < elements)
+        {
+            NativeMemory.AlignedFree(buffer);
+            buffer = (T*)NativeMemory.AlignedAlloc((nuint)(elements * sizeof(T)), 64);
+            capacity = elements;
+        }
+        return buffer;
+    }
+}
+
+/// <summary>A compile-time row count for the micro-kernel (static abstract, so the JIT folds it per struct type).</summary>
+internal interface IRowCount { static abstract int Count { get; } }
+internal struct Rows14 : IRowCount { public static int Count => 14; }
+internal struct Rows8 : IRowCount { public static int Count => 8; }
+internal struct Rows4 : IRowCount { public static int Count => 4; }
+
+/// <summary>
+/// Micro-kernels: C[0..MR, 0..NR) (+)= sum over k of Apanel[k, 0..MR) outer Bpanel[k, 0..NR), with the
+/// whole tile held in vector registers. Per k step: load the NR-wide row of B (two vectors), then for
+/// every one of the MR rows broadcast one A value and issue two FMAs.
+/// </summary>
+internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
+{
+    // AVX-512 has 32 vector registers: 14 x 2 accumulators + 2 B vectors + 1-2 broadcasts fit without
+    // spilling. Two FMA chains per broadcast and 28 independent accumulators cover the FMA latency
+    // (4 cycles) times throughput on Zen 4.
+    public const int MR512 = 14;
+    public static int NR512 => 2 * Vector512<T>.Count;
+
+    // AVX2 has 16 registers: 6 x 2 accumulators + 2 B vectors + 1 broadcast.
+    public const int MR256 = 6;
+    public static int NR256 => 2 * Vector256<T>.Count;
+
+    public static int MaxTile => Math.Max(MR512 * NR512, MR256 * NR256);
+
+    /// <summary>
+    /// Asks for the C tile's cache lines at the start of the k loop, so that the read-modify-write at the end
+    /// (which otherwise misses to L3 or memory: C is row-strided and touched once per KC block) overlaps the FMAs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void PrefetchTile(T* c, int ldc, int rows, int cols)
+    {
+        if (!Sse.IsSupported)
+            return;
+        for (int i = 0; i < rows; i++, c += ldc)
+        {
+            Sse.Prefetch0(c);
+            Sse.Prefetch0(c + cols - 1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector512.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
+        return Vector512.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<T> Fma(Vector256<T> a, Vector256<T> b, Vector256<T> c)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector256.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
+        return Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+    }
+
+    /// <summary>
+    /// R.Count x (2 x Vector512) tile, R.Count &lt;= 14. The A panel is always packed MR512 wide; the shorter
+    /// instantiations only serve the last row panel of a block, so that e.g. m = 256 = 18 x 14 + 4 does not
+    /// spend a full 14-row kernel on 4 rows. The JIT specializes the method per R and drops the unused rows.
+    /// rows/cols give the valid part of the tile (edge tiles).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel512<R>(int kc, T* a, T* b, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
+        where R : struct, IRowCount
+    {
+        int w = Vector512<T>.Count;
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
+            c90 = default, c91 = default, cA0 = default, cA1 = default, cB0 = default, cB1 = default,
+            cC0 = default, cC1 = default, cD0 = default, cD1 = default;
+#if !GEMM_NO_PF
+        PrefetchTile(c, ldc, Math.Min(rows, R.Count), 2 * w);
+#endif
+
+        for (int p = 0; p < kc; p++, a += MR512, b += 2 * w)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w), x;
+            { x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); }
+            if (R.Count > 1) { x = Vector512.Create(a[1]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); }
+            if (R.Count > 2) { x = Vector512.Create(a[2]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21); }
+            if (R.Count > 3) { x = Vector512.Create(a[3]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31); }
+            if (R.Count > 4) { x = Vector512.Create(a[4]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41); }
+            if (R.Count > 5) { x = Vector512.Create(a[5]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51); }
+            if (R.Count > 6) { x = Vector512.Create(a[6]); c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61); }
+            if (R.Count > 7) { x = Vector512.Create(a[7]); c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71); }
+            if (R.Count > 8) { x = Vector512.Create(a[8]); c80 = Fma(x, b0, c80); c81 = Fma(x, b1, c81); }
+            if (R.Count > 9) { x = Vector512.Create(a[9]); c90 = Fma(x, b0, c90); c91 = Fma(x, b1, c91); }
+            if (R.Count > 10) { x = Vector512.Create(a[10]); cA0 = Fma(x, b0, cA0); cA1 = Fma(x, b1, cA1); }
+            if (R.Count > 11) { x = Vector512.Create(a[11]); cB0 = Fma(x, b0, cB0); cB1 = Fma(x, b1, cB1); }
+            if (R.Count > 12) { x = Vector512.Create(a[12]); cC0 = Fma(x, b0, cC0); cC1 = Fma(x, b1, cC1); }
+            if (R.Count > 13) { x = Vector512.Create(a[13]); cD0 = Fma(x, b0, cD0); cD1 = Fma(x, b1, cD1); }
+        }
+
+        // Full tiles go straight to C; edge tiles go through a scratch tile and a scalar copy of the valid part.
+        bool full = rows == R.Count && cols == 2 * w;
+        T* dst = full ? c : spill;
+        nint ld = full ? ldc : 2 * w;
+        bool ow = overwrite || !full;
+        Store(dst + 0 * ld, c00, c01, ow);
+        if (R.Count > 1) Store(dst + 1 * ld, c10, c11, ow);
+        if (R.Count > 2) Store(dst + 2 * ld, c20, c21, ow);
+        if (R.Count > 3) Store(dst + 3 * ld, c30, c31, ow);
+        if (R.Count > 4) Store(dst + 4 * ld, c40, c41, ow);
+        if (R.Count > 5) Store(dst + 5 * ld, c50, c51, ow);
+        if (R.Count > 6) Store(dst + 6 * ld, c60, c61, ow);
+        if (R.Count > 7) Store(dst + 7 * ld, c70, c71, ow);
+        if (R.Count > 8) Store(dst + 8 * ld, c80, c81, ow);
+        if (R.Count > 9) Store(dst + 9 * ld, c90, c91, ow);
+        if (R.Count > 10) Store(dst + 10 * ld, cA0, cA1, ow);
+        if (R.Count > 11) Store(dst + 11 * ld, cB0, cB1, ow);
+        if (R.Count > 12) Store(dst + 12 * ld, cC0, cC1, ow);
+        if (R.Count > 13) Store(dst + 13 * ld, cD0, cD1, ow);
+        if (!full)
+            WriteEdge(spill, 2 * w, c, ldc, rows, cols, overwrite);
+    }
+
+    /// <summary>6 x (2 x Vector256) tile, the same scheme for machines without AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel256(int kc, T* a, T* b, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
+    {
+        const int mr = MR256;
+        int w = Vector256<T>.Count;
+        Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+
+        for (int p = 0; p < kc; p++, a += mr, b += 2 * w)
+        {
+            Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + w), x;
+            x = Vector256.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+            x = Vector256.Create(a[1]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+            x = Vector256.Create(a[2]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+            x = Vector256.Create(a[3]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+            x = Vector256.Create(a[4]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
+            x = Vector256.Create(a[5]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
+        }
+
+        bool full = rows == mr && cols == 2 * w;
+        T* dst = full ? c : spill;
+        int ld = full ? ldc : 2 * w;
+        bool ow = overwrite || !full;
+        Store(dst, c00, c01, ow); dst += ld;
+        Store(dst, c10, c11, ow); dst += ld;
+        Store(dst, c20, c21, ow); dst += ld;
+        Store(dst, c30, c31, ow); dst += ld;
+        Store(dst, c40, c41, ow); dst += ld;
+        Store(dst, c50, c51, ow);
+        if (!full)
+            WriteEdge(spill, 2 * w, c, ldc, rows, cols, overwrite);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(T* dst, Vector512<T> lo, Vector512<T> hi, bool overwrite)
+    {
+        T* dst1 = dst + Vector512<T>.Count;
+        if (!overwrite)
+        {
+            lo += Vector512.Load(dst);
+            hi += Vector512.Load(dst1);
+        }
+        Vector512.Store(lo, dst);
+        Vector512.Store(hi, dst1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(T* dst, Vector256<T> lo, Vector256<T> hi, bool overwrite)
+    {
+        T* dst1 = dst + Vector256<T>.Count;
+        if (!overwrite)
+        {
+            lo += Vector256.Load(dst);
+            hi += Vector256.Load(dst1);
+        }
+        Vector256.Store(lo, dst);
+        Vector256.Store(hi, dst1);
+    }
+
+    /// <summary>Copies the valid rows x cols corner of a scratch tile into C (partial tiles at the matrix edges).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void WriteEdge(T* tile, int ldt, T* c, int ldc, int rows, int cols, bool overwrite)
+    {
+        for (int i = 0; i < rows; i++, tile += ldt, c += ldc)
+        {
+            for (int j = 0; j < cols; j++)
+                c[j] = overwrite ? tile[j] : c[j] + tile[j];
+        }
+    }
+}

@@ -1,0 +1,74 @@
+namespace MiniGrad;
+
+/// <summary>Elementwise one-input primitives.</summary>
+public enum UnaryOp { Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Sign, Square }
+
+/// <summary>Elementwise two-input primitives with broadcasting. Comparisons return Bool.</summary>
+public enum BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge }
+
+/// <summary>Reductions over one axis. ArgMax/ArgMin return Int64 indices (first occurrence).</summary>
+public enum ReduceOp { Sum, Max, Min, ArgMax, ArgMin }
+
+/// <summary>
+/// The backend contract: a small set of primitives over contiguous row-major buffers, plus the fused hot paths
+/// (softmax family, CTC). Every backend implements all of it; inputs are validated by the layer above.
+/// </summary>
+public interface IBackend
+{
+    /// <summary>The device this backend serves.</summary>
+    Device Device { get; }
+
+    /// <summary>Copies a host array (float[], double[], int[], long[] or bool[]) into a new tensor.</summary>
+    RawTensor FromArray(Array data, int[] shape);
+    /// <summary>Copies a tensor back to a new host array of its dtype's CLR type.</summary>
+    Array ToArray(RawTensor x);
+    /// <summary>A tensor with every element equal to value.</summary>
+    RawTensor Full(int[] shape, DType dtype, double value);
+    /// <summary>Converts to another dtype (float to int truncates toward zero, like PyTorch).</summary>
+    RawTensor Cast(RawTensor x, DType dtype);
+
+    /// <summary>Elementwise unary op.</summary>
+    RawTensor Unary(UnaryOp op, RawTensor x);
+    /// <summary>Elementwise binary op with NumPy broadcasting; both inputs have the same dtype.</summary>
+    RawTensor Binary(BinaryOp op, RawTensor a, RawTensor b);
+    /// <summary>cond ? a : b with broadcasting; cond is Bool, a and b share a dtype.</summary>
+    RawTensor Where(RawTensor cond, RawTensor a, RawTensor b);
+    /// <summary>Clamps into [min, max]; a NaN bound means no bound.</summary>
+    RawTensor Clamp(RawTensor x, double min, double max);
+
+    /// <summary>Reduces one axis (Sum, Max, Min, ArgMax, ArgMin); the axis is kept with size 1.</summary>
+    RawTensor Reduce(ReduceOp op, RawTensor x, int dim);
+
+    /// <summary>Batched matrix product op(a) @ op(b) over the last two dims; leading (batch) dims broadcast.</summary>
+    RawTensor MatMul(RawTensor a, RawTensor b, bool transA, bool transB);
+
+    /// <summary>Reorders dimensions (a contiguous copy).</summary>
+    RawTensor Permute(RawTensor x, int[] perm);
+    /// <summary>Broadcasts to a larger shape (a contiguous copy).</summary>
+    RawTensor Expand(RawTensor x, int[] shape);
+    /// <summary>Elements [start, start + length) along dim (a contiguous copy).</summary>
+    RawTensor Narrow(RawTensor x, int dim, int start, int length);
+    /// <summary>Concatenates along dim.</summary>
+    RawTensor Cat(IReadOnlyList<RawTensor> xs, int dim);
+    /// <summary>Picks slices along dim by an Int64/Int32 index vector.</summary>
+    RawTensor IndexSelect(RawTensor x, int dim, RawTensor index);
+    /// <summary>zeros(shape) then adds src's slices at index along dim (the backward of IndexSelect).</summary>
+    RawTensor IndexAdd(int[] shape, int dim, RawTensor index, RawTensor src);
+    /// <summary>out[i][j][k] = x[i][index[i][j][k]][k] for dim 1 (PyTorch's gather).</summary>
+    RawTensor Gather(RawTensor x, int dim, RawTensor index);
+    /// <summary>zeros(shape) then out[..index..] += src (PyTorch's scatter_add, the backward of Gather).</summary>
+    RawTensor ScatterAdd(int[] shape, int dim, RawTensor index, RawTensor src);
+
+    /// <summary>Fused, numerically stable softmax or log-softmax over dim.</summary>
+    RawTensor Softmax(RawTensor x, int dim, bool log);
+    /// <summary>Gradient of Softmax from its output y and the output gradient gy.</summary>
+    RawTensor SoftmaxBackward(RawTensor y, RawTensor gy, int dim, bool log);
+
+    /// <summary>CTC forward: per-sample negative log-likelihood of (T, N, C) log-probs, plus state for the backward.</summary>
+    (RawTensor Nll, object Saved) CtcLoss(RawTensor logProbs, CtcTargets targets, int blank);
+    /// <summary>CTC backward: the gradient with respect to logProbs given d(loss)/d(nll[n]) (PyTorch's formula).</summary>
+    RawTensor CtcLossBackward(RawTensor logProbs, object saved, RawTensor gradNll, bool zeroInfinity);
+}
+
+/// <summary>Validated CTC targets on the host: concatenated labels with per-sample offsets and lengths.</summary>
+public sealed record CtcTargets(int[] Labels, int[] Offsets, int[] TargetLengths, int[] InputLengths);
