@@ -4,7 +4,7 @@ namespace MiniGrad;
 /// A differentiable n-dimensional array: raw data on a device, plus the autograd state (RequiresGrad, Grad and
 /// the Function that produced it). Ops are in Ops/*.cs as partial members of this class.
 /// </summary>
-public sealed partial class Tensor
+public partial class Tensor
 {
     bool requiresGrad;
 
@@ -14,7 +14,10 @@ public sealed partial class Tensor
         if (requiresGrad) RequiresGrad = true;
     }
 
-    internal RawTensor Raw { get; }
+    /// <summary>Wraps the data of another tensor (shares storage) as a new leaf; subclasses such as Parameter use it.</summary>
+    protected Tensor(Tensor data, bool requiresGrad) : this(data.Raw, requiresGrad) { }
+
+    internal RawTensor Raw { get; private set; }
     internal IBackend Backend => Raw.Backend;
 
     /// <summary>The dimensions (a copy).</summary>
@@ -65,6 +68,34 @@ public sealed partial class Tensor
     public void Backward(Tensor? gradient = null, bool retainGraph = false) => Autograd.Backward(this, gradient, retainGraph);
 
     internal void AccumulateGrad(Tensor g) => Grad = Grad is null ? g.Detach() : (Grad + g).Detach();
+
+    /// <summary>
+    /// Replaces this tensor's values with src's (PyTorch's copy_), broadcasting and converting as needed. Used by
+    /// optimizers and checkpoint loading inside Torch.NoGrad(); tensors saved by earlier ops keep the old values.
+    /// </summary>
+    public Tensor Copy_(Tensor src)
+    {
+        ArgumentNullException.ThrowIfNull(src);
+        if (IsLeaf && RequiresGrad && Autograd.IsGradEnabled)
+            throw new InvalidOperationException("Copy_: a leaf tensor that requires grad is being used in an in-place operation; wrap the update in Torch.NoGrad()");
+        if (GradFn is not null)
+            throw new InvalidOperationException($"Copy_: in-place updates of tensors produced by ops ({GradFn.Name}) are not supported; use the op's result instead");
+        var shape = Shapes.Broadcast("Copy_", Raw.Shape, src.Raw.Shape);
+        if (!Shapes.Equal(shape, Raw.Shape))
+            throw new ArgumentException($"Copy_: source shape {Shapes.Format(src.Raw.Shape)} cannot be broadcast to this tensor's shape {Shapes.Format(Raw.Shape)}", nameof(src));
+        var v = src.To(Device).To(DType);
+        var raw = Shapes.Equal(v.Raw.Shape, Raw.Shape) ? Backend.Cast(v.Raw, DType) : Backend.Expand(v.Raw, Raw.Shape);
+        Raw = raw;
+        return this;
+    }
+
+    /// <summary>Moves this leaf's data and gradient to a device in place (Module.To uses it).</summary>
+    internal void MoveTo(Device device)
+    {
+        if (Device == device) return;
+        Raw = device.Backend.FromArray(Backend.ToArray(Raw), Raw.Shape);
+        Grad = Grad?.To(device);
+    }
 
     /// <summary>Clears the gradient (sets Grad to null, like PyTorch's set_to_none).</summary>
     public void ZeroGrad() => Grad = null;

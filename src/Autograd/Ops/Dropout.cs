@@ -1,6 +1,6 @@
 namespace MiniGrad;
 
-public sealed partial class Tensor
+public partial class Tensor
 {
     /// <summary>
     /// Zeroes each element with probability p and scales the rest by 1/(1-p) while training; identity otherwise.

@@ -2,7 +2,7 @@ namespace MiniGrad;
 
 // Elementwise ops: arithmetic with NumPy broadcasting (the backward sums the gradient back to each input's shape)
 // and the unary math functions. Each Function's backward sits right under its forward.
-public sealed partial class Tensor
+public partial class Tensor
 {
     /// <summary>a + b with broadcasting.</summary>
     public static Tensor operator +(Tensor a, Tensor b) => AddFn.Apply(a, b);

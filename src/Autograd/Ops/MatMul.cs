@@ -2,7 +2,7 @@ namespace MiniGrad;
 
 // Matrix products. One Function covers op(a) @ op(b) with optional transposes, so the backward can reuse the
 // same GEMM with flipped flags instead of copying transposed operands.
-public sealed partial class Tensor
+public partial class Tensor
 {
     /// <summary>
     /// Matrix product with PyTorch's rules: 1-D x 1-D is a dot product, 1-D operands are promoted by a size-1 dim

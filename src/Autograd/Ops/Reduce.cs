@@ -2,7 +2,7 @@ namespace MiniGrad;
 
 // Reductions: Sum and Mean (the backward expands the gradient back), Max and Min (the gradient goes to the
 // selected element, or is shared among ties when reducing several dims at once).
-public sealed partial class Tensor
+public partial class Tensor
 {
     /// <summary>Sum of all elements (0-d).</summary>
     public Tensor Sum() => SumFn.Apply(this, AllDims(), false);
@@ -88,16 +88,16 @@ sealed class SumFn(int[] inShape, int[] keptShape) : Function
     protected internal override Tensor?[] Backward(Tensor g) => [g.Reshape(keptShape).Expand(inShape)];
 }
 
-sealed class ExtremeFn(int[] dims) : Function
+sealed class ExtremeFn(int[] dims, ReduceOp op) : Function
 {
-    public override string Name => "AmaxBackward";
+    public override string Name => op == ReduceOp.Min ? "AminBackward" : "AmaxBackward";
 
     public static Tensor Apply(Tensor x, int[] dims, bool keepDim, ReduceOp op)
     {
         CheckNonEmpty(op.ToString(), x, dims);
         var kept = x.ReduceRaw(op, dims);
         var raw = keepDim ? kept : kept.Reshape(x.DroppedShape(dims));
-        return Record(raw, () => { var f = new ExtremeFn(dims); f.Save(x.Detach(), new Tensor(kept)); return f; }, x);
+        return Record(raw, () => { var f = new ExtremeFn(dims, op); f.Save(x.Detach(), new Tensor(kept)); return f; }, x);
     }
 
     internal static void CheckNonEmpty(string op, Tensor x, int[] dims)
@@ -117,20 +117,20 @@ sealed class ExtremeFn(int[] dims) : Function
     }
 }
 
-sealed class ArgExtremeFn(int[] inShape, int dim) : Function
+sealed class ArgExtremeFn(int[] inShape, int dim, ReduceOp op) : Function
 {
-    public override string Name => "MaxBackward";
+    public override string Name => op == ReduceOp.ArgMin ? "MinBackward" : "MaxBackward";
 
     public static (Tensor, Tensor) Apply(Tensor x, int dim, bool keepDim, ReduceOp op)
     {
         string name = op == ReduceOp.ArgMax ? "Max" : "Min";
         int d = Shapes.NormalizeDim(name, dim, x.Rank);
-        if (x.Rank == 0) return (Record(x.Raw, () => new ArgExtremeFn([], 0), x), Torch.Zeros([], DType.Int64, x.Device));
+        if (x.Rank == 0) return (Record(x.Raw, () => new ArgExtremeFn([], 0, op), x), Torch.Zeros([], DType.Int64, x.Device));
         ExtremeFn.CheckNonEmpty(name, x, [d]);
         var idx = x.Backend.Reduce(op, x.Raw, d);
         var vals = x.Backend.Gather(x.Raw, d, idx);
         var outShape = keepDim ? idx.Shape : x.DroppedShape([d]);
-        var values = Record(vals.Reshape(outShape), () => { var f = new ArgExtremeFn(x.Raw.Shape, d); f.Save(new Tensor(idx)); return f; }, x);
+        var values = Record(vals.Reshape(outShape), () => { var f = new ArgExtremeFn(x.Raw.Shape, d, op); f.Save(new Tensor(idx)); return f; }, x);
         return (values, new Tensor(idx.Reshape(outShape)));
     }
 

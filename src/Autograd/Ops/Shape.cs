@@ -1,7 +1,7 @@
 namespace MiniGrad;
 
 // Shape ops. Storage is always contiguous: Reshape shares it, the others copy (and their backward undoes the move).
-public sealed partial class Tensor
+public partial class Tensor
 {
     /// <summary>Same data, new shape; one dim may be -1 (inferred). Shares storage.</summary>
     public Tensor Reshape(params int[] shape) => ReshapeFn.Apply(this, InferShape("Reshape", shape));

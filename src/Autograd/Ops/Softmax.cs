@@ -1,7 +1,7 @@
 namespace MiniGrad;
 
 // Softmax and LogSoftmax: one fused, numerically stable backend kernel each way.
-public sealed partial class Tensor
+public partial class Tensor
 {
     /// <summary>exp(x) / sum(exp(x)) over dim.</summary>
     public Tensor Softmax(int dim) => SoftmaxFn.Apply(this, dim, log: false);

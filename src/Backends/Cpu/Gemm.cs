@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -11,8 +12,10 @@ namespace MiniGrad.Backends.Cpu;
 /// <summary>
 /// Dense row-major matrix multiply, C = op(A) * op(B) (or C += ...), in the BLIS/GotoBLAS style:
 /// the operands are cut into cache-sized blocks, each block is packed into a contiguous buffer laid
-/// out in the order the micro-kernel reads it, and a register-blocked micro-kernel computes one
-/// MR x NR tile of C at a time with fused multiply-adds.
+/// out in the order the micro-kernel reads it (transposition is absorbed there), and a register-blocked
+/// micro-kernel computes one MR x NR tile of C at a time with fused multiply-adds
+/// (14 x 32 fp32 / 14 x 16 fp64 with AVX-512, 6 x 16 / 6 x 8 with AVX2).
+/// Results are deterministic: every element of C is summed in the same k order whatever the thread count.
 /// </summary>
 internal static unsafe class Gemm
 {
@@ -72,18 +75,22 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
     static readonly int MR = Wide ? GemmKernel<T>.MR512 : GemmKernel<T>.MR256;
     static readonly int NR = Wide ? GemmKernel<T>.NR512 : GemmKernel<T>.NR256;
 
-    // Block sizes in bytes-per-element-independent form (fp32 numbers; fp64 halves kc so the panels
-    // keep the same byte size):
-    //  KC: an A micro-panel (KC x MR) must sit in the 32 KiB L1 with room for the streaming B
-    //      lines and the C tile: 256 x 14 x 4 B = 14 KiB.
-    //  NC: the packed B block (KC x NC) must stay in the 1 MiB per-core L2: 256 x 512 x 4 B = 512 KiB.
-    //  MC: the packed A block (MC x KC) is only streamed, once per NC block; it bounds memory
-    //      (and lives in the shared L3): 1008 x 256 x 4 B ~ 1 MiB.
-    static readonly int KC = int.Parse(Environment.GetEnvironmentVariable("GKC") ?? "1024") / sizeof(T);
-    static readonly int NC = int.Parse(Environment.GetEnvironmentVariable("GNC") ?? "512");
-    static readonly int MC = int.Parse(Environment.GetEnvironmentVariable("GMC") ?? "2016") / MR * MR;
+    // Block sizes, chosen for Zen 4 (32 KiB L1d and 1 MiB L2 per core, 32 MiB shared L3) and scaled by the
+    // element size so that the packed panels have the same byte size for fp32 and fp64:
+    //  KC: an A micro-panel (KC x MR) is re-read for every NR panel and must stay in L1 next to the
+    //      streaming B lines and the C tile: 256 x 14 x 4 B = 14 KiB (fp64: 128 x 14 x 8 B).
+    //  NC: the packed B block (KC x NC) is re-read for every MR row panel and must stay in L2:
+    //      256 x 512 x 4 B = 512 KiB, half of L2, leaving room for the A panels and C lines passing through.
+    //  MC: the packed A block (MC x KC) is streamed once per NC block, so it only has to fit in L3;
+    //      a large MC means B is packed once per k block for most shapes (2016 x 256 x 4 B ~ 2 MiB).
+    // Measured on the target (fp32, one core, n = 256..1024): KC in 192..512 and NC in 256..768 all land
+    // within noise (105-110 GFLOP/s, ~93% of the FMA peak), so these are the cache-derived values.
+    static readonly int KC = 1024 / sizeof(T);
+    static readonly int NC = 512;
+    static readonly int MC = 2016 / MR * MR;
 
-    // Below this many multiply-adds a second thread costs more (wake-up, duplicated packing) than it saves.
+    // Below this many multiply-adds a second thread costs more (pool wake-up, duplicated packing) than it
+    // saves: at 96^3 two threads were only ~10% faster than one (0.018 vs 0.020 ms); 64^3 takes ~6 us alone.
     const long ParallelThreshold = 96L * 96 * 96;
 
     // Per-thread packing buffers, grown on demand and kept for the thread's lifetime (no per-call allocation).
@@ -143,6 +150,7 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunSingle(in GemmProblem<T> p)
     {
         // Equal-sized row blocks (whole MR panels), so m = MC + a few rows does not cost a second pass over B.
@@ -150,7 +158,7 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
         int kcMax = Math.Min(KC, p.K), ncMax = Math.Min(NC, RoundUp(p.N, NR));
         T* aPack = Buffer(ref t_aPack, ref t_aCap, (nint)mcStep * kcMax);
         T* bPack = Buffer(ref t_bPack, ref t_bCap, (nint)ncMax * kcMax);
-        t_spill = t_spill != null ? t_spill : (T*)NativeMemory.AlignedAlloc((nuint)(GemmKernel<T>.MaxTile * sizeof(T)), 64);
+        T* spill = t_spill != null ? t_spill : t_spill = (T*)NativeMemory.AlignedAlloc((nuint)(GemmKernel<T>.MaxTile * sizeof(T)), 64);
 
         for (int ic = 0; ic < p.M; ic += mcStep)
         {
@@ -165,7 +173,7 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
                 {
                     int nc = Math.Min(NC, p.N - jc);
                     PackB(p, pc, jc, kc, nc, bPack);
-                    MacroKernel(mc, nc, kc, aPack, bPack, p.C + (nint)ic * p.Ldc + jc, p.Ldc, overwrite);
+                    MacroKernel(mc, nc, kc, aPack, bPack, p.C + (nint)ic * p.Ldc + jc, p.Ldc, overwrite, spill);
                 }
             }
         }
@@ -173,9 +181,8 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
 
     /// <summary>All MR x NR tiles of one mc x nc block of C, from packed A (mc x kc) and B (kc x nc).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void MacroKernel(int mc, int nc, int kc, T* aPack, T* bPack, T* c, int ldc, bool overwrite)
+    static void MacroKernel(int mc, int nc, int kc, T* aPack, T* bPack, T* c, int ldc, bool overwrite, T* spill)
     {
-        T* spill = t_spill;
         for (int ir = 0; ir < mc; ir += MR)
         {
             int rows = Math.Min(MR, mc - ir);
@@ -245,18 +252,31 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
 
     /// <summary>
     /// Source row r (at src + r * ld) holds element r of the panels for all kc steps: transpose it into
-    /// dst[kk * width + r], padding the last panel with zero rows.
+    /// dst[kk * width + r], padding the last panel with zero rows. Whole V x V blocks (V = lanes per
+    /// Vector512) go through a vector transpose; the k tail, and everything without AVX-512, is scalar.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void PackAcrossRows(T* src, int ld, int kc, int extent, int width, T* dst)
     {
-        for (int r0 = 0; r0 < extent; r0 += width, dst += (nint)width * kc)
+        int v = Vector512<T>.Count;
+        bool vector = GemmTranspose<T>.IsSupported;
+        for (int r0 = 0; r0 < extent; r0 += width, dst += (nint)width * kc, src += (nint)width * ld)
         {
-            int rows = Math.Min(width, extent - r0);
+            int rows = Math.Min(width, extent - r0), kk = 0;
+            if (vector)
+            {
+                for (; kk + v <= kc; kk += v)
+                {
+                    // Row groups in descending order: a group whose V-lane stores run past the panel width
+                    // spills into the next k step's first lanes, which group 0 then overwrites.
+                    for (int g = (width - 1) / v * v; g >= 0; g -= v)
+                        GemmTranspose<T>.Block(src + (nint)g * ld + kk, ld, Math.Max(0, rows - g), dst + (nint)kk * width + g, width);
+                }
+            }
             for (int r = 0; r < rows; r++)
-                Strided(src + (nint)(r0 + r) * ld, dst + r, kc, width);
+                Strided(src + (nint)r * ld + kk, dst + (nint)kk * width + r, kc - kk, width);
             for (int r = rows; r < width; r++)
-                StridedZero(dst + r, kc, width);
+                StridedZero(dst + (nint)kk * width + r, kc - kk, width);
         }
     }
 
@@ -298,6 +318,7 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
 
     static T* Buffer(ref T* buffer, ref nint capacity, nint elements)
     {
+        elements += GemmTranspose<T>.Overrun;
         if (capacity < elements)
         {
             NativeMemory.AlignedFree(buffer);
@@ -305,6 +326,130 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
             capacity = elements;
         }
         return buffer;
+    }
+}
+
+/// <summary>
+/// V x V transpose of row vectors (V = Vector512&lt;T&gt;.Count) for the packing of operands whose panel
+/// elements are rows of the source. log2(V) stages; the stage of half-size h swaps the off-diagonal
+/// h x h blocks of every 2h x 2h tile, i.e. swaps bit h of the row and column indices, with one
+/// two-source permute (vpermt2ps / vpermt2pd) per output row.
+/// </summary>
+internal static unsafe class GemmTranspose<T> where T : unmanaged, INumber<T>
+{
+    // Only used alongside the Vector512 kernel (whose panel widths it is tested with).
+    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported
+        && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
+
+    /// <summary>Elements a block store may write past the end of a packed panel buffer.</summary>
+    public const int Overrun = 64;
+
+    // Permute indices, two per stage (low and high output row of each pair), largest h first.
+    static readonly Vector512<T>[] s_index = BuildIndices();
+
+    /// <summary>
+    /// Reads rows x V elements (row r at src + r * ld, rows past `rows` read as zero) and writes the
+    /// transpose: V lanes (one per source row) at dst + j * width for j in [0, V). Lanes past `width`
+    /// spill into the next line; the caller's write order makes that harmless.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Block(T* src, int ld, int rows, T* dst, int width)
+    {
+        // Written out for 16 rows (float); the double instantiation (8 rows) drops rows 8-15 and the first stage.
+        bool wide = Vector512<T>.Count == 16;
+        Vector512<T>[] index = s_index; // first, so that a class-init helper call cannot sit among live vectors
+        Vector512<T> r0 = Row(src, ld, 0, rows), r1 = Row(src, ld, 1, rows), r2 = Row(src, ld, 2, rows), r3 = Row(src, ld, 3, rows),
+            r4 = Row(src, ld, 4, rows), r5 = Row(src, ld, 5, rows), r6 = Row(src, ld, 6, rows), r7 = Row(src, ld, 7, rows);
+        Vector512<T> r8 = default, r9 = default, rA = default, rB = default, rC = default, rD = default, rE = default, rF = default;
+        Vector512<T> lo, hi;
+        int s = 0;
+        if (wide)
+        {
+            r8 = Row(src, ld, 8, rows); r9 = Row(src, ld, 9, rows); rA = Row(src, ld, 10, rows); rB = Row(src, ld, 11, rows);
+            rC = Row(src, ld, 12, rows); rD = Row(src, ld, 13, rows); rE = Row(src, ld, 14, rows); rF = Row(src, ld, 15, rows);
+            (lo, hi) = (index[0], index[1]);
+            s = 2;
+            (r0, r8) = (Permute(r0, lo, r8), Permute(r0, hi, r8)); (r1, r9) = (Permute(r1, lo, r9), Permute(r1, hi, r9));
+            (r2, rA) = (Permute(r2, lo, rA), Permute(r2, hi, rA)); (r3, rB) = (Permute(r3, lo, rB), Permute(r3, hi, rB));
+            (r4, rC) = (Permute(r4, lo, rC), Permute(r4, hi, rC)); (r5, rD) = (Permute(r5, lo, rD), Permute(r5, hi, rD));
+            (r6, rE) = (Permute(r6, lo, rE), Permute(r6, hi, rE)); (r7, rF) = (Permute(r7, lo, rF), Permute(r7, hi, rF));
+        }
+        (lo, hi) = (index[s], index[s + 1]); s += 2;  // h = 4
+        (r0, r4) = (Permute(r0, lo, r4), Permute(r0, hi, r4)); (r1, r5) = (Permute(r1, lo, r5), Permute(r1, hi, r5));
+        (r2, r6) = (Permute(r2, lo, r6), Permute(r2, hi, r6)); (r3, r7) = (Permute(r3, lo, r7), Permute(r3, hi, r7));
+        if (wide)
+        {
+            (r8, rC) = (Permute(r8, lo, rC), Permute(r8, hi, rC)); (r9, rD) = (Permute(r9, lo, rD), Permute(r9, hi, rD));
+            (rA, rE) = (Permute(rA, lo, rE), Permute(rA, hi, rE)); (rB, rF) = (Permute(rB, lo, rF), Permute(rB, hi, rF));
+        }
+        (lo, hi) = (index[s], index[s + 1]); s += 2;  // h = 2
+        (r0, r2) = (Permute(r0, lo, r2), Permute(r0, hi, r2)); (r1, r3) = (Permute(r1, lo, r3), Permute(r1, hi, r3));
+        (r4, r6) = (Permute(r4, lo, r6), Permute(r4, hi, r6)); (r5, r7) = (Permute(r5, lo, r7), Permute(r5, hi, r7));
+        if (wide)
+        {
+            (r8, rA) = (Permute(r8, lo, rA), Permute(r8, hi, rA)); (r9, rB) = (Permute(r9, lo, rB), Permute(r9, hi, rB));
+            (rC, rE) = (Permute(rC, lo, rE), Permute(rC, hi, rE)); (rD, rF) = (Permute(rD, lo, rF), Permute(rD, hi, rF));
+        }
+        (lo, hi) = (index[s], index[s + 1]);          // h = 1
+        (r0, r1) = (Permute(r0, lo, r1), Permute(r0, hi, r1)); (r2, r3) = (Permute(r2, lo, r3), Permute(r2, hi, r3));
+        (r4, r5) = (Permute(r4, lo, r5), Permute(r4, hi, r5)); (r6, r7) = (Permute(r6, lo, r7), Permute(r6, hi, r7));
+        if (wide)
+        {
+            (r8, r9) = (Permute(r8, lo, r9), Permute(r8, hi, r9)); (rA, rB) = (Permute(rA, lo, rB), Permute(rA, hi, rB));
+            (rC, rD) = (Permute(rC, lo, rD), Permute(rC, hi, rD)); (rE, rF) = (Permute(rE, lo, rF), Permute(rE, hi, rF));
+        }
+
+        Store(r0, dst, width, 0); Store(r1, dst, width, 1); Store(r2, dst, width, 2); Store(r3, dst, width, 3);
+        Store(r4, dst, width, 4); Store(r5, dst, width, 5); Store(r6, dst, width, 6); Store(r7, dst, width, 7);
+        if (wide)
+        {
+            Store(r8, dst, width, 8); Store(r9, dst, width, 9); Store(rA, dst, width, 10); Store(rB, dst, width, 11);
+            Store(rC, dst, width, 12); Store(rD, dst, width, 13); Store(rE, dst, width, 14); Store(rF, dst, width, 15);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<T> Row(T* src, int ld, int r, int rows) => r < rows ? Vector512.Load(src + (nint)r * ld) : Vector512<T>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(Vector512<T> row, T* dst, int width, int j) => Vector512.Store(row, dst + (nint)j * width);
+
+    /// <summary>Lane c of the result is lane idx[c] of the 2V-lane concatenation (a, b).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<T> Permute(Vector512<T> a, Vector512<T> idx, Vector512<T> b)
+    {
+        if (typeof(T) == typeof(float))
+            return Avx512F.PermuteVar16x32x2(a.AsSingle(), idx.AsInt32(), b.AsSingle()).As<float, T>();
+        return Avx512F.PermuteVar8x64x2(a.AsDouble(), idx.AsInt64(), b.AsDouble()).As<double, T>();
+    }
+
+    static Vector512<T>[] BuildIndices()
+    {
+        int n = Vector512<T>.Count;
+        var result = new List<Vector512<T>>();
+        for (int h = n / 2; h >= 1; h >>= 1)
+        {
+            // Row i (bit h clear) takes the low h-blocks of rows i and i+h; row i+h takes their high h-blocks.
+            result.Add(Index(c => (c & h) == 0 ? c : n + c - h));
+            result.Add(Index(c => (c & h) == 0 ? c + h : n + c));
+        }
+        return result.ToArray();
+    }
+
+    static Vector512<T> Index(Func<int, int> lane)
+    {
+        int n = Vector512<T>.Count;
+        if (sizeof(T) == 4)
+        {
+            int* x = stackalloc int[16];
+            for (int c = 0; c < n; c++)
+                x[c] = lane(c);
+            return Vector512.Load(x).As<int, T>();
+        }
+        long* y = stackalloc long[8];
+        for (int c = 0; c < n; c++)
+            y[c] = lane(c);
+        return Vector512.Load(y).As<long, T>();
     }
 }
 
@@ -321,9 +466,10 @@ internal struct Rows4 : IRowCount { public static int Count => 4; }
 /// </summary>
 internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
 {
-    // AVX-512 has 32 vector registers: 14 x 2 accumulators + 2 B vectors + 1-2 broadcasts fit without
-    // spilling. Two FMA chains per broadcast and 28 independent accumulators cover the FMA latency
-    // (4 cycles) times throughput on Zen 4.
+    // AVX-512 has 32 vector registers: 14 x 2 accumulators + 2 B vectors + 1 broadcast = 31, no spills
+    // (checked in the JIT disassembly). 28 independent FMA chains per k step hide the FMA latency, and
+    // 16 loads per 28 FMAs keep the load ports well below saturation. Measured: ~93% of the FMA peak of
+    // one Zen 4 core (single thread 105-110 of 116 GFLOP/s fp32).
     public const int MR512 = 14;
     public static int NR512 => 2 * Vector512<T>.Count;
 
@@ -349,6 +495,8 @@ internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
         }
     }
 
+    // Vector512/256.FusedMultiplyAdd exist only for float and double; the typeof test is resolved by the JIT
+    // per instantiation, so these compile to a single vfmadd231ps/pd.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
     {
@@ -381,9 +529,7 @@ internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
             c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
             c90 = default, c91 = default, cA0 = default, cA1 = default, cB0 = default, cB1 = default,
             cC0 = default, cC1 = default, cD0 = default, cD1 = default;
-#if !GEMM_NO_PF
         PrefetchTile(c, ldc, Math.Min(rows, R.Count), 2 * w);
-#endif
 
         for (int p = 0; p < kc; p++, a += MR512, b += 2 * w)
         {
@@ -488,7 +634,7 @@ internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>Copies the valid rows x cols corner of a scratch tile into C (partial tiles at the matrix edges).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void WriteEdge(T* tile, int ldt, T* c, int ldc, int rows, int cols, bool overwrite)
     {
         for (int i = 0; i < rows; i++, tile += ldt, c += ldc)

@@ -1,0 +1,108 @@
+using System.Text;
+
+namespace MiniGrad.Nn;
+
+/// <summary>
+/// Base of every layer (torch.nn.Module): registered parameters and children in order, PyTorch's dotted names,
+/// train/eval mode, ZeroGrad, To(Device), and a printable summary. Subclasses register in their constructors.
+/// </summary>
+public abstract class Module
+{
+    readonly List<(string Name, Parameter? Value)> parameters = new();
+    readonly List<(string Name, Module Value)> children = new();
+
+    /// <summary>True in training mode (the default); Dropout and LSTM dropout act only then.</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>The shape of the last output, when the module recorded one (shown by ToString()).</summary>
+    public int[]? LastOutputShape { get; protected set; }
+
+    /// <summary>Adds a parameter under name (null registers a missing optional one, like a disabled bias).</summary>
+    protected Parameter? RegisterParameter(string name, Parameter? p)
+    {
+        CheckName(name);
+        parameters.Add((name, p));
+        return p;
+    }
+
+    /// <summary>Adds a child module under name.</summary>
+    protected T RegisterModule<T>(string name, T module) where T : Module
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        CheckName(name);
+        children.Add((name, module));
+        return module;
+    }
+
+    void CheckName(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (name.Contains('.')) throw new ArgumentException($"Module: name '{name}' must not contain '.'", nameof(name));
+        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name))
+            throw new ArgumentException($"Module: '{name}' is already registered in {GetType().Name}", nameof(name));
+    }
+
+    /// <summary>Parameters with dotted names in registration order, children after own parameters (e.g. "0.weight").</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters(bool recurse = true)
+    {
+        foreach (var (n, p) in parameters) if (p is not null) yield return (n, p);
+        if (!recurse) yield break;
+        foreach (var (cn, c) in children)
+            foreach (var (n, p) in c.NamedParameters()) yield return ($"{cn}.{n}", p);
+    }
+
+    /// <summary>All parameters.</summary>
+    public IEnumerable<Parameter> Parameters(bool recurse = true) => NamedParameters(recurse).Select(x => x.Parameter);
+
+    /// <summary>Direct children with their names.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedChildren() => children;
+
+    /// <summary>This module and every descendant, with dotted names ("" for this one).</summary>
+    public IEnumerable<(string Name, Module Module)> NamedModules()
+    {
+        yield return ("", this);
+        foreach (var (cn, c) in children)
+            foreach (var (n, m) in c.NamedModules()) yield return (n.Length == 0 ? cn : $"{cn}.{n}", m);
+    }
+
+    /// <summary>Clears every parameter's gradient.</summary>
+    public void ZeroGrad() { foreach (var p in Parameters()) p.ZeroGrad(); }
+
+    /// <summary>Sets training mode here and in every descendant.</summary>
+    public Module Train(bool mode = true)
+    {
+        foreach (var (_, m) in NamedModules()) m.Training = mode;
+        return this;
+    }
+
+    /// <summary>Sets evaluation mode (Train(false)).</summary>
+    public Module Eval() => Train(false);
+
+    /// <summary>Moves every parameter's data (and gradient) to a device, in place.</summary>
+    public Module To(Device device)
+    {
+        using (Torch.NoGrad())
+            foreach (var p in Parameters()) p.MoveTo(device);
+        return this;
+    }
+
+    /// <summary>A table of layers (dotted name, type, last output shape where known, parameter count) and the total.</summary>
+    public override string ToString()
+    {
+        var rows = NamedModules().Select(x => (
+            Name: x.Name.Length == 0 ? "(root)" : x.Name,
+            Type: x.Module.Describe(),
+            Output: x.Module.LastOutputShape is { } s ? Shapes.Format(s) : "-",
+            Params: x.Module.NamedParameters(recurse: false).Sum(p => (long)p.Parameter.Numel))).ToList();
+        int w0 = Math.Max(5, rows.Max(r => r.Name.Length)), w1 = Math.Max(4, rows.Max(r => r.Type.Length)), w2 = Math.Max(6, rows.Max(r => r.Output.Length));
+        var sb = new StringBuilder();
+        sb.AppendLine($"{"layer".PadRight(w0)}  {"type".PadRight(w1)}  {"output".PadRight(w2)}  {"params",10}");
+        foreach (var r in rows) sb.AppendLine($"{r.Name.PadRight(w0)}  {r.Type.PadRight(w1)}  {r.Output.PadRight(w2)}  {r.Params,10:N0}");
+        long total = Parameters().Sum(p => (long)p.Numel), trainable = Parameters().Where(p => p.RequiresGrad).Sum(p => (long)p.Numel);
+        sb.Append($"total parameters: {total:N0} (trainable {trainable:N0})");
+        return sb.ToString();
+    }
+
+    /// <summary>One-line description of this layer for the summary, e.g. "Linear(40, 29, bias=True)".</summary>
+    protected virtual string Describe() => GetType().Name;
+}

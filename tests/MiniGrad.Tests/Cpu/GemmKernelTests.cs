@@ -1,0 +1,259 @@
+using System;
+using MathNet.Numerics.LinearAlgebra;
+using MathNet.Numerics.LinearAlgebra.Double;
+using MiniGrad.Backends.Cpu;
+using Xunit;
+
+namespace MiniGrad.Tests.Cpu;
+
+/// <summary>
+/// Checks the packed GEMM kernel against MathNet.Numerics. The reference is computed in double from the
+/// same inputs; the tolerance per element is a forward error bound scaled by k:
+/// |C - ref| &lt;= c * k * eps * (|op(A)| |op(B)|)_ij (+ |C0| * eps when accumulating).
+/// </summary>
+public unsafe class GemmKernelTests
+{
+    // Shapes chosen to hit: single elements, sizes below/at/above the micro-tile (MR = 14 / 6, NR = 32 / 16),
+    // edge panels in every dimension, several k blocks (KC = 256 fp32 / 128 fp64), multi-threaded splits.
+    public static TheoryData<int, int, int> Shapes => new()
+    {
+        { 1, 1, 1 }, { 1, 7, 1 }, { 7, 1, 7 }, { 7, 7, 7 }, { 1, 1, 257 }, { 33, 1, 257 }, { 1, 33, 257 },
+        { 33, 33, 33 }, { 33, 257, 7 }, { 257, 33, 7 }, { 64, 64, 64 }, { 257, 7, 33 }, { 15, 17, 300 },
+        { 100, 130, 90 }, { 257, 257, 257 }, { 300, 97, 530 },
+    };
+
+    [Theory]
+    [MemberData(nameof(ShapesWithModes))]
+    public void SgemmMatchesMathNet(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+        => CheckSingle(m, n, k, transA, transB, accumulate, pad);
+
+    [Theory]
+    [MemberData(nameof(ShapesWithModes))]
+    public void DgemmMatchesMathNet(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+        => CheckDouble(m, n, k, transA, transB, accumulate, pad);
+
+    // A few explicit cases, including non-tight leading dimensions on every operand.
+    [Theory]
+    [InlineData(33, 1, 257, false, false, false, 0)]
+    [InlineData(33, 1, 257, true, true, true, 3)]
+    [InlineData(1, 257, 33, false, true, false, 5)]
+    [InlineData(257, 257, 1, true, false, true, 1)]
+    [InlineData(7, 33, 257, true, true, false, 17)]
+    [InlineData(520, 530, 270, false, false, false, 7)]
+    [InlineData(270, 600, 300, true, true, true, 2)]
+    public void SgemmExplicitCases(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+        => CheckSingle(m, n, k, transA, transB, accumulate, pad);
+
+    [Theory]
+    [InlineData(33, 1, 257, false, false, false, 0)]
+    [InlineData(33, 1, 257, true, true, true, 3)]
+    [InlineData(1, 257, 33, false, true, false, 5)]
+    [InlineData(7, 33, 257, true, true, false, 17)]
+    [InlineData(270, 600, 300, true, false, true, 2)]
+    public void DgemmExplicitCases(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+        => CheckDouble(m, n, k, transA, transB, accumulate, pad);
+
+    public static TheoryData<int, int, int, bool, bool, bool, int> ShapesWithModes()
+    {
+        var data = new TheoryData<int, int, int, bool, bool, bool, int>();
+        int i = 0;
+        foreach (var row in Shapes)
+        {
+            int m = (int)row[0], n = (int)row[1], k = (int)row[2];
+            foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+            {
+                // Alternate accumulate (flipping the pattern every shape, so each transpose combination sees
+                // both values) and the leading-dimension padding.
+                bool acc = ((i + i / 4) & 1) == 1;
+                int pad = (i % 3) switch { 0 => 0, 1 => 1, _ => 13 };
+                data.Add(m, n, k, ta, tb, acc, pad);
+                i++;
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void KZeroClearsOrKeepsC(bool transA, bool transB)
+    {
+        const int m = 9, n = 35;
+        var c = Fill(new Random(1), m * n);
+        var cf = Array.ConvertAll(c, x => (float)x);
+        var a = new double[1];
+        var af = new float[1];
+        fixed (double* pa = a, pc = c)
+        {
+            Gemm.Dgemm(transA, transB, m, n, 0, pa, transA ? m : 0, pa, transB ? 0 : n, pc, n, accumulate: true);
+            Assert.Equal(Fill(new Random(1), m * n), c);
+            Gemm.Dgemm(transA, transB, m, n, 0, pa, transA ? m : 0, pa, transB ? 0 : n, pc, n, accumulate: false);
+            Assert.All(c, x => Assert.Equal(0.0, x));
+        }
+        fixed (float* pa = af, pc = cf)
+        {
+            Gemm.Sgemm(transA, transB, m, n, 0, pa, 1, pa, 1, pc, n, accumulate: true);
+            Assert.Equal(Array.ConvertAll(Fill(new Random(1), m * n), x => (float)x), cf);
+            Gemm.Sgemm(transA, transB, m, n, 0, pa, 1, pa, 1, pc, n, accumulate: false);
+            Assert.All(cf, x => Assert.Equal(0f, x));
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 5, 7)]
+    [InlineData(5, 0, 7)]
+    [InlineData(0, 0, 0)]
+    public void EmptyOutputTouchesNothing(int m, int n, int k)
+    {
+        // C has one sentinel element; with m or n == 0 it must not be written (and A/B must not be read).
+        var c = new[] { 42f };
+        var cd = new[] { 42.0 };
+        var a = new float[Math.Max(1, m * k)];
+        var b = new float[Math.Max(1, k * n)];
+        var ad = new double[a.Length];
+        var bd = new double[b.Length];
+        fixed (float* pa = a, pb = b, pc = c)
+            Gemm.Sgemm(false, false, m, n, k, pa, Math.Max(k, 1), pb, Math.Max(n, 1), pc, Math.Max(n, 1), false);
+        fixed (double* pa = ad, pb = bd, pc = cd)
+            Gemm.Dgemm(true, true, m, n, k, pa, Math.Max(m, 1), pb, Math.Max(k, 1), pc, Math.Max(n, 1), true);
+        Assert.Equal(42f, c[0]);
+        Assert.Equal(42.0, cd[0]);
+    }
+
+    [Theory]
+    [InlineData(257, 263, 511, false, false)]
+    [InlineData(515, 97, 300, true, false)]
+    [InlineData(64, 1030, 129, false, true)]
+    public void ResultsAreBitIdenticalAcrossRuns(int m, int n, int k, bool transA, bool transB)
+    {
+        var rng = new Random(7);
+        var a = Array.ConvertAll(Fill(rng, m * k), x => (float)x);
+        var b = Array.ConvertAll(Fill(rng, k * n), x => (float)x);
+        var c1 = new float[m * n];
+        var c2 = new float[m * n];
+        var ad = Fill(rng, m * k);
+        var bd = Fill(rng, k * n);
+        var d1 = new double[m * n];
+        var d2 = new double[m * n];
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        fixed (float* pa = a, pb = b, p1 = c1, p2 = c2)
+        {
+            Gemm.Sgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p1, n, false);
+            Gemm.Sgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p2, n, false);
+        }
+        fixed (double* pa = ad, pb = bd, p1 = d1, p2 = d2)
+        {
+            Gemm.Dgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p1, n, false);
+            Gemm.Dgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p2, n, false);
+        }
+        Assert.True(c1.AsSpan().SequenceEqual(c2), "Sgemm results differ between two identical calls");
+        Assert.True(d1.AsSpan().SequenceEqual(d2), "Dgemm results differ between two identical calls");
+    }
+
+    [Fact]
+    public void SingleRowOfOutputMatchesLargeProductRow()
+    {
+        // The same C element computed in a 1 x n product (single-threaded, edge tiles) and in a large m x n
+        // product (multi-threaded, full tiles) must be bit-identical: the k order never depends on the split.
+        const int m = 300, n = 200, k = 700;
+        var rng = new Random(3);
+        var a = Array.ConvertAll(Fill(rng, m * k), x => (float)x);
+        var b = Array.ConvertAll(Fill(rng, k * n), x => (float)x);
+        var full = new float[m * n];
+        var row = new float[n];
+        fixed (float* pa = a, pb = b, pf = full, pr = row)
+        {
+            Gemm.Sgemm(false, false, m, n, k, pa, k, pb, n, pf, n, false);
+            Gemm.Sgemm(false, false, 1, n, k, pa + 123 * k, k, pb, n, pr, n, false);
+        }
+        Assert.True(full.AsSpan(123 * n, n).SequenceEqual(row));
+    }
+
+    static void CheckSingle(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+    {
+        var rng = new Random(m * 7919 + n * 104729 + k * 31 + (transA ? 1 : 0) + (transB ? 2 : 0));
+        var s = Setup(rng, m, n, k, transA, transB, pad);
+        var a = Array.ConvertAll(s.A, x => (float)x);
+        var b = Array.ConvertAll(s.B, x => (float)x);
+        var c = Array.ConvertAll(s.C, x => (float)x);
+        fixed (float* pa = a, pb = b, pc = c)
+            Gemm.Sgemm(transA, transB, m, n, k, pa, s.Lda, pb, s.Ldb, pc, s.Ldc, accumulate);
+        // The reference uses the float-rounded inputs (exact in double).
+        var reference = Reference(Array.ConvertAll(a, x => (double)x), Array.ConvertAll(b, x => (double)x), s, m, n, k, transA, transB);
+        Verify(Array.ConvertAll(c, x => (double)x), Array.ConvertAll(s.C, x => (double)(float)x), reference, s, m, n, k, accumulate, 1.2e-7);
+    }
+
+    static void CheckDouble(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+    {
+        var rng = new Random(m * 7919 + n * 104729 + k * 31 + (transA ? 1 : 0) + (transB ? 2 : 0) + 5);
+        var s = Setup(rng, m, n, k, transA, transB, pad);
+        var c = (double[])s.C.Clone();
+        fixed (double* pa = s.A, pb = s.B, pc = c)
+            Gemm.Dgemm(transA, transB, m, n, k, pa, s.Lda, pb, s.Ldb, pc, s.Ldc, accumulate);
+        var reference = Reference(s.A, s.B, s, m, n, k, transA, transB);
+        Verify(c, s.C, reference, s, m, n, k, accumulate, 2.3e-16);
+    }
+
+    sealed record Operands(double[] A, int Lda, double[] B, int Ldb, double[] C, int Ldc);
+
+    static Operands Setup(Random rng, int m, int n, int k, bool transA, bool transB, int pad)
+    {
+        int aRows = transA ? k : m, aCols = transA ? m : k;
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        int lda = aCols + pad, ldb = bCols + pad, ldc = n + pad;
+        // Padding elements are NaN: reading them anywhere would poison the result.
+        var a = Fill(rng, aRows * lda);
+        var b = Fill(rng, bRows * ldb);
+        var c = Fill(rng, m * ldc);
+        Poison(a, aRows, aCols, lda);
+        Poison(b, bRows, bCols, ldb);
+        return new Operands(a, lda, b, ldb, c, ldc);
+    }
+
+    /// <summary>MathNet reference: (product, |op(A)| |op(B)|) as dense m x n matrices.</summary>
+    static (Matrix<double> Product, Matrix<double> AbsProduct) Reference(double[] a, double[] b, Operands s,
+        int m, int n, int k, bool transA, bool transB)
+    {
+        var opA = DenseMatrix.Create(m, k, (i, p) => transA ? a[p * s.Lda + i] : a[i * s.Lda + p]);
+        var opB = DenseMatrix.Create(k, n, (p, j) => transB ? b[j * s.Ldb + p] : b[p * s.Ldb + j]);
+        return (opA * opB, opA.PointwiseAbs() * opB.PointwiseAbs());
+    }
+
+    static void Verify(double[] actual, double[] initialC, (Matrix<double> Product, Matrix<double> AbsProduct) reference, Operands s,
+        int m, int n, int k, bool accumulate, double eps)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double c0 = initialC[i * s.Ldc + j];
+                double expected = reference.Product[i, j] + (accumulate ? c0 : 0);
+                double bound = 2 * (k + 2) * eps * (reference.AbsProduct[i, j] + (accumulate ? Math.Abs(c0) : 0)) + 1e-30;
+                double got = actual[i * s.Ldc + j];
+                if (!(Math.Abs(got - expected) <= bound))
+                    Assert.Fail($"C[{i},{j}] = {got}, expected {expected} (bound {bound}) for m={m} n={n} k={k}");
+            }
+            // Padding columns of C must be untouched.
+            for (int j = n; j < s.Ldc; j++)
+                Assert.Equal(initialC[i * s.Ldc + j], actual[i * s.Ldc + j]);
+        }
+    }
+
+    static double[] Fill(Random rng, int count)
+    {
+        var x = new double[count];
+        for (int i = 0; i < x.Length; i++)
+            x[i] = rng.NextDouble() * 2 - 1;
+        return x;
+    }
+
+    static void Poison(double[] x, int rows, int cols, int ld)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int c = cols; c < ld; c++)
+                x[r * ld + c] = double.NaN;
+    }
+}
