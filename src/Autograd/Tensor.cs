@@ -23,7 +23,9 @@ public partial class Tensor
     /// <summary>The dimensions (a copy).</summary>
     public int[] Shape => (int[])Raw.Shape.Clone();
     /// <summary>Size of one dimension (negative counts from the end).</summary>
-    public int Size(int dim) => Raw.Shape[Shapes.NormalizeDim("Size", dim, Rank)];
+    public int Size(int dim) => Rank > 0 ? Raw.Shape[Shapes.NormalizeDim("Size", dim, Rank)]
+        // NormalizeDim lets 0 and -1 through at rank 0 (reductions accept them), but a 0-d tensor has no size to give.
+        : throw new ArgumentOutOfRangeException(nameof(dim), dim, $"Size: dim = {dim} is out of range for a 0-d tensor, which has no dimensions");
     /// <summary>Number of dimensions.</summary>
     public int Rank => Raw.Rank;
     /// <summary>Number of elements.</summary>

@@ -66,20 +66,21 @@ public static partial class Torch
     }
 
     /// <summary>A tensor filled with one value.</summary>
-    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false)
-    {
-        shape = CheckShape("Full", shape);
-        return Make(B(device).Full(shape, dtype, value), requiresGrad);
-    }
+    public static Tensor Full(int[] shape, double value, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) =>
+        Fill("Full", shape, value, dtype, device, requiresGrad);
+
+    // Zeros and Ones are Full under their own name, so that errors name the factory the caller used.
+    static Tensor Fill(string op, int[] shape, double value, DType dtype, Device? device, bool requiresGrad) =>
+        Make(B(device).Full(CheckShape(op, shape), dtype, value), requiresGrad);
 
     /// <summary>Zeros.</summary>
-    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) => Full(shape, 0, dtype, device, requiresGrad);
+    public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) => Fill("Zeros", shape, 0, dtype, device, requiresGrad);
     /// <summary>Zeros of the given shape (Float32).</summary>
-    public static Tensor Zeros(params int[] shape) => Full(shape, 0);
+    public static Tensor Zeros(params int[] shape) => Fill("Zeros", shape, 0, DType.Float32, null, false);
     /// <summary>Ones.</summary>
-    public static Tensor Ones(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) => Full(shape, 1, dtype, device, requiresGrad);
+    public static Tensor Ones(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) => Fill("Ones", shape, 1, dtype, device, requiresGrad);
     /// <summary>Ones of the given shape (Float32).</summary>
-    public static Tensor Ones(params int[] shape) => Full(shape, 1);
+    public static Tensor Ones(params int[] shape) => Fill("Ones", shape, 1, DType.Float32, null, false);
     /// <summary>Zeros with x's shape, dtype and device.</summary>
     public static Tensor ZerosLike(Tensor x) => Full(x.Raw.Shape, 0, x.DType, x.Device);
     /// <summary>Ones with x's shape, dtype and device.</summary>
@@ -91,14 +92,16 @@ public static partial class Torch
     public static Tensor Arange(long end, DType dtype = DType.Int64, Device? device = null) => Arange(0, end, 1, dtype, device);
 
     /// <summary>start, start + step, ... up to but excluding end.</summary>
-    public static Tensor Arange(double start, double end, double step = 1, DType dtype = DType.Int64, Device? device = null)
+    /// <remarks>Without a dtype, as in PyTorch: Int64 when start, end and step are whole numbers, else Float32.</remarks>
+    public static Tensor Arange(double start, double end, double step = 1, DType? dtype = null, Device? device = null)
     {
+        dtype ??= start % 1 == 0 && end % 1 == 0 && step % 1 == 0 ? DType.Int64 : DType.Float32;
         if (step == 0 || double.IsNaN(step)) throw new ArgumentException($"Arange: step must be non-zero, but got {step}", nameof(step));
         if ((end - start) / step < 0) throw new ArgumentException($"Arange: the range [{start}, {end}) is empty or runs against step {step}", nameof(end));
         int n = (int)Math.Ceiling((end - start) / step);
         var v = new double[n];
         for (int i = 0; i < n; i++) v[i] = start + i * step;
-        return Make(B(device).Cast(B(device).FromArray(v, [n]), dtype), false);
+        return Make(B(device).Cast(B(device).FromArray(v, [n]), dtype.Value), false);
     }
 
     /// <summary>A Float32 tensor from values; shape defaults to 1-D.</summary>

@@ -12,7 +12,7 @@ public partial class Tensor
     /// <summary>Inserts a dim of size 1 at dim (negative counts from the end of the result).</summary>
     public Tensor Unsqueeze(int dim)
     {
-        int d = Shapes.NormalizeDim("Unsqueeze", dim, Rank + 1);
+        int d = NormalizeNewDim("Unsqueeze", dim, Rank);
         var s = Raw.Shape.ToList(); s.Insert(d, 1);
         return ReshapeFn.Apply(this, s.ToArray());
     }
@@ -91,7 +91,7 @@ public partial class Tensor
     public Tensor IndexSelect(int dim, Tensor index)
     {
         int d = RequireRank("IndexSelect", dim);
-        CheckIndex("IndexSelect", index, Raw.Shape[d]);
+        CheckIndex("IndexSelect", index, d);
         if (index.Rank > 1) throw new ArgumentException($"IndexSelect: index must be 0-D or 1-D, but has shape {Shapes.Format(index.Raw.Shape)}", nameof(index));
         return IndexSelectFn.Apply(this, d, index.Rank == 0 ? index.Reshape(1) : index);
     }
@@ -100,7 +100,7 @@ public partial class Tensor
     public Tensor Gather(int dim, Tensor index)
     {
         int d = RequireRank("Gather", dim);
-        CheckIndex("Gather", index, Raw.Shape[d]);
+        CheckIndex("Gather", index, d);
         if (index.Rank != Rank) throw new ArgumentException($"Gather: index must have the same rank as the input ({Rank}), but has shape {Shapes.Format(index.Raw.Shape)}", nameof(index));
         for (int i = 0; i < Rank; i++)
             if (i != d && index.Raw.Shape[i] > Raw.Shape[i])
@@ -114,13 +114,22 @@ public partial class Tensor
         return Shapes.NormalizeDim(op, dim, Rank);
     }
 
-    void CheckIndex(string op, Tensor index, int size)
+    void CheckIndex(string op, Tensor index, int dim)
     {
         SameDevice(op, this, index);
         if (index.DType is not (DType.Int64 or DType.Int32))
             throw new ArgumentException($"{op}: index must be Int64 or Int32, but dtype is {index.DType}", nameof(index));
+        int size = Raw.Shape[dim];
         foreach (var v in index.ToArray<long>())
-            if (v < 0 || v >= size) throw new ArgumentOutOfRangeException(nameof(index), v, $"{op}: index {v} is out of range for dimension of size {size}");
+            if (v < 0 || v >= size) throw new ArgumentOutOfRangeException(nameof(index), v, $"{op}: index {v} is out of range for dimension {dim} of size {size}");
+    }
+
+    // A new dim may go anywhere in [-(rank + 1), rank]; the message names the input's rank, not the result's.
+    internal static int NormalizeNewDim(string op, int dim, int rank)
+    {
+        if (dim < -(rank + 1) || dim > rank)
+            throw new ArgumentOutOfRangeException(nameof(dim), dim, $"{op}: dim = {dim} is out of range for a tensor of rank {rank} (expected {-(rank + 1)} <= dim < {rank + 1})");
+        return dim < 0 ? dim + rank + 1 : dim;
     }
 
     int[] InferShape(string op, int[] shape)
@@ -248,7 +257,7 @@ public static partial class Torch
         for (int i = 1; i < tensors.Length; i++)
             if (!Shapes.Equal(tensors[i].Raw.Shape, tensors[0].Raw.Shape))
                 throw new ArgumentException($"Stack: expects each tensor to be equal size, but got {Shapes.Format(tensors[0].Raw.Shape)} at entry 0 and {Shapes.Format(tensors[i].Raw.Shape)} at entry {i}", nameof(tensors));
-        int d = Shapes.NormalizeDim("Stack", dim, tensors[0].Rank + 1);
+        int d = MiniGrad.Tensor.NormalizeNewDim("Stack", dim, tensors[0].Rank);
         return Cat(tensors.Select(t => t.Unsqueeze(d)).ToArray(), d);
     }
 }

@@ -1,0 +1,234 @@
+namespace MiniGrad.Tests.Foundation;
+
+public class AutogradTests
+{
+    [Fact]
+    public void LeavesAndRecordedResults()
+    {
+        var x = Torch.Ones([2], requiresGrad: true);
+        var c = Torch.Ones(2);
+        Assert.True(x.RequiresGrad && x.IsLeaf && x.GradFn is null);
+        var y = x * c;
+        Assert.True(y.RequiresGrad);
+        Assert.False(y.IsLeaf);
+        Assert.Equal("MulBackward", y.GradFn!.Name);
+        Assert.Contains(x, y.GradFn.NextFunctions);
+        var z = c * c;
+        Assert.False(z.RequiresGrad);
+        Assert.Null(z.GradFn);
+    }
+
+    [Fact]
+    public void GradFnNamesFollowPyTorch()
+    {
+        var x = H.Leaf(1, 2, 3);
+        Assert.Equal("AddBackward", (x + x).GradFn!.Name);
+        Assert.Equal("SubBackward", (x - 1).GradFn!.Name);
+        Assert.Equal("DivBackward", (x / 2).GradFn!.Name);
+        Assert.Equal("ExpBackward", x.Exp().GradFn!.Name);
+        Assert.Equal("SumBackward", x.Sum().GradFn!.Name);
+        Assert.Equal("LogSoftmaxBackward", x.LogSoftmax(1).GradFn!.Name);
+        Assert.Equal("MaxBackward", x.Max(1).Values.GradFn!.Name);
+        Assert.Equal("MinBackward", x.Min(1).Values.GradFn!.Name);
+        Assert.Equal("AmaxBackward", x.Max([0]).GradFn!.Name);
+        Assert.Equal("AminBackward", x.Min([0]).GradFn!.Name);
+    }
+
+    [Fact]
+    public void GradAccumulatesAcrossBackwardCalls()
+    {
+        var x = H.D([1, 2, 3], 3).RequiresGrad_();
+        (x * x).Sum().Backward();
+        H.Close([2, 4, 6], x.Grad!);
+        (x * 3.0).Sum().Backward();
+        H.Close([5, 7, 9], x.Grad!);
+        x.ZeroGrad();
+        Assert.Null(x.Grad);
+        (x * 3.0).Sum().Backward();
+        H.Close([3, 3, 3], x.Grad!);
+    }
+
+    [Fact]
+    public void BackwardWithAnExplicitGradient()
+    {
+        var x = H.D([1, 2, 3], 3).RequiresGrad_();
+        var y = x * x;
+        y.Backward(H.D([1, 10, 100], 3));
+        H.Close([2, 40, 600], x.Grad!);
+        Assert.Equal(DType.Float64, x.Grad!.DType);
+        Assert.False(x.Grad.RequiresGrad);
+    }
+
+    [Fact]
+    public void BackwardOfALeafSeedsItsOwnGrad()
+    {
+        var x = Torch.Scalar(3.0, requiresGrad: true);
+        x.Backward();
+        Assert.Equal(1.0, x.Grad!.Item<double>());
+    }
+
+    [Fact]
+    public void SecondBackwardThroughAFreedGraphThrows()
+    {
+        var x = H.Leaf(2, 3);
+        var y = (x.Exp() * x).Sum();
+        y.Backward();
+        var first = x.Grad!.Arr();
+        var ex = Assert.Throws<InvalidOperationException>(() => y.Backward());
+        Assert.Contains("retainGraph: true", ex.Message);
+        Assert.Contains("second time", ex.Message);
+        Assert.Equal(first, x.Grad!.Arr()); // nothing was accumulated by the failed call
+    }
+
+    [Fact]
+    public void RetainGraphAllowsASecondBackwardThatAccumulates()
+    {
+        var x = H.Leaf(3, 4);
+        var y = (x.Tanh() * x).Sum();
+        y.Backward(retainGraph: true);
+        var once = x.Grad!.Arr();
+        y.Backward(retainGraph: true);
+        H.Close(once.Select(v => 2 * v).ToArray(), x.Grad!, 1e-15);
+        y.Backward(); // the last one may free the graph
+        H.Close(once.Select(v => 3 * v).ToArray(), x.Grad!, 1e-15);
+        Assert.Throws<InvalidOperationException>(() => y.Backward());
+    }
+
+    [Fact]
+    public void NonScalarBackwardNeedsAGradient()
+    {
+        var x = H.Leaf(4, 2, 3);
+        var ex = Assert.Throws<InvalidOperationException>(() => (x * 2.0).Backward());
+        Assert.Contains("scalar", ex.Message);
+        Assert.Contains("[2,3]", ex.Message);
+    }
+
+    [Fact]
+    public void DiamondGraphSumsTheGradients()
+    {
+        var x = H.D([0.5, -1, 2], 3).RequiresGrad_();
+        var s = x * x;                   // shared subexpression
+        var y = (s.Exp() + s * 3.0).Sum(); // two paths into s
+        y.Backward();
+        H.Close(x.Arr().Select(v => 2 * v * (Math.Exp(v * v) + 3)).ToArray(), x.Grad!, 1e-14);
+
+        var z = H.D([1, 2], 2).RequiresGrad_();
+        (z + z + z * z).Sum().Backward(); // a leaf used three times
+        H.Close([4, 6], z.Grad!);
+    }
+
+    [Fact]
+    public void DetachCutsTheGraph()
+    {
+        var x = H.D([1, 2], 2).RequiresGrad_();
+        var d = (x * 2.0).Detach();
+        Assert.False(d.RequiresGrad);
+        Assert.True(d.IsLeaf);
+        H.Close([2, 4], d);
+        (x * d).Sum().Backward(); // d is a constant
+        H.Close([2, 4], x.Grad!);
+    }
+
+    [Fact]
+    public void RequiresGradUnderscoreTurnsALeafOnAndOff()
+    {
+        var x = Torch.Ones(3);
+        Assert.Same(x, x.RequiresGrad_());
+        Assert.True(x.RequiresGrad);
+        x.RequiresGrad_(false);
+        Assert.False(x.RequiresGrad);
+        Assert.Null((x * 2.0).GradFn);
+        var y = Torch.Ones([3], requiresGrad: true) * 2.0;
+        Assert.Throws<InvalidOperationException>(() => y.RequiresGrad_(false));
+        var ex = Assert.Throws<InvalidOperationException>(() => Torch.Arange(3).RequiresGrad_());
+        Assert.Contains("Int64", ex.Message);
+    }
+
+    [Fact]
+    public void NoGradStopsRecordingOnThisThreadOnly()
+    {
+        var x = Torch.Ones([2], requiresGrad: true);
+        Tensor? other = null;
+        using (Torch.NoGrad())
+        {
+            Assert.False(Autograd.IsGradEnabled);
+            var y = x * 2.0;
+            Assert.False(y.RequiresGrad);
+            Assert.Null(y.GradFn);
+            var t = new Thread(() => other = x * 2.0);
+            t.Start();
+            t.Join();
+            using (Torch.NoGrad()) Assert.False(Autograd.IsGradEnabled); // nested scopes
+            Assert.False(Autograd.IsGradEnabled);
+        }
+        Assert.True(Autograd.IsGradEnabled);
+        Assert.NotNull(other!.GradFn); // another thread still recorded
+        Assert.True((x * 2.0).RequiresGrad);
+    }
+
+    [Fact]
+    public void ToBetweenFloatTypesIsDifferentiable()
+    {
+        var x = Torch.Tensor(new float[] { 1, 2 }, [2], requiresGrad: true);
+        (x.To(DType.Float64) * H.D([3, 4], 2)).Sum().Backward();
+        Assert.Equal(DType.Float32, x.Grad!.DType);
+        Assert.Equal(new float[] { 3, 4 }, x.Grad.ToArray<float>());
+        Assert.False(x.To(DType.Int64).RequiresGrad);
+    }
+
+    [Fact]
+    public void LongChainDoesNotOverflowTheStack()
+    {
+        var x0 = Torch.Scalar(1.0, requiresGrad: true);
+        var x = x0;
+        const int n = 100_000;
+        for (int i = 0; i < n; i++) x = x * 1.0000001 + 0.0;
+        x.Backward();
+        double expected = Math.Pow(1.0000001, n);
+        Assert.Equal(expected, x.Item<double>(), 1e-9);
+        Assert.Equal(expected, x0.Grad!.Item<double>(), 1e-9);
+    }
+
+    [Fact]
+    public void GradientsOfIntermediatesAreNotKept()
+    {
+        var x = H.Leaf(5, 3);
+        var y = x * 2.0;
+        y.Sum().Backward();
+        Assert.Null(y.Grad);
+        Assert.NotNull(x.Grad);
+    }
+
+    [Fact]
+    public void DropoutUsesTheGeneratorAndScales()
+    {
+        var x = Torch.Ones([10_000], DType.Float64, requiresGrad: true);
+        var y = x.Dropout(0.25, generator: new Generator(1));
+        var v = y.Arr();
+        Assert.All(v, e => Assert.True(e == 0 || Math.Abs(e - 4 / 3.0) < 1e-15));
+        double kept = v.Count(e => e != 0) / 10_000.0;
+        Assert.InRange(kept, 0.73, 0.77);
+        Assert.Equal(v, x.Dropout(0.25, generator: new Generator(1)).Arr()); // same generator seed, same mask
+        Assert.NotEqual(v, x.Dropout(0.25, generator: new Generator(2)).Arr());
+        y.Sum().Backward();
+        Assert.Equal(v, x.Grad!.Arr()); // the gradient uses the same mask and scale
+
+        Assert.Same(x, x.Dropout(0.5, training: false));
+        Assert.Same(x, x.Dropout(0));
+        Assert.All(x.Dropout(1).Arr(), e => Assert.Equal(0, e));
+        Torch.ManualSeed(5);
+        var a = x.Dropout(0.5).Arr();
+        Torch.ManualSeed(5);
+        Assert.Equal(a, x.Dropout(0.5).Arr());
+    }
+
+    [Fact]
+    public void GradCheckDetectsAWrongGradient()
+    {
+        // x * detach(x) has the analytic gradient x but the true one 2x: GradCheck must say so.
+        var ex = Assert.Throws<InvalidOperationException>(() => GradCheck.Check(a => a[0] * a[0].Detach(), [H.Leaf(6, 3)]));
+        Assert.Contains("gradient mismatch for input 0", ex.Message);
+        Assert.True(GradCheck.Check(a => a[0] * a[0], [H.Leaf(6, 3)]));
+        Assert.Throws<ArgumentException>(() => GradCheck.Check(a => a[0] * 2.0, [Torch.Ones([2], requiresGrad: true)]));
+    }
+}

@@ -1,0 +1,246 @@
+namespace MiniGrad.Tests.Foundation;
+
+public class ElementwiseTests
+{
+    public static TheoryData<int[], int[]> BroadcastShapes => new()
+    {
+        { [3, 4], [3, 4] },
+        { [3, 1, 4], [2, 1] },
+        { [2, 3], [3] },
+        { [4, 1], [1, 5] },
+        { [2, 3], [] },
+        { [], [2, 3] },
+        { [1], [2, 1, 3] },
+        { [5, 1, 1], [1, 1, 6] },
+        { [2, 70_000], [70_000] }, // long rows: the kernel splits a row into chunks
+    };
+
+    [Theory]
+    [MemberData(nameof(BroadcastShapes))]
+    public void ArithmeticBroadcastsLikeNumPy(int[] sa, int[] sb)
+    {
+        var a = H.Rnd(1, sa);
+        var b = H.Rnd(2, sb) * 0.5 + 2.0; // away from 0 for Div
+        double[] av = a.Arr(), bv = b.Arr();
+        foreach (var (op, f) in new (Func<Tensor, Tensor, Tensor>, Func<double, double, double>)[]
+                 { ((x, y) => x + y, (x, y) => x + y), ((x, y) => x - y, (x, y) => x - y),
+                   ((x, y) => x * y, (x, y) => x * y), ((x, y) => x / y, (x, y) => x / y),
+                   ((x, y) => x.Add(y), (x, y) => x + y), ((x, y) => x.Sub(y), (x, y) => x - y),
+                   ((x, y) => x.Mul(y), (x, y) => x * y), ((x, y) => x.Div(y), (x, y) => x / y) })
+        {
+            var (ev, es) = H.Broadcast(av, sa, bv, sb, f);
+            var r = op(a, b);
+            Assert.Equal(es, r.Shape);
+            H.Close(ev, r, 0);
+        }
+    }
+
+    [Fact]
+    public void Float32ArithmeticMatchesFloat32Reference()
+    {
+        var a = Torch.Tensor(new float[] { 1.5f, -2f, 3.25f, 0.1f }, 2, 2);
+        var b = Torch.Tensor(new float[] { 0.5f, 4f }, 2);
+        Assert.Equal(new[] { 2f, 2f, 3.75f, 4.1f }, (a + b).ToArray<float>());
+        Assert.Equal(new[] { 1f, -6f, 2.75f, 0.1f - 4f }, (a - b).ToArray<float>());
+        Assert.Equal(new[] { 0.75f, -8f, 1.625f, 0.4f }, (a * b).ToArray<float>());
+        Assert.Equal(new[] { 3f, -0.5f, 6.5f, 0.1f / 4f }, (a / b).ToArray<float>());
+    }
+
+    [Fact]
+    public void IntegerArithmeticStaysInteger()
+    {
+        var a = Torch.Tensor(new long[] { 1, 2, 3 });
+        var b = Torch.Tensor(new long[] { 10, 20, 30 });
+        Assert.Equal(new long[] { 11, 22, 33 }, (a + b).ToArray<long>());
+        Assert.Equal(new long[] { -9, -18, -27 }, (a - b).ToArray<long>());
+        Assert.Equal(new long[] { 10, 40, 90 }, (a * b).ToArray<long>());
+        Assert.Equal(new long[] { -1, -2, -3 }, (-a).ToArray<long>());
+        Assert.Equal(new long[] { 3, 4, 5 }, (a + 2).ToArray<long>());
+        Assert.Equal(new[] { 2, 4 }, (Torch.Tensor(new[] { 1, 2 }) * 2).ToArray<int>());
+        Assert.Equal(new long[] { 1, 0, 3 }, Torch.Tensor(new long[] { 1, -2, 3 }).Relu().ToArray<long>());
+        Assert.Equal(new long[] { 1, 2, 3 }, Torch.Tensor(new long[] { -1, 2, -3 }).Abs().ToArray<long>());
+    }
+
+    [Fact]
+    public void ScalarOperandsOnEitherSide()
+    {
+        var x = H.D([1, 2, 4], 3);
+        H.Close([3, 4, 6], x + 2);
+        H.Close([3, 4, 6], 2 + x);
+        H.Close([-1, 0, 2], x - 2);
+        H.Close([1, 0, -2], 2 - x);
+        H.Close([3, 6, 12], x * 3);
+        H.Close([3, 6, 12], 3 * x);
+        H.Close([0.5, 1, 2], x / 2);
+        H.Close([4, 2, 1], 4 / x);
+        H.Close([-1, -2, -4], -x);
+        Assert.Equal(DType.Float32, (Torch.Ones(2) * 2.5).DType);
+    }
+
+    public static TheoryData<string, double[]> UnaryInputs => new()
+    {
+        { "Neg", [-2, -0.5, 0, 0.5, 3] },
+        { "Exp", [-2, -0.5, 0, 0.5, 3] },
+        { "Log", [0.1, 0.5, 1, 2.5, 100] },
+        { "Sqrt", [0, 0.25, 1, 2, 100] },
+        { "Abs", [-2, -0.5, 0, 0.5, 3] },
+        { "Tanh", [-20, -0.5, 0, 0.5, 3] },
+        { "Sigmoid", [-40, -0.5, 0, 0.5, 40] },
+        { "Relu", [-2, -0.5, 0, 0.5, 3] },
+    };
+
+    static (Func<Tensor, Tensor> Op, Func<double, double> Ref) Unary(string name) => name switch
+    {
+        "Neg" => (x => x.Neg(), x => -x),
+        "Exp" => (x => x.Exp(), Math.Exp),
+        "Log" => (x => x.Log(), Math.Log),
+        "Sqrt" => (x => x.Sqrt(), Math.Sqrt),
+        "Abs" => (x => x.Abs(), Math.Abs),
+        "Tanh" => (x => x.Tanh(), Math.Tanh),
+        "Sigmoid" => (x => x.Sigmoid(), MathNet.Numerics.SpecialFunctions.Logistic),
+        "Relu" => (x => x.Relu(), x => Math.Max(x, 0)),
+        _ => throw new ArgumentException(name),
+    };
+
+    [Theory]
+    [MemberData(nameof(UnaryInputs))]
+    public void UnaryForwardMatchesReference(string name, double[] input)
+    {
+        var (op, f) = Unary(name);
+        H.Close(input.Select(f).ToArray(), op(Torch.Tensor(input)), 1e-14);
+        // Float32 agrees to float precision.
+        var r32 = op(Torch.Tensor(input.Select(v => (float)v).ToArray()));
+        Assert.Equal(DType.Float32, r32.DType);
+        H.Close(input.Select(v => f((float)v)).ToArray(), r32.ToArray<double>(), 1e-6);
+    }
+
+    [Theory]
+    [MemberData(nameof(UnaryInputs))]
+    public void UnaryBackwardMatchesDerivative(string name, double[] input)
+    {
+        var (op, f) = Unary(name);
+        var x = Torch.Tensor(input).RequiresGrad_();
+        op(x).Sum().Backward();
+        Func<double, double> df = name switch
+        {
+            "Neg" => _ => -1,
+            "Exp" => Math.Exp,
+            "Log" => v => 1 / v,
+            "Sqrt" => v => 0.5 / Math.Sqrt(v),
+            "Abs" => v => Math.Sign(v),
+            "Tanh" => v => 1 - Math.Tanh(v) * Math.Tanh(v),
+            "Sigmoid" => v => f(v) * (1 - f(v)),
+            _ => v => v > 0 ? 1 : 0,
+        };
+        H.Close(input.Select(df).ToArray(), x.Grad!, 1e-12);
+    }
+
+    [Fact]
+    public void UnaryOpsKeepShape()
+    {
+        var x = H.PosLeaf(3, 2, 3, 4);
+        foreach (var y in new[] { x.Exp(), x.Log(), x.Sqrt(), x.Tanh(), x.Sigmoid(), x.Relu(), x.Abs(), -x, x.Pow(2), x.Clamp(0.7, 1.2) })
+            Assert.Equal(new[] { 2, 3, 4 }, y.Shape);
+    }
+
+    [Fact]
+    public void LargeUnaryMatchesElementwiseReference()
+    {
+        var x = H.Rnd(4, 300_000); // big enough for the kernel to split across cores
+        var v = x.Arr();
+        H.Close(v.Select(Math.Tanh).ToArray(), x.Tanh(), 1e-14);
+        H.Close(v.Select(Math.Exp).ToArray(), x.Exp(), 1e-14);
+    }
+
+    [Fact]
+    public void PowWithScalarAndTensorExponents()
+    {
+        var x = H.D([0.5, 2, 3], 3);
+        H.Close([0.25, 4, 9], x.Pow(2));
+        H.Close([Math.Sqrt(0.5), Math.Sqrt(2), Math.Sqrt(3)], x.Pow(0.5), 1e-15);
+        H.Close([1, 1, 1], x.Pow(0));
+        H.Close([2, 0.5, 1 / 3.0], x.Pow(-1), 1e-15);
+        var e = H.D([3, -1, 0.5], 3);
+        H.Close([0.125, 0.5, Math.Sqrt(3)], x.Pow(e), 1e-15);
+        // Broadcast exponent: [3,1] ** [2].
+        var b = H.D([1, 2, 3], 3, 1).Pow(H.D([2, 3], 2));
+        Assert.Equal(new[] { 3, 2 }, b.Shape);
+        H.Close([1, 1, 4, 8, 9, 27], b);
+    }
+
+    [Fact]
+    public void PowBackward()
+    {
+        var x = H.D([0.5, 2, 3], 3).RequiresGrad_();
+        x.Pow(3).Sum().Backward();
+        H.Close([0.75, 12, 27], x.Grad!);
+        var a = H.D([2, 3], 2).RequiresGrad_();
+        var e = H.D([3, 0.5], 2).RequiresGrad_();
+        a.Pow(e).Sum().Backward();
+        H.Close([3 * 4, 0.5 / Math.Sqrt(3)], a.Grad!, 1e-15);
+        H.Close([8 * Math.Log(2), Math.Sqrt(3) * Math.Log(3)], e.Grad!, 1e-15);
+    }
+
+    [Fact]
+    public void PowGradientAtZeroBaseIsFinite()
+    {
+        // d(0^e)/de is 0 (PyTorch masks log(0)); d(0^2)/dx is 0.
+        var a = H.D([0, 2], 2).RequiresGrad_();
+        var e = H.D([2, 2], 2).RequiresGrad_();
+        a.Pow(e).Sum().Backward();
+        H.Close([0, 4], a.Grad!);
+        H.Close([0, 4 * Math.Log(2)], e.Grad!, 1e-15);
+    }
+
+    [Fact]
+    public void ClampForwardAndBackward()
+    {
+        var x = H.D([-2, -1, 0, 1, 2], 5).RequiresGrad_();
+        var y = x.Clamp(-1, 1);
+        H.Close([-1, -1, 0, 1, 1], y);
+        y.Sum().Backward();
+        H.Close([0, 1, 1, 1, 0], x.Grad!); // the bounds themselves pass the gradient, as in PyTorch
+        H.Close([0, 0, 0, 1, 2], x.Detach().Clamp(min: 0));
+        H.Close([-2, -1, 0, 0.5, 0.5], x.Detach().Clamp(max: 0.5));
+        Assert.Equal(new long[] { 1, 1, 2, 3, 3 }, Torch.Arange(5).Clamp(1, 3).ToArray<long>());
+    }
+
+    [Fact]
+    public void WhereSelectsAndBroadcasts()
+    {
+        var c = Torch.Tensor(new[] { true, false, true }, 3);
+        var a = H.D([1, 2], 2, 1).RequiresGrad_();
+        var b = H.D([10, 20, 30], 3).RequiresGrad_();
+        var r = Torch.Where(c, a, b);
+        Assert.Equal(new[] { 2, 3 }, r.Shape);
+        H.Close([1, 20, 1, 2, 20, 2], r);
+        r.Sum().Backward();
+        H.Close([2, 2], a.Grad!);
+        H.Close([0, 2, 0], b.Grad!);
+        H.Close([1, 5, 3], Torch.Where(c, H.D([1, 2, 3], 3), 5.0));
+    }
+
+    [Fact]
+    public void ComparisonsGiveBool()
+    {
+        var x = H.D([1, 2, 3], 3);
+        var y = H.D([3, 2, 1], 3);
+        Assert.Equal(new[] { false, true, false }, x.Eq(y).ToArray<bool>());
+        Assert.Equal(new[] { true, false, true }, x.Ne(y).ToArray<bool>());
+        Assert.Equal(new[] { true, false, false }, x.Lt(y).ToArray<bool>());
+        Assert.Equal(new[] { true, true, false }, x.Le(y).ToArray<bool>());
+        Assert.Equal(new[] { false, false, true }, x.Gt(y).ToArray<bool>());
+        Assert.Equal(new[] { false, true, true }, x.Ge(y).ToArray<bool>());
+        Assert.Equal(new[] { false, true, true }, x.Gt(1.5).ToArray<bool>());
+        Assert.Equal(DType.Bool, x.Eq(2.0).DType);
+    }
+
+    [Fact]
+    public void SignIsNotDifferentiable()
+    {
+        var x = H.D([-2, 0, 3], 3).RequiresGrad_();
+        H.Close([-1, 0, 1], x.Sign());
+        (x.Sign() * x).Sum().Backward(); // d(sign(x) * x) = sign(x) + 0
+        H.Close([-1, 0, 1], x.Grad!);
+    }
+}

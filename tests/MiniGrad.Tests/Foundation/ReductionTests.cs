@@ -1,0 +1,211 @@
+namespace MiniGrad.Tests.Foundation;
+
+public class ReductionTests
+{
+    /// <summary>Reference reduction over a set of dims, written with plain loops.</summary>
+    static (double[] Values, int[] Shape) Reduce(double[] x, int[] shape, int[] dims, bool keepDim, Func<IEnumerable<double>, double> agg)
+    {
+        int rank = shape.Length;
+        var norm = dims.Select(d => d < 0 ? d + rank : d).ToHashSet();
+        var kept = shape.Select((s, i) => norm.Contains(i) ? 1 : s).ToArray();
+        var groups = new List<double>[kept.Aggregate(1, (a, b) => a * b)];
+        for (int i = 0; i < groups.Length; i++) groups[i] = new();
+        var idx = new int[rank];
+        for (int flat = 0; flat < x.Length; flat++)
+        {
+            int rem = flat;
+            for (int d = rank - 1; d >= 0; d--) { idx[d] = rem % shape[d]; rem /= shape[d]; }
+            int o = 0;
+            for (int d = 0; d < rank; d++) o = o * kept[d] + (norm.Contains(d) ? 0 : idx[d]);
+            groups[o].Add(x[flat]);
+        }
+        var outShape = keepDim ? kept : shape.Where((_, i) => !norm.Contains(i)).ToArray();
+        return (groups.Select(g => agg(g)).ToArray(), outShape);
+    }
+
+    public static TheoryData<int[], int[], bool> Cases => new()
+    {
+        { [4], [0], false },
+        { [3, 4], [0], false },
+        { [3, 4], [1], true },
+        { [3, 4], [-1], false },
+        { [2, 3, 4], [0, 2], false },
+        { [2, 3, 4], [0, 2], true },
+        { [2, 3, 4], [-1, -3], true },
+        { [2, 3, 4], [1], true },
+        { [2, 3, 4], [0, 1, 2], false },
+        { [2, 3, 4, 5], [1, 3], false },
+        { [64, 5000], [1], false }, // many long rows: split across cores
+        { [5000, 64], [0], true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void SumMeanMaxMinOverDims(int[] shape, int[] dims, bool keepDim)
+    {
+        var x = H.Rnd(10, shape);
+        var v = x.Arr();
+        foreach (var (op, agg) in new (Func<Tensor, Tensor>, Func<IEnumerable<double>, double>)[]
+                 {
+                     (t => t.Sum(dims, keepDim), g => g.Sum()),
+                     (t => t.Mean(dims, keepDim), g => g.Average()),
+                     (t => t.Max(dims, keepDim), g => g.Max()),
+                     (t => t.Min(dims, keepDim), g => g.Min()),
+                 })
+        {
+            var (ev, es) = Reduce(v, shape, dims, keepDim, agg);
+            var r = op(x);
+            Assert.Equal(es, r.Shape);
+            H.Close(ev, r, 1e-12);
+        }
+        if (dims.Length == 1)
+        {
+            var (sum, _) = Reduce(v, shape, dims, keepDim, g => g.Sum());
+            H.Close(sum, x.Sum(dims[0], keepDim), 1e-12);
+            var (mean, _) = Reduce(v, shape, dims, keepDim, g => g.Average());
+            H.Close(mean, x.Mean(dims[0], keepDim), 1e-12);
+        }
+    }
+
+    [Fact]
+    public void ReductionsOverAllElementsAreZeroDimensional()
+    {
+        var x = H.D([1, -2, 3, 4, -5, 6], 2, 3);
+        foreach (var (r, e) in new[] { (x.Sum(), 7.0), (x.Mean(), 7 / 6.0), (x.Max(), 6.0), (x.Min(), -5.0) })
+        {
+            Assert.Empty(r.Shape);
+            Assert.Equal(e, r.Item<double>(), 15);
+        }
+        Assert.Equal(21L, Torch.Tensor(new long[] { 1, 2, 3, 4, 5, 6 }, 2, 3).Sum().Item<long>());
+        Assert.Equal(6L, Torch.Tensor(new long[] { 1, 2, 3, 4, 5, 6 }, 2, 3).Max().Item<long>());
+        Assert.Equal(DType.Int64, Torch.Arange(4).Sum().DType);
+        Assert.Equal(DType.Float32, Torch.Ones(3).Sum().DType);
+    }
+
+    [Fact]
+    public void LargeSumIsAccurate()
+    {
+        var x = H.Rnd(20, 1_000_003);
+        var v = x.Arr();
+        double exact = v.Sum();
+        Assert.Equal(exact, x.Sum().Item<double>(), 1e-9);
+        Assert.Equal(exact / v.Length, x.Mean().Item<double>(), 1e-12);
+        var f = x.To(DType.Float32);
+        double fsum = f.ToArray<float>().Sum(z => (double)z);
+        Assert.True(Math.Abs(fsum - f.Sum().Item<float>()) < 0.05, $"float32 sum {f.Sum().Item<float>()} vs {fsum}");
+    }
+
+    [Fact]
+    public void MaxAndMinOverADimReturnValuesAndIndices()
+    {
+        var x = H.D([1, 5, 3, 7, 2, 7, 0, -1, -1], 3, 3);
+        var (v, i) = x.Max(1);
+        H.Close([5, 7, 0], v);
+        Assert.Equal(new long[] { 1, 0, 0 }, i.ToArray<long>()); // ties: first occurrence
+        Assert.Equal(DType.Int64, i.DType);
+        var (v0, i0) = x.Max(0, keepDim: true);
+        Assert.Equal(new[] { 1, 3 }, v0.Shape);
+        Assert.Equal(new[] { 1, 3 }, i0.Shape);
+        H.Close([7, 5, 7], v0);
+        Assert.Equal(new long[] { 1, 0, 1 }, i0.ToArray<long>());
+        var (mn, mi) = x.Min(-1);
+        H.Close([1, 2, -1], mn);
+        Assert.Equal(new long[] { 0, 1, 1 }, mi.ToArray<long>());
+        Assert.Equal(new long[] { 1, 0, 0 }, x.ArgMax(1).ToArray<long>());
+        Assert.Equal(new long[] { 2, 2, 2 }, x.ArgMin(0).ToArray<long>());
+    }
+
+    [Fact]
+    public void LargeMaxOverADimFindsEveryIndex()
+    {
+        // Many rows, so the arg-reduction kernel splits them across cores.
+        var x = H.Rnd(42, 500, 3000);
+        var v = x.Arr();
+        var (vals, idx) = x.Max(1);
+        var (mins, minIdx) = x.Min(0);
+        var iv = idx.ToArray<long>();
+        var mv = minIdx.ToArray<long>();
+        for (int r = 0; r < 500; r++)
+        {
+            var row = v[(r * 3000)..((r + 1) * 3000)];
+            Assert.Equal(Array.IndexOf(row, row.Max()), iv[r]);
+        }
+        for (int c = 0; c < 3000; c += 17)
+        {
+            var col = Enumerable.Range(0, 500).Select(r => v[r * 3000 + c]).ToArray();
+            Assert.Equal(Array.IndexOf(col, col.Min()), mv[c]);
+            Assert.Equal(col.Min(), mins.Arr()[c]);
+        }
+        Assert.Equal(Enumerable.Range(0, 500).Select(r => v[(r * 3000)..((r + 1) * 3000)].Max()), vals.Arr());
+    }
+
+    [Fact]
+    public void MaxPropagatesNaN()
+    {
+        var x = H.D([1, double.NaN, 3], 3);
+        Assert.True(double.IsNaN(x.Max().Item<double>()));
+        var (v, i) = x.Max(0);
+        Assert.True(double.IsNaN(v.Item<double>()));
+        Assert.Equal(1L, i.Item<long>());
+    }
+
+    [Fact]
+    public void SumBackwardBroadcastsTheGradient()
+    {
+        var x = H.Leaf(30, 2, 3, 4);
+        var g = H.Rnd(31, 2, 4);
+        x.Sum(1).Backward(g);
+        var gv = g.Arr();
+        var expected = new double[24];
+        for (int a = 0; a < 2; a++) for (int b = 0; b < 3; b++) for (int c = 0; c < 4; c++) expected[a * 12 + b * 4 + c] = gv[a * 4 + c];
+        H.Close(expected, x.Grad!);
+
+        var y = H.Leaf(32, 2, 3);
+        y.Mean().Backward();
+        H.Close(Enumerable.Repeat(1 / 6.0, 6).ToArray(), y.Grad!, 1e-15);
+    }
+
+    [Fact]
+    public void MaxOverADimSendsTheGradientToTheFirstMaximum()
+    {
+        var x = H.D([1, 5, 5, 7, 2, 7], 2, 3).RequiresGrad_();
+        x.Max(1).Values.Sum().Backward();
+        H.Close([0, 1, 0, 1, 0, 0], x.Grad!);
+        x.ZeroGrad();
+        x.Min(0).Values.Sum().Backward();
+        H.Close([1, 0, 1, 0, 1, 0], x.Grad!);
+    }
+
+    [Fact]
+    public void AmaxSharesTheGradientAmongTies()
+    {
+        var x = H.D([1, 5, 5, 7, 2, 7], 2, 3).RequiresGrad_();
+        x.Max([1]).Sum().Backward();
+        H.Close([0, 0.5, 0.5, 0.5, 0, 0.5], x.Grad!);
+        x.ZeroGrad();
+        x.Max().Backward();
+        H.Close([0, 0, 0, 0.5, 0, 0.5], x.Grad!);
+        x.ZeroGrad();
+        x.Min([0, 1]).Backward();
+        H.Close([1, 0, 0, 0, 0, 0], x.Grad!);
+    }
+
+    [Fact]
+    public void ReducingAZeroDimensionalTensor()
+    {
+        var s = Torch.Scalar(4.0, requiresGrad: true);
+        Assert.Equal(4.0, s.Sum().Item<double>());
+        Assert.Equal(4.0, s.Sum(0).Item<double>());
+        Assert.Equal(4.0, s.Max(-1).Values.Item<double>());
+        s.Sum().Backward();
+        Assert.Equal(1.0, s.Grad!.Item<double>());
+    }
+
+    [Fact]
+    public void SumOverAnEmptyDimIsZero()
+    {
+        var z = Torch.Zeros([3, 0]);
+        Assert.Equal(new float[3], z.Sum(1).ToArray<float>());
+        Assert.Equal(0f, z.Sum().Item<float>());
+    }
+}
