@@ -9,9 +9,31 @@ public abstract class Function
     internal Edge[] Edges = [];
     Tensor[]? saved;
     bool released;
+    int[] outputShape = [];
+
+    /// <summary>Hooks registered on the tensor this op produced (Tensor.RegisterHook on a non-leaf); null when none.</summary>
+    internal List<Func<Tensor, Tensor?>>? Hooks;
+
+    /// <summary>The forward's call stack, captured only while Torch.DetectAnomaly() is on (it is too costly otherwise).</summary>
+    internal System.Diagnostics.StackTrace? ForwardTrace;
 
     /// <summary>The name shown in grad_fn, e.g. "MulBackward".</summary>
     public virtual string Name => GetType().Name.Replace("Fn", "Backward");
+
+    /// <summary>Shape of the tensor this op produced (a copy).</summary>
+    public int[] OutputShape => (int[])outputShape.Clone();
+
+    /// <summary>Element type of the tensor this op produced.</summary>
+    public DType OutputDType { get; private set; }
+
+    /// <summary>
+    /// L2 norm of the gradient that flowed into this op (d loss / d output) in the last Backward() run inside
+    /// Torch.RecordGradNorms(); null if none was recorded. Graph exports show it.
+    /// </summary>
+    public double? GradNorm { get; internal set; }
+
+    /// <summary>Where the op was created in user code ("Method in File.cs:line"), known only for ops recorded inside Torch.DetectAnomaly().</summary>
+    public string? CreatedAt => ForwardTrace is null ? null : Anomaly.UserFrame(ForwardTrace);
 
     /// <summary>The functions (or leaf tensors) that gradients flow to from here, in input order.</summary>
     public IEnumerable<object?> NextFunctions => Edges.Select(e => (object?)e.Fn ?? e.Leaf);
@@ -47,6 +69,9 @@ public abstract class Function
         foreach (var t in inputs) any |= t.RequiresGrad;
         if (!any) return result;
         var fn = makeFn();
+        fn.outputShape = output.Shape;
+        fn.OutputDType = output.DType;
+        if (Autograd.IsAnomalyEnabled) fn.ForwardTrace = new System.Diagnostics.StackTrace(1, fNeedFileInfo: true);
         fn.Edges = new Edge[inputs.Length];
         for (int i = 0; i < inputs.Length; i++)
         {
@@ -67,17 +92,25 @@ internal readonly record struct Edge(Function? Fn, Tensor? Leaf, int[]? Shape)
 /// <summary>Grad mode and the backward walk.</summary>
 public static class Autograd
 {
-    [ThreadStatic] static int noGradDepth;
+    [ThreadStatic] static int noGradDepth, anomalyDepth, gradNormDepth;
 
     /// <summary>False inside a <see cref="Torch.NoGrad"/> scope on this thread.</summary>
     public static bool IsGradEnabled => noGradDepth == 0;
 
-    internal static IDisposable NoGrad() { noGradDepth++; return new Scope(); }
+    /// <summary>True inside a <see cref="Torch.DetectAnomaly"/> scope on this thread.</summary>
+    public static bool IsAnomalyEnabled => anomalyDepth > 0;
 
-    sealed class Scope : IDisposable
+    /// <summary>True inside a <see cref="Torch.RecordGradNorms"/> scope on this thread.</summary>
+    public static bool IsRecordingGradNorms => gradNormDepth > 0;
+
+    internal static IDisposable NoGrad() { noGradDepth++; return new Scope(() => noGradDepth--); }
+    internal static IDisposable DetectAnomaly() { anomalyDepth++; return new Scope(() => anomalyDepth--); }
+    internal static IDisposable RecordGradNorms() { gradNormDepth++; return new Scope(() => gradNormDepth--); }
+
+    sealed class Scope(Action exit) : IDisposable
     {
         bool done;
-        public void Dispose() { if (!done) { done = true; noGradDepth--; } }
+        public void Dispose() { if (!done) { done = true; exit(); } }
     }
 
     /// <summary>
@@ -101,27 +134,43 @@ public static class Autograd
 
         using var _ = NoGrad();
         gradient = gradient.Detach();
-        if (root.GradFn is null) { root.AccumulateGrad(gradient); return; }
+        if (root.GradFn is null) { root.AccumulateGrad(Hook.Run(root.GradHooks, gradient, "a leaf tensor")); return; }
 
+        // The teaching features cost nothing when off: two flags read once, and a null check per node.
+        bool anomaly = IsAnomalyEnabled, norms = IsRecordingGradNorms;
+        Dictionary<Tensor, Tensor>? hookedLeaves = null; // leaves with hooks get their summed gradient once, at the end
         var order = TopologicalOrder(root.GradFn);
         var grads = new Dictionary<Function, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
         for (int i = order.Count - 1; i >= 0; i--)
         {
             var fn = order[i];
             if (!grads.Remove(fn, out var g)) continue;
+            if (fn.Hooks is not null) g = Hook.Run(fn.Hooks, g, $"the output of {fn.Name}");
+            if (norms) fn.GradNorm = Norm(g);
             var inputGrads = fn.RunBackward(g);
+            if (anomaly) Anomaly.Check(fn, inputGrads);
             for (int k = 0; k < fn.Edges.Length; k++)
             {
                 var e = fn.Edges[k];
                 if (!e.IsLive || k >= inputGrads.Length || inputGrads[k] is not { } gi) continue;
                 if (!Shapes.Equal(gi.Raw.Shape, e.Shape))
                     throw new InvalidOperationException($"Backward: {fn.Name} returned a gradient of shape {Shapes.Format(gi.Raw.Shape)} for input {k} of shape {Shapes.Format(e.Shape)}");
-                if (e.Leaf is { } leaf) leaf.AccumulateGrad(gi);
+                if (e.Leaf is { GradHooks: not null } hooked)
+                {
+                    hookedLeaves ??= new(ReferenceEqualityComparer.Instance);
+                    hookedLeaves[hooked] = hookedLeaves.TryGetValue(hooked, out var sum) ? sum + gi : gi;
+                }
+                else if (e.Leaf is { } leaf) leaf.AccumulateGrad(gi);
                 else grads[e.Fn!] = grads.TryGetValue(e.Fn!, out var acc) ? acc + gi : gi;
             }
             if (!retainGraph) fn.Release();
         }
+        if (hookedLeaves is not null)
+            foreach (var (leaf, g) in hookedLeaves) leaf.AccumulateGrad(Hook.Run(leaf.GradHooks, g, "a leaf tensor"));
     }
+
+    /// <summary>The L2 norm of a tensor, as a host double (one reduction and one transfer).</summary>
+    internal static double Norm(Tensor t) => Math.Sqrt((t * t).Sum().Item<double>());
 
     // Post-order DFS with an explicit stack: inputs come before the functions that consume them.
     static List<Function> TopologicalOrder(Function root)

@@ -14,6 +14,19 @@ public static partial class Torch
     /// <summary>Turns off recording on this thread until the scope is disposed.</summary>
     public static IDisposable NoGrad() => Autograd.NoGrad();
 
+    /// <summary>
+    /// Anomaly mode on this thread until disposed (torch.autograd.detect_anomaly): ops remember where they were
+    /// created, and Backward() throws <see cref="AnomalyException"/> at the first op whose input gradient has a
+    /// NaN or an infinity. Slow (a stack trace per op, a host check per gradient): for debugging only.
+    /// </summary>
+    public static IDisposable DetectAnomaly() => Autograd.DetectAnomaly();
+
+    /// <summary>
+    /// While active on this thread, Backward() stores on each op the L2 norm of the gradient flowing into it
+    /// (<see cref="Function.GradNorm"/>, shown by graph exports). Off by default: each norm costs a reduction.
+    /// </summary>
+    public static IDisposable RecordGradNorms() => Autograd.RecordGradNorms();
+
     static IBackend B(Device? device) => (device ?? Device.Cpu).Backend;
 
     static int[] CheckShape(string op, int[] shape)

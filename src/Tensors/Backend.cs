@@ -11,7 +11,7 @@ public enum ReduceOp { Sum, Max, Min, ArgMax, ArgMin }
 
 /// <summary>
 /// The backend contract: a small set of primitives over contiguous row-major buffers, plus the fused hot paths
-/// (softmax family, CTC). Every backend implements all of it; inputs are validated by the layer above.
+/// (softmax family, CTC, the LSTM cell). Every backend implements all of it; inputs are validated by the layer above.
 /// </summary>
 public interface IBackend
 {
@@ -68,6 +68,13 @@ public interface IBackend
     (RawTensor Nll, object Saved) CtcLoss(RawTensor logProbs, CtcTargets targets, int blank);
     /// <summary>CTC backward: the gradient with respect to logProbs given d(loss)/d(nll[n]) (PyTorch's formula).</summary>
     RawTensor CtcLossBackward(RawTensor logProbs, object saved, RawTensor gradNll, bool zeroInfinity);
+
+    // LSTM, one step t of a layer's time loop: gates (T, N, 4H, gate order i, f, g, o) and dy (T, N, H) are whole-sequence
+    // buffers read at row t, so the loop never copies per-step slices; gates is the layer's private buffer, updated in place.
+    /// <summary>LSTM step: adds hh (N, 4H) and bias (4H) (either may be null) to row t of gates (the input projection), activates it in place, and returns h' and c' (N, H) from c.</summary>
+    (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hh, RawTensor? bias, RawTensor c);
+    /// <summary>Its backward from row t's activations, cPrev, c', dh = dy[t] + dhNext and dc (null means zero): overwrites row t with d(pre-activation), returned also as (N, 4H), and returns dcPrev.</summary>
+    (RawTensor DGates, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc);
 }
 
 /// <summary>Validated CTC targets on the host: concatenated labels with per-sample offsets and lengths.</summary>

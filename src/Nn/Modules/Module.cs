@@ -6,7 +6,7 @@ namespace MiniGrad.Nn;
 /// Base of every layer (torch.nn.Module): registered parameters and children in order, PyTorch's dotted names,
 /// train/eval mode, ZeroGrad, To(Device), and a printable summary. Subclasses register in their constructors.
 /// </summary>
-public abstract class Module
+public abstract partial class Module
 {
     readonly List<(string Name, Parameter? Value)> parameters = new();
     readonly List<(string Name, Module Value)> children = new();

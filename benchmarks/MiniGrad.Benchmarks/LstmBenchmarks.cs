@@ -1,0 +1,35 @@
+using BenchmarkDotNet.Attributes;
+using MiniGrad.Nn;
+
+namespace MiniGrad.Benchmarks;
+
+/// <summary>
+/// LSTM forward + backward in float32 on the shapes `shared/oracle/run.sh bench lstm` times in libtorch:
+/// output.Sum().Backward(), then the gradients are cleared (as lstm.zero_grad() there).
+/// </summary>
+[Config(typeof(QuickConfig))]
+public class LstmBenchmarks
+{
+    Lstm lstm = null!;
+    Tensor x = null!;
+
+    /// <summary>I, H, T, N, layers, bidirectional.</summary>
+    [Params("40,128,100,16,1,false", "40,128,100,16,2,true", "80,256,200,32,1,false")] public string Shape = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var p = Shape.Split(',');
+        int I = int.Parse(p[0]), H = int.Parse(p[1]), T = int.Parse(p[2]), N = int.Parse(p[3]), layers = int.Parse(p[4]);
+        Torch.ManualSeed(0);
+        lstm = new Lstm(I, H, layers, bidirectional: bool.Parse(p[5]));
+        x = Torch.Randn(T, N, I);
+    }
+
+    [Benchmark]
+    public void ForwardBackward()
+    {
+        lstm.Forward(x).Output.Sum().Backward();
+        lstm.ZeroGrad();
+    }
+}

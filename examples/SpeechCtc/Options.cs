@@ -1,0 +1,107 @@
+using System.Globalization;
+
+namespace SpeechCtc;
+
+/// <summary>Command-line settings of the three subcommands; the defaults train the built-in model in a few minutes on 2 cores.</summary>
+sealed class Options
+{
+    public string Command = "train";
+    public string? Data;                 // a folder with train.tsv and test.tsv; null: the built-in synthetic digits
+    public string Out = "speechctc-out";
+    public int Layers = 1;
+    public int Hidden = 96;
+    public int Epochs = 10;
+    public int BatchSize = 32;
+    public double Lr = 3e-3;
+    public double ClipNorm = 5;
+    public int Seed = 0;
+    public string Device = "cpu";
+    public string? Resume;
+    public string? Checkpoint;
+    public string? Wav;
+    public int Beam = 8;
+    public int Stack = 3;               // frames stacked (and subsampled) into one model step
+    public int TrainSize = 3000;        // built-in data only
+    public int ValSize = 200;
+    public int TestSize = 500;
+    public double TimeBudget = 270;     // seconds of training before stopping early (a safety net on slow machines)
+
+    public const string Usage = """
+        Toy speech recognizer: bidirectional LSTM + CTC on log-mel features.
+
+        usage:
+          SpeechCtc [train] [options]                 train (the default), then evaluate on the test set
+          SpeechCtc eval --checkpoint FILE [options]  CER and WER of a checkpoint on the test set
+          SpeechCtc transcribe --checkpoint FILE FILE.wav [--beam N]
+
+        options:
+          --data DIR          train.tsv / test.tsv ("relative/path.wav<TAB>transcript"); default: built-in synthetic digits
+          --out DIR           checkpoints, metrics.csv and plots (default speechctc-out)
+          --layers N          LSTM layers (default 1)          --hidden N     hidden size per direction (default 96)
+          --epochs N          (default 10)                      --batch-size N (default 32)
+          --lr X              Adam learning rate (default 0.003) --clip X      gradient norm clip (default 5)
+          --seed N            model initialization and shuffling (default 0)
+          --device D          cpu | cuda | opencl | ilgpu-cpu | auto (default cpu)
+          --resume FILE       continue training from a checkpoint
+          --beam N            beam width of the prefix beam search (default 8)
+          --stack N           feature frames stacked into one model step (default 3)
+          --train-size N, --val-size N, --test-size N   sizes of the built-in sets (3000, 200, 500)
+          --time-budget SEC   stop training early after this many seconds (default 270)
+        """;
+
+    /// <summary>Parses args; throws ArgumentException with a message for the user on anything unknown or malformed.</summary>
+    public static Options Parse(string[] args)
+    {
+        var o = new Options();
+        int i = 0;
+        if (args.Length > 0 && !args[0].StartsWith('-'))
+        {
+            o.Command = args[0] switch
+            {
+                "train" or "eval" or "transcribe" => args[0],
+                _ => throw new ArgumentException($"unknown command '{args[0]}'; expected train, eval or transcribe"),
+            };
+            i = 1;
+        }
+        for (; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (!a.StartsWith("--"))
+            {
+                if (o.Command == "transcribe" && o.Wav is null) { o.Wav = a; continue; }
+                throw new ArgumentException($"unexpected argument '{a}'");
+            }
+            if (a is "--help" or "-h") { o.Command = "help"; return o; }
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
+            int Int(int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v
+                : throw new ArgumentException($"{a} expects an integer >= {min}, got '{args[i]}'");
+            double Num() => double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 ? v
+                : throw new ArgumentException($"{a} expects a positive number, got '{args[i]}'");
+            switch (a)
+            {
+                case "--data": o.Data = Value(); break;
+                case "--out": o.Out = Value(); break;
+                case "--layers": o.Layers = Int(1); break;
+                case "--hidden": o.Hidden = Int(1); break;
+                case "--epochs": o.Epochs = Int(0); break;
+                case "--batch-size": o.BatchSize = Int(1); break;
+                case "--lr": o.Lr = Num(); break;
+                case "--clip": o.ClipNorm = Num(); break;
+                case "--seed": o.Seed = Int(0); break;
+                case "--device": o.Device = Value(); break;
+                case "--resume": o.Resume = Value(); break;
+                case "--checkpoint": o.Checkpoint = Value(); break;
+                case "--beam": o.Beam = Int(1); break;
+                case "--stack": o.Stack = Int(1); break;
+                case "--train-size": o.TrainSize = Int(1); break;
+                case "--val-size": o.ValSize = Int(1); break;
+                case "--test-size": o.TestSize = Int(1); break;
+                case "--time-budget": o.TimeBudget = Num(); break;
+                default: throw new ArgumentException($"unknown option '{a}'");
+            }
+        }
+        if (o.Command is "eval" or "transcribe" && o.Checkpoint is null) throw new ArgumentException($"{o.Command} needs --checkpoint FILE");
+        if (o.Command == "transcribe" && o.Wav is null) throw new ArgumentException("transcribe needs a FILE.wav");
+        return o;
+    }
+}

@@ -1,0 +1,125 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace MiniGrad.Nn.Audio;
+
+/// <summary>Thrown for a WAV file that cannot be read as 16-bit PCM; the message names the file and what was wrong.</summary>
+public sealed class WavFormatException(string path, string problem) : InvalidOperationException($"WAV file '{path}': {problem}")
+{
+    /// <summary>The file that failed.</summary>
+    public string Path { get; } = path;
+    /// <summary>What was wrong, without the file name.</summary>
+    public string Problem { get; } = problem;
+}
+
+/// <summary>Reads and writes RIFF/WAVE files with 16-bit PCM samples (plain or WAVE_FORMAT_EXTENSIBLE with a PCM sub-format).</summary>
+public static class Wav
+{
+    /// <summary>
+    /// Reads a 16-bit PCM WAV file: the samples scaled to [-1, 1), multi-channel files mixed down to mono by
+    /// averaging the channels, and the file's sample rate. Throws <see cref="WavFormatException"/> for a bad header.
+    /// </summary>
+    public static (float[] Samples, int SampleRate) Read(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"WAV file '{path}' does not exist", path);
+        return Parse(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Reads a WAV file as mono at <paramref name="targetRate"/> Hz, resampling with <see cref="Resampler"/> when the file's rate differs.</summary>
+    public static float[] ReadMono(string path, int targetRate = 16000)
+    {
+        var (x, rate) = Read(path);
+        return rate == targetRate ? x : Resampler.Resample(x, rate, targetRate);
+    }
+
+    /// <summary>Parses the bytes of a WAV file (path only names it in errors).</summary>
+    public static (float[] Samples, int SampleRate) Parse(ReadOnlySpan<byte> bytes, string path = "<memory>")
+    {
+        if (bytes.Length < 12 || !Tag(bytes, 0, "RIFF") || !Tag(bytes, 8, "WAVE"))
+            throw new WavFormatException(path, "bad header: not a RIFF/WAVE file (expected 'RIFF' at byte 0 and 'WAVE' at byte 8)");
+        int channels = 0, rate = 0, bits = 0;
+        bool haveFmt = false;
+        int pos = 12;
+        while (pos + 8 <= bytes.Length)
+        {
+            uint size = BinaryPrimitives.ReadUInt32LittleEndian(bytes[(pos + 4)..]);
+            int body = pos + 8;
+            if (Tag(bytes, pos, "fmt "))
+            {
+                if (size < 16 || body + 16 > bytes.Length) throw new WavFormatException(path, $"bad header: the 'fmt ' chunk has {size} bytes, expected at least 16");
+                int format = BinaryPrimitives.ReadUInt16LittleEndian(bytes[body..]);
+                channels = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 2)..]);
+                rate = BinaryPrimitives.ReadInt32LittleEndian(bytes[(body + 4)..]);
+                bits = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 14)..]);
+                if (format == 0xFFFE && size >= 40 && body + 26 <= bytes.Length)
+                    format = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 24)..]); // the sub-format GUID starts with the format code
+                if (format != 1) throw new WavFormatException(path, $"unsupported encoding: format code {format}, expected 1 (PCM)");
+                if (bits != 16) throw new WavFormatException(path, $"unsupported sample size: {bits} bits, expected 16-bit PCM");
+                if (channels < 1) throw new WavFormatException(path, "bad header: 0 channels");
+                if (rate <= 0) throw new WavFormatException(path, $"bad header: sample rate {rate}");
+                haveFmt = true;
+            }
+            else if (Tag(bytes, pos, "data"))
+            {
+                if (!haveFmt) throw new WavFormatException(path, "bad header: the 'data' chunk comes before a 'fmt ' chunk");
+                // Writers that stream leave 0 or 0xFFFFFFFF here; trust the file length then, and for a truncated file.
+                long avail = bytes.Length - body;
+                long n = size == 0 || size > avail ? avail : size;
+                int frameBytes = 2 * channels;
+                int frames = (int)(n / frameBytes);
+                var x = new float[frames];
+                var data = bytes.Slice(body, frames * frameBytes);
+                float scale = 1f / (32768f * channels);
+                for (int f = 0; f < frames; f++)
+                {
+                    int acc = 0;
+                    for (int c = 0; c < channels; c++) acc += BinaryPrimitives.ReadInt16LittleEndian(data[((f * channels + c) * 2)..]);
+                    x[f] = acc * scale;
+                }
+                return (x, rate);
+            }
+            long next = (long)body + size + (size & 1); // chunks are padded to even sizes
+            if (next > bytes.Length) break;
+            pos = (int)next;
+        }
+        throw new WavFormatException(path, haveFmt ? "bad header: no 'data' chunk" : "bad header: no 'fmt ' chunk");
+    }
+
+    /// <summary>Writes mono samples (clipped to [-1, 1]; 1 itself becomes 32767/32768) as a 16-bit PCM WAV file.</summary>
+    public static void Write(string path, ReadOnlySpan<float> samples, int sampleRate)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        File.WriteAllBytes(path, Encode(samples, sampleRate));
+    }
+
+    /// <summary>The bytes of a mono 16-bit PCM WAV file holding the samples (clipped to [-1, 1]).</summary>
+    public static byte[] Encode(ReadOnlySpan<float> samples, int sampleRate)
+    {
+        if (sampleRate <= 0) throw new ArgumentOutOfRangeException(nameof(sampleRate), sampleRate, "Wav: sampleRate must be positive");
+        int dataBytes = samples.Length * 2;
+        var b = new byte[44 + dataBytes];
+        Encoding.ASCII.GetBytes("RIFF").CopyTo(b, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(4), 36 + dataBytes);
+        Encoding.ASCII.GetBytes("WAVEfmt ").CopyTo(b, 8);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(16), 16);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(20), 1);          // PCM
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(22), 1);          // mono
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(24), sampleRate);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(28), sampleRate * 2);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(32), 2);          // block align
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(34), 16);         // bits
+        Encoding.ASCII.GetBytes("data").CopyTo(b, 36);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(40), dataBytes);
+        for (int i = 0; i < samples.Length; i++)
+        {
+            // The reader's inverse (x / 32768), so a round trip is exact to half a step; +1 clips to 32767.
+            double v = Math.Round(Math.Clamp(samples[i], -1f, 1f) * 32768.0);
+            BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(44 + 2 * i), (short)Math.Clamp(v, -32768, 32767));
+        }
+        return b;
+    }
+
+    static bool Tag(ReadOnlySpan<byte> b, int at, string tag) =>
+        at + 4 <= b.Length && b[at] == tag[0] && b[at + 1] == tag[1] && b[at + 2] == tag[2] && b[at + 3] == tag[3];
+}

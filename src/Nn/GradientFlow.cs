@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Text;
+
+namespace MiniGrad.Nn;
+
+/// <summary>
+/// Records each named parameter's gradient norm once per training step, the table behind a "gradient flow" plot:
+/// vanishing gradients show as norms that shrink towards the first layers, exploding ones as norms that blow up.
+/// Call <see cref="Record"/> after Backward() (and before the optimizer clears the gradients).
+/// </summary>
+/// <example><code>
+/// var flow = new GradFlowRecorder(model);
+/// for (...) { loss.Backward(); flow.Record(); optimizer.Step(); optimizer.ZeroGrad(); }
+/// flow.WriteCsv("gradflow.csv");
+/// </code></example>
+public sealed class GradFlowRecorder
+{
+    readonly (string Name, Parameter Parameter)[] parameters;
+    readonly List<double[]> rows = new();
+
+    /// <summary>Follows every parameter of module (dotted names, as NamedParameters gives them).</summary>
+    public GradFlowRecorder(Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        parameters = module.NamedParameters().ToArray();
+        Names = parameters.Select(p => p.Name).ToArray();
+    }
+
+    /// <summary>The parameters' dotted names, the table's columns.</summary>
+    public IReadOnlyList<string> Names { get; }
+
+    /// <summary>One row per recorded step: the L2 norm of each parameter's gradient, NaN where it had none.</summary>
+    public IReadOnlyList<double[]> Rows => rows;
+
+    /// <summary>Number of recorded steps.</summary>
+    public int Steps => rows.Count;
+
+    /// <summary>Reads every parameter's current gradient norm as the next step's row, and returns that row.</summary>
+    public double[] Record()
+    {
+        var row = new double[parameters.Length];
+        using (Torch.NoGrad())
+            for (int i = 0; i < row.Length; i++)
+                row[i] = parameters[i].Parameter.Grad is { } g ? Autograd.Norm(g) : double.NaN;
+        rows.Add(row);
+        return row;
+    }
+
+    /// <summary>One parameter's norms over the recorded steps.</summary>
+    public double[] Series(string name)
+    {
+        int i = Array.IndexOf(parameters.Select(p => p.Name).ToArray(), name);
+        if (i < 0) throw new ArgumentException($"GradFlowRecorder: no parameter named '{name}'; expected one of {string.Join(", ", Names)}", nameof(name));
+        return rows.Select(r => r[i]).ToArray();
+    }
+
+    /// <summary>The table as CSV: a header "step,name1,name2,...", then one line per step (empty where a parameter had no gradient).</summary>
+    public string ToCsv()
+    {
+        var sb = new StringBuilder();
+        sb.Append("step,").Append(string.Join(",", Names.Select(Quote))).Append('\n');
+        for (int s = 0; s < rows.Count; s++)
+            sb.Append(s.ToString(CultureInfo.InvariantCulture)).Append(',')
+              .Append(string.Join(",", rows[s].Select(v => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture)))).Append('\n');
+        return sb.ToString();
+    }
+
+    /// <summary>Writes <see cref="ToCsv"/> to a file.</summary>
+    public void WriteCsv(string path) => File.WriteAllText(path, ToCsv());
+
+    /// <summary>The last step as a table: parameter, shape, gradient norm.</summary>
+    public override string ToString()
+    {
+        if (rows.Count == 0) return "GradFlowRecorder: no step recorded yet; call Record() after Backward()";
+        var last = rows[^1];
+        int w = Math.Max(9, Names.Max(n => n.Length));
+        var sb = new StringBuilder();
+        sb.Append($"{"parameter".PadRight(w)}  {"shape",-12}  grad norm (step {rows.Count - 1})\n");
+        for (int i = 0; i < parameters.Length; i++)
+            sb.Append($"{Names[i].PadRight(w)}  {Shapes.Format(parameters[i].Parameter.Shape),-12}  {(double.IsNaN(last[i]) ? "-" : last[i].ToString("G4", CultureInfo.InvariantCulture))}\n");
+        return sb.ToString();
+    }
+
+    static string Quote(string s) => s.Contains(',') || s.Contains('"') ? $"\"{s.Replace("\"", "\"\"")}\"" : s;
+}
+
+/// <summary>Helpers that connect modules to the graph exports.</summary>
+public static class GradientFlow
+{
+    /// <summary>Each parameter's dotted name (prefixed, e.g. "lstm."), for Graph.ToDot/ToMermaid labels; add your own tensors to it.</summary>
+    public static Dictionary<Tensor, string> ParameterNames(this Module module, string prefix = "")
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        var names = new Dictionary<Tensor, string>(ReferenceEqualityComparer.Instance);
+        foreach (var (n, p) in module.NamedParameters()) names[p] = prefix + n;
+        return names;
+    }
+}

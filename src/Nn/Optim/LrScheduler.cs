@@ -1,0 +1,107 @@
+namespace MiniGrad.Nn;
+
+/// <summary>
+/// Base of learning-rate schedules (torch.optim.lr_scheduler.LRScheduler): each Step() advances the epoch and sets
+/// the optimizer's Lr to the schedule's closed form at that epoch, computed from the optimizer's InitialLr.
+/// </summary>
+/// <remarks>
+/// As in PyTorch, constructing a scheduler performs the first step (epoch 0), and lastEpoch = -1 records the
+/// optimizer's current Lr as InitialLr unless one is already set; resuming (lastEpoch &gt;= 0) requires InitialLr,
+/// which checkpoints restore.
+/// </remarks>
+public abstract class LrScheduler
+{
+    /// <summary>Attaches to an optimizer; derived constructors call <see cref="Initialize"/> once their fields are set.</summary>
+    protected LrScheduler(Optimizer optimizer, int lastEpoch)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        if (lastEpoch < -1)
+            throw new ArgumentOutOfRangeException(nameof(lastEpoch), lastEpoch, $"{GetType().Name}: lastEpoch must be >= -1, but got {lastEpoch}");
+        if (lastEpoch >= 0 && optimizer.InitialLr is null)
+            throw new ArgumentException($"{GetType().Name}: optimizer has no InitialLr ('initial_lr' in PyTorch) when resuming with lastEpoch = {lastEpoch}; load it from a checkpoint or attach with lastEpoch = -1", nameof(lastEpoch));
+        Optimizer = optimizer;
+        LastEpoch = lastEpoch;
+    }
+
+    /// <summary>The optimizer whose Lr this schedule sets.</summary>
+    public Optimizer Optimizer { get; }
+
+    /// <summary>The learning rate the closed form starts from (the optimizer's InitialLr).</summary>
+    public double BaseLr { get; private set; }
+
+    /// <summary>The epoch of the last Step() (0 right after construction from lastEpoch = -1).</summary>
+    public int LastEpoch { get; private set; }
+
+    /// <summary>The learning rate set by the last Step() (PyTorch's get_last_lr()).</summary>
+    public double LastLr { get; private set; }
+
+    /// <summary>Records InitialLr and takes the first step, like PyTorch's _initial_step().</summary>
+    protected void Initialize()
+    {
+        if (LastEpoch == -1) Optimizer.InitialLr ??= Optimizer.Lr;
+        BaseLr = Optimizer.InitialLr!.Value;
+        Step();
+    }
+
+    /// <summary>Advances one epoch and sets the optimizer's learning rate.</summary>
+    public void Step()
+    {
+        if (LastEpoch == int.MaxValue) throw new InvalidOperationException($"{GetType().Name}: the epoch counter is at its maximum ({int.MaxValue})");
+        double lr = ClosedForm(LastEpoch + 1);
+        Optimizer.Lr = lr;
+        LastEpoch++;
+        LastLr = lr;
+    }
+
+    /// <summary>The learning rate at an epoch (&gt;= 0), from BaseLr.</summary>
+    protected abstract double ClosedForm(int epoch);
+}
+
+/// <summary>Decays the learning rate by gamma every stepSize epochs: lr = base * gamma^(epoch / stepSize) (torch StepLR).</summary>
+public sealed class StepLr : LrScheduler
+{
+    /// <summary>Creates the schedule and applies epoch 0; stepSize must be positive and gamma a number &gt;= 0.</summary>
+    public StepLr(Optimizer optimizer, int stepSize, double gamma = 0.1, int lastEpoch = -1) : base(optimizer, lastEpoch)
+    {
+        if (stepSize <= 0) throw new ArgumentOutOfRangeException(nameof(stepSize), stepSize, $"StepLr: stepSize must be a positive integer, but got {stepSize}");
+        if (!(gamma >= 0) || double.IsInfinity(gamma))
+            throw new ArgumentOutOfRangeException(nameof(gamma), gamma, $"StepLr: gamma must be a finite number >= 0, but got {Optimizer.Format(gamma)}");
+        StepSize = stepSize;
+        Gamma = gamma;
+        Initialize();
+    }
+
+    /// <summary>Epochs between decays.</summary>
+    public int StepSize { get; }
+    /// <summary>Multiplicative decay factor.</summary>
+    public double Gamma { get; }
+
+    /// <inheritdoc/>
+    protected override double ClosedForm(int epoch) => BaseLr * Math.Pow(Gamma, epoch / StepSize);
+}
+
+/// <summary>
+/// Cosine annealing from the base learning rate to etaMin over tMax epochs (torch CosineAnnealingLR's closed form):
+/// lr = etaMin + (base - etaMin) * (1 + cos(pi * epoch / tMax)) / 2.
+/// </summary>
+public sealed class CosineAnnealingLr : LrScheduler
+{
+    /// <summary>Creates the schedule and applies epoch 0; tMax must be positive and etaMin a number &gt;= 0.</summary>
+    public CosineAnnealingLr(Optimizer optimizer, int tMax, double etaMin = 0, int lastEpoch = -1) : base(optimizer, lastEpoch)
+    {
+        if (tMax <= 0) throw new ArgumentOutOfRangeException(nameof(tMax), tMax, $"CosineAnnealingLr: Expected positive integer tMax, but got {tMax}");
+        if (!(etaMin >= 0) || double.IsInfinity(etaMin))
+            throw new ArgumentOutOfRangeException(nameof(etaMin), etaMin, $"CosineAnnealingLr: etaMin must be a finite number >= 0, but got {Optimizer.Format(etaMin)}");
+        TMax = tMax;
+        EtaMin = etaMin;
+        Initialize();
+    }
+
+    /// <summary>Epochs of one half cosine period.</summary>
+    public int TMax { get; }
+    /// <summary>The smallest learning rate.</summary>
+    public double EtaMin { get; }
+
+    /// <inheritdoc/>
+    protected override double ClosedForm(int epoch) => EtaMin + (BaseLr - EtaMin) * (1 + Math.Cos(Math.PI * epoch / TMax)) / 2;
+}

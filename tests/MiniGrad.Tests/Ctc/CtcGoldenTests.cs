@@ -1,0 +1,98 @@
+using System.Text.Json;
+using MiniGrad.Nn;
+
+namespace MiniGrad.Tests.Ctc;
+
+/// <summary>
+/// Conformance with libtorch: one case per JSON file from Golden/ctc (copied from shared/golden/ctc), or from the
+/// folder named by MINIGRAD_CTC_GOLDEN_DIR when it is set, so further cases run without a rebuild.
+/// </summary>
+public class CtcGoldenTests
+{
+    static string Dir => Environment.GetEnvironmentVariable("MINIGRAD_CTC_GOLDEN_DIR") is { Length: > 0 } d
+        ? d : Path.Combine(AppContext.BaseDirectory, "Golden", "ctc");
+
+    public static TheoryData<string> Cases()
+    {
+        var data = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal)) data.Add(Path.GetFileName(f));
+        return data;
+    }
+
+    [Fact]
+    public void GoldenFolderHasCases() => Assert.True(Directory.GetFiles(Dir, "*.json").Length >= 20, $"expected the golden cases in {Dir}");
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesLibtorch(string file)
+    {
+        var c = GoldenCase.Load(Path.Combine(Dir, file));
+        var lp = Torch.Tensor(c.LogProbs, c.LogProbsShape, requiresGrad: true);
+        var loss = Functional.CtcLoss(lp, c.Targets, c.InputLengths, c.TargetLengths, c.Blank, c.Reduction, c.ZeroInfinity);
+
+        double[] expectedLoss = c.ExpectedLoss;
+        var actualLoss = loss.ToArray<double>();
+        Assert.Equal(expectedLoss.Length, actualLoss.Length);
+        double lossAbs = c.Float64 ? 1e-9 : 1e-4, lossRel = c.Float64 ? 1e-9 : 1e-4;
+        for (int i = 0; i < expectedLoss.Length; i++) AssertClose(expectedLoss[i], actualLoss[i], lossAbs, lossRel, $"{file}: loss[{i}]");
+
+        if (c.GradOutput is { } w) loss.Backward(Torch.Tensor(w, loss.Shape).To(lp.DType));
+        else loss.Backward();
+        var grad = lp.Grad!.ToArray<double>();
+        double gradAbs = c.Float64 ? 1e-9 : 1e-4, gradRel = c.Float64 ? 1e-9 : 1e-3;
+        for (int i = 0; i < grad.Length; i++) AssertClose(c.ExpectedGrad[i], grad[i], gradAbs, gradRel, $"{file}: grad[{i}]");
+    }
+
+    static void AssertClose(double expected, double actual, double abs, double rel, string what)
+    {
+        if (double.IsNaN(expected)) { Assert.True(double.IsNaN(actual), $"{what}: expected NaN, got {actual}"); return; }
+        if (double.IsInfinity(expected)) { Assert.True(expected == actual, $"{what}: expected {expected}, got {actual}"); return; }
+        Assert.True(Math.Abs(actual - expected) <= abs + rel * Math.Abs(expected), $"{what}: expected {expected:R}, got {actual:R}");
+    }
+}
+
+/// <summary>One golden CTC case as stored by the oracle (fields in Golden/ctc/README.md).</summary>
+public sealed record GoldenCase(
+    Array LogProbs, int[] LogProbsShape, bool Float64, Tensor Targets, Tensor InputLengths, Tensor TargetLengths,
+    int Blank, Reduction Reduction, bool ZeroInfinity, double[]? GradOutput, double[] ExpectedLoss, double[] ExpectedGrad)
+{
+    public static GoldenCase Load(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var r = doc.RootElement;
+        bool f64 = r.GetProperty("dtype").GetString() == "float64";
+        bool i32 = r.GetProperty("index_dtype").GetString() == "int32";
+        bool unbatched = r.GetProperty("unbatched").GetBoolean();
+        var lpv = Numbers(r.GetProperty("log_probs"));
+        Array lp = f64 ? lpv : lpv.Select(v => (float)v).ToArray();
+        Tensor Index(JsonElement e, int[] shape)
+        {
+            var v = Numbers(e).Select(x => (long)x).ToArray();
+            return i32 ? Torch.Tensor(v.Select(x => (int)x).ToArray(), shape) : Torch.Tensor(v, shape);
+        }
+        Tensor Lengths(string name)
+        {
+            var e = r.GetProperty(name);
+            var v = e.ValueKind == JsonValueKind.Array ? Numbers(e) : [e.GetDouble()];
+            return Index(JsonSerializer.SerializeToElement(v), unbatched ? [] : [v.Length]);
+        }
+        var loss = r.GetProperty("expected_loss");
+        var go = r.GetProperty("grad_output");
+        return new GoldenCase(
+            lp, Ints(r.GetProperty("log_probs_shape")), f64,
+            Index(r.GetProperty("targets"), Ints(r.GetProperty("targets_shape"))),
+            Lengths("input_lengths"), Lengths("target_lengths"),
+            r.GetProperty("blank").GetInt32(),
+            r.GetProperty("reduction").GetString() switch { "none" => Reduction.None, "sum" => Reduction.Sum, _ => Reduction.Mean },
+            r.GetProperty("zero_infinity").GetBoolean(),
+            go.ValueKind == JsonValueKind.Null ? null : Numbers(go),
+            loss.ValueKind == JsonValueKind.Array ? Numbers(loss) : [Number(loss)],
+            Numbers(r.GetProperty("expected_grad")));
+    }
+
+    static int[] Ints(JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+    static double[] Numbers(JsonElement e) => e.EnumerateArray().Select(Number).ToArray();
+    static double Number(JsonElement e) => e.ValueKind == JsonValueKind.String
+        ? e.GetString() switch { "NaN" => double.NaN, "Infinity" => double.PositiveInfinity, "-Infinity" => double.NegativeInfinity, var s => double.Parse(s!) }
+        : e.GetDouble();
+}

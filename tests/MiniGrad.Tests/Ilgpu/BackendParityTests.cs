@@ -1,0 +1,216 @@
+namespace MiniGrad.Tests.Ilgpu;
+
+/// <summary>
+/// The op suite run on two backends: every op family forward and backward through the public Tensor API on the CPU
+/// backend and on ILGPU's CPU accelerator, from the same inputs, compared elementwise (float64 tight, float32 ~1e-5).
+/// </summary>
+[Collection("Ilgpu")]
+public class BackendParityTests
+{
+    static Tensor Idx(Device d, long[] v, params int[] shape) => Torch.Tensor(v, shape).To(d);
+
+    static Tensor Pos(Tensor x) => x.Abs() + 0.5;
+
+    // name -> (function, input shapes)
+    static readonly Dictionary<string, (Func<Tensor[], Tensor> F, int[][] Shapes)> Ops = new()
+    {
+        ["add_broadcast"] = (x => x[0] + x[1], [[2, 3, 4], [3, 1]]),
+        ["sub_broadcast"] = (x => x[0] - x[1], [[4], [2, 3, 4]]),
+        ["mul_broadcast"] = (x => x[0] * x[1], [[2, 1, 4], [3, 1]]),
+        ["div"] = (x => x[0] / Pos(x[1]), [[3, 4], [3, 4]]),
+        ["pow"] = (x => Pos(x[0]).Pow(x[1]), [[3, 4], [4]]),
+        ["pow_scalar"] = (x => x[0].Pow(2.0), [[3, 4]]),
+        ["exp"] = (x => x[0].Exp(), [[3, 5]]),
+        ["log"] = (x => Pos(x[0]).Log(), [[3, 5]]),
+        ["sqrt"] = (x => Pos(x[0]).Sqrt(), [[3, 5]]),
+        ["abs_neg_sign"] = (x => x[0].Abs() - x[0].Neg() * x[0].Sign(), [[3, 5]]),
+        ["tanh"] = (x => x[0].Tanh(), [[3, 5]]),
+        ["sigmoid"] = (x => x[0].Sigmoid(), [[3, 5]]),
+        ["relu"] = (x => x[0].Relu(), [[3, 5]]),
+        ["clamp"] = (x => x[0].Clamp(-0.5, 0.7), [[4, 5]]),
+        ["where_compare"] = (x => Torch.Where(x[0].Gt(x[1]), x[0], x[1] * 2), [[3, 4], [4]]),
+        ["sum_dim"] = (x => x[0].Sum(1), [[2, 3, 4]]),
+        ["sum_all"] = (x => x[0].Sum(), [[3, 7]]),
+        ["mean_dims"] = (x => x[0].Mean([0, 2], keepDim: true), [[2, 3, 4]]),
+        ["max_min"] = (x => x[0].Max([1]) - x[0].Min([0]).Sum(), [[3, 5]]),
+        ["matmul"] = (x => x[0].MatMul(x[1]), [[3, 6], [6, 5]]),
+        ["matmul_batched"] = (x => x[0].MatMul(x[1]), [[2, 3, 5], [2, 5, 4]]),
+        ["matmul_broadcast"] = (x => x[0].MatMul(x[1]), [[2, 3, 5], [5, 7]]),
+        ["matmul_transposed"] = (x => x[0].Transpose(0, 1).MatMul(x[1].Transpose(0, 1)), [[5, 3], [4, 5]]),
+        ["matmul_big_tile"] = (x => x[0].MatMul(x[1]), [[17, 19], [19, 18]]),
+        ["permute"] = (x => x[0].Permute(2, 0, 1), [[2, 3, 4]]),
+        ["expand"] = (x => x[0].Expand(2, 3, 4), [[3, 1]]),
+        ["narrow"] = (x => x[0].Narrow(1, 1, 2), [[3, 4, 2]]),
+        ["cat"] = (x => Torch.Cat([x[0], x[1]], 1), [[2, 3, 2], [2, 1, 2]]),
+        ["stack_select"] = (x => Torch.Stack([x[0], x[1]], 0).Select(2, 1), [[2, 3], [2, 3]]),
+        ["index_select"] = (x => x[0].IndexSelect(0, Idx(x[0].Device, [2, 0, 2, 1], 4)), [[3, 4]]),
+        ["index_select_dim1"] = (x => x[0].IndexSelect(1, Idx(x[0].Device, [1, 1, 0], 3)), [[2, 3, 2]]),
+        ["gather"] = (x => x[0].Gather(1, Idx(x[0].Device, [0, 2, 2, 1, 3, 3], 3, 2)), [[3, 4]]),
+        ["softmax_last"] = (x => x[0].Softmax(-1), [[3, 7]]),
+        ["softmax_dim0"] = (x => x[0].Softmax(0), [[5, 3]]),
+        ["log_softmax"] = (x => x[0].LogSoftmax(2), [[4, 2, 9]]),
+        ["log_softmax_long_row"] = (x => x[0].LogSoftmax(1), [[2, 40]]),
+    };
+
+    public static TheoryData<string, DType> Cases()
+    {
+        var d = new TheoryData<string, DType>();
+        foreach (var k in Ops.Keys) { d.Add(k, DType.Float64); d.Add(k, DType.Float32); }
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ForwardAndBackwardMatchCpu(string op, DType dtype)
+    {
+        var (f, shapes) = Ops[op];
+        Run(op, f, shapes, dtype);
+    }
+
+    internal static void Run(string op, Func<Tensor[], Tensor> f, int[][] shapes, DType dtype)
+    {
+        double tol = dtype == DType.Float64 ? 1e-10 : 2e-5;
+        var cpu = shapes.Select((s, i) => Torch.Randn(s, dtype, generator: new Generator(100 + i)).RequiresGrad_()).ToArray();
+        var dev = cpu.Select(x => x.Detach().To(IG.Dev).RequiresGrad_()).ToArray();
+        var yc = f(cpu);
+        var yd = f(dev);
+        Assert.Equal(IG.Dev, yd.Device);
+        Assert.Equal(yc.Shape, yd.Shape);
+        IG.Close(yc.ToArray<double>(), yd.ToArray<double>(), tol, $"{op} {dtype} forward");
+        var w = Torch.Randn(yc.Shape, dtype, generator: new Generator(7));
+        (yc * w).Sum().Backward();
+        (yd * w.To(IG.Dev)).Sum().Backward();
+        for (int i = 0; i < cpu.Length; i++)
+        {
+            Assert.NotNull(cpu[i].Grad);
+            Assert.Equal(IG.Dev, dev[i].Grad!.Device);
+            IG.Close(cpu[i].Grad!.ToArray<double>(), dev[i].Grad!.ToArray<double>(), tol, $"{op} {dtype} grad[{i}]");
+        }
+    }
+
+    [Fact]
+    public void IntegerBoolAndCastOpsMatchCpu()
+    {
+        var a = Torch.Randint(-5, 5, [3, 4]);
+        var b = Torch.Randint(-5, 5, [4]);
+        var da = a.To(IG.Dev); var db = b.To(IG.Dev);
+        Assert.Equal((a + b).ToArray<long>(), (da + db).ToArray<long>());
+        Assert.Equal((a * b - a).ToArray<long>(), (da * db - da).ToArray<long>());
+        Assert.Equal(a.Abs().ToArray<long>(), da.Abs().ToArray<long>());
+        Assert.Equal(a.Sum(1).ToArray<long>(), da.Sum(1).ToArray<long>());
+        Assert.Equal(a.Lt(b).ToArray<bool>(), da.Lt(db).ToArray<bool>());
+        Assert.Equal(a.Eq(b).ToArray<bool>(), da.Eq(db).ToArray<bool>());
+        Assert.Equal(a.Ge(b).ToArray<bool>(), da.Ge(db).ToArray<bool>());
+        Assert.Equal(a.To(DType.Int32).ToArray<int>(), da.To(DType.Int32).ToArray<int>());
+        Assert.Equal(a.Clamp(-2, 3).ToArray<long>(), da.Clamp(-2, 3).ToArray<long>());
+        var x = Torch.Randn([3, 5], DType.Float32, generator: new Generator(3)) * 4;
+        var dx = x.To(IG.Dev);
+        Assert.Equal(x.To(DType.Int64).ToArray<long>(), dx.To(DType.Int64).ToArray<long>());
+        Assert.Equal(x.ArgMax(1).ToArray<long>(), dx.ArgMax(1).ToArray<long>());
+        Assert.Equal(x.Gt(0).ToArray<bool>(), dx.Gt(0).ToArray<bool>());
+        Assert.Equal(x.Gt(0).To(DType.Float64).ToArray<double>(), dx.Gt(0).To(DType.Float64).ToArray<double>());
+        Assert.Equal(x.To(DType.Float64).ToArray<double>(), dx.To(DType.Float64).ToArray<double>());
+        var bools = Torch.Tensor(new[] { true, false, true }, 3);
+        Assert.Equal(bools.ToArray<bool>(), bools.To(IG.Dev).ToArray<bool>());
+        Assert.Equal(Torch.Full([2, 3], 2.5, DType.Float64).ToArray<double>(), Torch.Full([2, 3], 2.5, DType.Float64, IG.Dev).ToArray<double>());
+        Assert.Equal(Torch.Arange(7).ToArray<long>(), Torch.Arange(7, device: IG.Dev).ToArray<long>());
+    }
+
+    [Fact]
+    public void RawPrimitivesIndexAddAndScatterAddMatchCpu()
+    {
+        var cpu = Device.Cpu.Backend; var dev = IG.Backend;
+        var src = Torch.Randn([4, 3], DType.Float64, generator: new Generator(5));
+        var idx = Torch.Tensor(new long[] { 2, 0, 2, 1 }, 4);
+        var c1 = cpu.IndexAdd([3, 3], 0, idx.Raw, src.Raw);
+        var d1 = dev.IndexAdd([3, 3], 0, idx.To(IG.Dev).Raw, src.To(IG.Dev).Raw);
+        IG.Close((double[])cpu.ToArray(c1), (double[])dev.ToArray(d1), 1e-12, "IndexAdd");
+        var gi = Torch.Tensor(new long[] { 0, 2, 2, 1, 3, 3, 0, 0 }, 2, 4);
+        var gs = Torch.Randn([2, 4], DType.Float32, generator: new Generator(6));
+        var c2 = cpu.ScatterAdd([2, 5], 1, gi.Raw, gs.Raw);
+        var d2 = dev.ScatterAdd([2, 5], 1, gi.To(IG.Dev).Raw, gs.To(IG.Dev).Raw);
+        IG.Close(((float[])cpu.ToArray(c2)).Select(v => (double)v).ToArray(), ((float[])dev.ToArray(d2)).Select(v => (double)v).ToArray(), 1e-6, "ScatterAdd");
+        var i32 = Torch.Tensor(new[] { 1, 0, 1 }, 3);
+        var c3 = cpu.IndexSelect(src.Raw, 1, i32.Raw);
+        var d3 = dev.IndexSelect(src.To(IG.Dev).Raw, 1, i32.To(IG.Dev).Raw);
+        IG.Close((double[])cpu.ToArray(c3), (double[])dev.ToArray(d3), 0, "IndexSelect int32");
+    }
+
+    [Fact]
+    public void LstmCellPrimitivesMatchCpu()
+    {
+        foreach (var dt in new[] { DType.Float64, DType.Float32 })
+        {
+            double tol = dt == DType.Float64 ? 1e-10 : 2e-5;
+            int T = 3, N = 2, H = 5, t = 1;
+            Tensor R(int seed, params int[] s) => Torch.Randn(s, dt, generator: new Generator(seed));
+            var gates = R(1, T, N, 4 * H); var hh = R(2, N, 4 * H); var bias = R(3, 4 * H); var c = R(4, N, H);
+            var dy = R(5, T, N, H); var dhNext = R(6, N, H); var dc = R(7, N, H);
+            var cpu = Device.Cpu.Backend; var dev = IG.Backend;
+            RawTensor D(Tensor x) => x.To(IG.Dev).Raw;
+            double[] A(IBackend b, RawTensor x) => new Tensor(x).ToArray<double>();
+            var gC = cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape); var gD = D(gates);
+            var (hC, cC) = cpu.LstmCell(gC, t, hh.Raw, bias.Raw, c.Raw);
+            var (hD, cD) = dev.LstmCell(gD, t, D(hh), D(bias), D(c));
+            IG.Close(A(cpu, hC), A(dev, hD), tol, $"LstmCell h {dt}");
+            IG.Close(A(cpu, cC), A(dev, cD), tol, $"LstmCell c {dt}");
+            IG.Close(A(cpu, gC), A(dev, gD), tol, $"LstmCell activations {dt}");
+            var (dgC, dcpC) = cpu.LstmCellBackward(gC, t, c.Raw, cC, dy.Raw, dhNext.Raw, dc.Raw);
+            var (dgD, dcpD) = dev.LstmCellBackward(gD, t, D(c), cD, D(dy), D(dhNext), D(dc));
+            IG.Close(A(cpu, dgC), A(dev, dgD), tol, $"LstmCellBackward dGates {dt}");
+            IG.Close(A(cpu, dcpC), A(dev, dcpD), tol, $"LstmCellBackward dcPrev {dt}");
+            // Without the optional inputs (the first step of a layer).
+            var (h2C, _) = cpu.LstmCell(cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape), 0, null, null, c.Raw);
+            var (h2D, _) = dev.LstmCell(D(gates), 0, null, null, D(c));
+            IG.Close(A(cpu, h2C), A(dev, h2D), tol, $"LstmCell without hh/bias {dt}");
+        }
+    }
+
+    [Fact]
+    public void LstmModuleForwardAndBackwardMatchCpu()
+    {
+        var lc = new MiniGrad.Nn.Lstm(3, 4, numLayers: 2, generator: new Generator(11));
+        var ld = new MiniGrad.Nn.Lstm(3, 4, numLayers: 2, generator: new Generator(11));
+        ld.To(IG.Dev);
+        var x = Torch.Randn([5, 2, 3], DType.Float32, generator: new Generator(12));
+        var (yc, _) = lc.Forward(x);
+        var (yd, _) = ld.Forward(x.To(IG.Dev));
+        IG.Close(yc.ToArray<double>(), yd.ToArray<double>(), 2e-5, "Lstm output");
+        yc.Pow(2.0).Sum().Backward();
+        yd.Pow(2.0).Sum().Backward();
+        var pc = lc.Parameters().ToList(); var pd = ld.Parameters().ToList();
+        for (int i = 0; i < pc.Count; i++) IG.Close(pc[i].Grad!.ToArray<double>(), pd[i].Grad!.ToArray<double>(), 2e-5, $"Lstm grad {i}");
+    }
+
+    [Fact]
+    public void GradCheckOnIlgpu()
+    {
+        Tensor L(int seed, params int[] s) => Torch.Randn(s, DType.Float64, IG.Dev, generator: new Generator(seed)).RequiresGrad_();
+        Assert.True(GradCheck.Check(x => (x[0].MatMul(x[1]).Tanh() * x[2]).Sum(), [L(1, 3, 4), L(2, 4, 2), L(3, 2)]));
+        Assert.True(GradCheck.Check(x => x[0].LogSoftmax(1).Gather(1, Torch.Tensor(new long[] { 0, 2, 1 }, 3, 1).To(IG.Dev)).Sum(), [L(4, 3, 4)]));
+        Assert.True(GradCheck.Check(x => (x[0].Sigmoid() * x[1].Exp()).Mean([0]).Sum(), [L(5, 2, 3), L(6, 3)]));
+    }
+
+    [Fact]
+    public void MixedDevicesThrowNamingBoth()
+    {
+        var a = Torch.Randn([2, 2]);
+        var b = Torch.Randn([2, 2]).To(IG.Dev);
+        var e = Assert.ThrowsAny<ArgumentException>(() => a + b);
+        Assert.Contains("cpu", e.Message);
+        Assert.Contains("ilgpu-cpu", e.Message);
+        // The backend itself also refuses a foreign tensor, naming both devices.
+        var e2 = Assert.ThrowsAny<ArgumentException>(() => IG.Backend.Binary(BinaryOp.Add, a.Raw, b.Raw));
+        Assert.Contains("cpu", e2.Message);
+        Assert.Contains("ilgpu-cpu", e2.Message);
+    }
+
+    [Fact]
+    public void DeviceNamesResolve()
+    {
+        Assert.Equal("ilgpu-cpu", IG.Dev.Type);
+        Assert.True(BackendRegistry.Get(IG.Dev) is MiniGrad.Backends.Ilgpu.IlgpuBackend);
+        var auto = Device.Parse("auto");
+        Assert.Contains(auto.Type, new[] { "cuda", "opencl", "cpu" });
+    }
+}

@@ -1,0 +1,103 @@
+using MiniGrad.Nn;
+using MiniGrad.Tests.Foundation;
+using Xunit;
+
+namespace MiniGrad.Tests.Nn;
+
+/// <summary>Linear, Embedding, Dropout and Functional: values against hand computations, gradients, initialization.</summary>
+public class LayerTests
+{
+    static void Set(Parameter p, double[] values)
+    {
+        using (Torch.NoGrad()) p.Copy_(Torch.Tensor(values, p.Shape));
+    }
+
+    [Fact]
+    public void LinearComputesXWTransposePlusBias()
+    {
+        var lin = new Linear(3, 2, dtype: DType.Float64);
+        Set(lin.Weight, [1, 2, 3, -1, 0, 4]);
+        Set(lin.Bias!, [0.5, -2]);
+        var y = lin.Forward(H.D([1, 0, -1, 2, 1, 0.5], 2, 3));
+        Assert.Equal([2, 2], y.Shape);
+        H.Close([1 - 3 + 0.5, -1 - 4 - 2, 2 + 2 + 1.5 + 0.5, -2 + 2 - 2], y);
+        Assert.Equal([2, 2], lin.LastOutputShape!);
+    }
+
+    [Fact]
+    public void LinearKeepsLeadingDimsAndAcceptsOneD()
+    {
+        var lin = new Linear(4, 5, dtype: DType.Float64, generator: new Generator(1));
+        var x = H.Rnd(2, 3, 2, 4);
+        var y = lin.Forward(x);
+        Assert.Equal([3, 2, 5], y.Shape);
+        // Each row equals the 1-D form applied to it.
+        H.Close(lin.Forward(x.Select(0, 1).Select(0, 1)).Arr(), y.Select(0, 1).Select(0, 1), 1e-12);
+        Assert.Equal([5], lin.Forward(H.Rnd(3, 4)).Shape);
+    }
+
+    [Fact]
+    public void LinearGradCheck() =>
+        H.Grad(a => Functional.Linear(a[0], a[1], a[2]), H.Leaf(4, 2, 3, 4), H.Leaf(5, 5, 4), H.Leaf(6, 5));
+
+    [Fact]
+    public void LinearWithoutBiasHasOnlyAWeight()
+    {
+        var lin = new Linear(3, 2, bias: false);
+        Assert.Equal(["weight"], lin.NamedParameters().Select(p => p.Name));
+        Assert.Null(lin.Bias);
+        Assert.Equal("Linear(3, 2, bias=False)", DescribeOf(lin));
+    }
+
+    [Fact]
+    public void LinearInitMatchesPyTorchBounds()
+    {
+        var lin = new Linear(100, 50, generator: new Generator(7));
+        foreach (var p in lin.Parameters())
+        {
+            var v = p.ToArray<double>();
+            Assert.All(v, e => Assert.InRange(e, -0.1, 0.1));
+            Assert.True(v.Min() < -0.09 && v.Max() > 0.09, "weights should spread over U(-1/sqrt(in), 1/sqrt(in))");
+        }
+        Assert.Equal(new Linear(100, 50, generator: new Generator(7)).Weight.ToArray<float>(), lin.Weight.ToArray<float>());
+        Assert.NotEqual(new Linear(100, 50, generator: new Generator(8)).Weight.ToArray<float>(), lin.Weight.ToArray<float>());
+    }
+
+    [Fact]
+    public void EmbeddingPicksRowsAndAccumulatesGradients()
+    {
+        var emb = new Embedding(5, 3, DType.Float64);
+        Set(emb.Weight, Enumerable.Range(0, 15).Select(i => (double)i).ToArray());
+        var idx = Torch.Tensor(new long[] { 4, 0, 4, 2 }, 2, 2);
+        var y = emb.Forward(idx);
+        Assert.Equal([2, 2, 3], y.Shape);
+        H.Close([12, 13, 14, 0, 1, 2, 12, 13, 14, 6, 7, 8], y);
+        y.Sum().Backward();
+        H.Close([1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 2, 2, 2], emb.Weight.Grad!); // row 4 was used twice
+        Assert.Equal([3], emb.Forward(Torch.Tensor(new int[] { 1 }).Reshape()).Shape);
+    }
+
+    [Fact]
+    public void EmbeddingGradCheck()
+    {
+        var idx = Torch.Tensor(new long[] { 1, 3, 1 });
+        H.Grad(a => Functional.Embedding(idx, a[0]), H.Leaf(9, 4, 2));
+    }
+
+    [Fact]
+    public void DropoutActsOnlyInTraining()
+    {
+        var drop = new Dropout(0.25, new Generator(3));
+        var x = Torch.Ones([1000], DType.Float64);
+        var v = drop.Forward(x).Arr();
+        Assert.All(v, e => Assert.True(e == 0 || Math.Abs(e - 1 / 0.75) < 1e-12, $"unexpected value {e}"));
+        int zeros = v.Count(e => e == 0);
+        Assert.InRange(zeros, 180, 320);
+        drop.Eval();
+        Assert.Equal(x.Arr(), drop.Forward(x).Arr());
+        Assert.Equal("Dropout(p=0.25)", DescribeOf(drop));
+        H.Close(x.Arr(), Functional.Dropout(x, 0.5, training: false));
+    }
+
+    internal static string DescribeOf(Module m) => m.ToString().Split('\n')[1].Split("  ", StringSplitOptions.RemoveEmptyEntries)[1].Trim();
+}

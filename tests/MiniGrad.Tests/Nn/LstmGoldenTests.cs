@@ -1,0 +1,83 @@
+using System.Text.Json;
+using MiniGrad.Nn;
+using Xunit;
+
+namespace MiniGrad.Tests.Nn;
+
+/// <summary>
+/// Conformance with libtorch's nn.LSTM (Golden/lstm, copied from shared/golden/lstm; see its README): parameters are
+/// loaded by name, then outputs, final state and every gradient of a weighted scalar are compared, in Float64 and in
+/// Float32.
+/// </summary>
+public class LstmGoldenTests
+{
+    static string Dir => Path.Combine(AppContext.BaseDirectory, "Golden", "lstm");
+
+    public static TheoryData<string, bool> Cases()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal))
+            foreach (var f64 in new[] { true, false }) data.Add(Path.GetFileName(f), f64);
+        return data;
+    }
+
+    [Fact]
+    public void GoldenFolderHasCases() => Assert.True(Directory.GetFiles(Dir, "*.json").Length >= 8, $"expected the golden cases in {Dir}");
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void MatchesLibtorch(string file, bool float64)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
+        var r = doc.RootElement;
+        var dtype = float64 ? DType.Float64 : DType.Float32;
+        // Float64 per the README; Float32 is compared against the same float64 reference.
+        double abs = float64 ? 1e-9 : 2e-4, rel = float64 ? 1e-7 : 1e-3;
+        var lstm = new Lstm(r.GetProperty("input_size").GetInt32(), r.GetProperty("hidden_size").GetInt32(), r.GetProperty("num_layers").GetInt32(),
+            r.GetProperty("bias").GetBoolean(), r.GetProperty("batch_first").GetBoolean(), 0, r.GetProperty("bidirectional").GetBoolean(), dtype);
+
+        var ps = r.GetProperty("parameters");
+        Assert.Equal(ps.EnumerateObject().Select(p => p.Name), lstm.NamedParameters().Select(p => p.Name));
+        using (Torch.NoGrad())
+            foreach (var (name, p) in lstm.NamedParameters()) p.Copy_(Load(ps.GetProperty(name), dtype));
+
+        var x = Load(r.GetProperty("input"), dtype).RequiresGrad_();
+        Tensor? h0 = null, c0 = null;
+        if (r.GetProperty("h0").ValueKind != JsonValueKind.Null)
+            (h0, c0) = (Load(r.GetProperty("h0"), dtype).RequiresGrad_(), Load(r.GetProperty("c0"), dtype).RequiresGrad_());
+        var (y, (hn, cn)) = h0 is null ? lstm.Forward(x) : lstm.Forward(x, (h0, c0!));
+
+        Expect(r.GetProperty("expected_output"), y, abs, rel, $"{file}: output");
+        Expect(r.GetProperty("expected_h_n"), hn, abs, rel, $"{file}: h_n");
+        Expect(r.GetProperty("expected_c_n"), cn, abs, rel, $"{file}: c_n");
+
+        var w = r.GetProperty("loss_weights");
+        Tensor W(string name, Tensor like) => Torch.Tensor(Numbers(w.GetProperty(name)), like.Shape).To(dtype);
+        ((y * W("output", y)).Sum() + (hn * W("h_n", hn)).Sum() + (cn * W("c_n", cn)).Sum()).Backward();
+
+        foreach (var (name, p) in lstm.NamedParameters())
+            Expect(ps.GetProperty(name), p.Grad, abs, rel, $"{file}: grad of {name}", grad: true);
+        Expect(r.GetProperty("input"), x.Grad, abs, rel, $"{file}: grad of input", grad: true);
+        if (h0 is not null)
+        {
+            Expect(r.GetProperty("h0"), h0.Grad, abs, rel, $"{file}: grad of h0", grad: true);
+            Expect(r.GetProperty("c0"), c0!.Grad, abs, rel, $"{file}: grad of c0", grad: true);
+        }
+    }
+
+    static Tensor Load(JsonElement e, DType dtype) =>
+        Torch.Tensor(Numbers(e.GetProperty("value")), e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()).ToArray()).To(dtype);
+
+    static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false)
+    {
+        Assert.True(actual is not null, $"{what}: no gradient");
+        if (!grad) Assert.Equal(e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()), actual!.Shape);
+        var want = Numbers(e.GetProperty(grad ? "expected_grad" : "value"));
+        var got = actual!.ToArray<double>();
+        Assert.Equal(want.Length, got.Length);
+        for (int i = 0; i < want.Length; i++)
+            Assert.True(Math.Abs(got[i] - want[i]) <= abs + rel * Math.Abs(want[i]), $"{what}[{i}]: expected {want[i]:R}, got {got[i]:R}");
+    }
+
+    static double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
+}

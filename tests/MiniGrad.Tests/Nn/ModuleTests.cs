@@ -1,0 +1,186 @@
+using MiniGrad.Nn;
+using MiniGrad.Tests.Foundation;
+using Xunit;
+
+namespace MiniGrad.Tests.Nn;
+
+/// <summary>Sequential and Lstm as modules: names, modes, gradients bookkeeping, the summary table, and LSTM semantics.</summary>
+public class ModuleTests
+{
+    static Sequential Model() => new(new Lstm(4, 3, 2, bidirectional: true, generator: new Generator(1)), new Dropout(0.5), new Linear(6, 5, generator: new Generator(2)));
+
+    [Fact]
+    public void SequentialNamesParametersWithDots()
+    {
+        var names = Model().NamedParameters().Select(p => p.Name).ToArray();
+        string[] lstm = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
+            "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1", "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"];
+        Assert.Equal([.. lstm.Select(n => "0." + n), "2.weight", "2.bias"], names);
+        var shapes = Model().NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Shape);
+        Assert.Equal([12, 4], shapes["0.weight_ih_l0"]);
+        Assert.Equal([12, 6], shapes["0.weight_ih_l1_reverse"]); // layer 1 reads both directions of layer 0
+        Assert.Equal([12, 3], shapes["0.weight_hh_l1"]);
+        Assert.Equal([12], shapes["0.bias_hh_l0"]);
+        Assert.Equal(["", "0", "1", "2"], Model().NamedModules().Select(m => m.Name));
+    }
+
+    [Fact]
+    public void SequentialForwardBackwardAndZeroGrad()
+    {
+        var m = Model();
+        var y = m.Forward(Torch.Randn([7, 2, 4], generator: new Generator(3)));
+        Assert.Equal([7, 2, 5], y.Shape);
+        y.Sum().Backward();
+        Assert.All(m.Parameters(), p => Assert.NotNull(p.Grad));
+        Assert.All(m.Parameters(), p => Assert.Equal(p.Shape, p.Grad!.Shape));
+        m.ZeroGrad();
+        Assert.All(m.Parameters(), p => Assert.Null(p.Grad));
+    }
+
+    [Fact]
+    public void TrainAndEvalReachEveryLayer()
+    {
+        var m = Model();
+        var x = Torch.Randn([5, 2, 4], generator: new Generator(4));
+        Assert.All(m.NamedModules(), e => Assert.True(e.Module.Training));
+        var a = m.Forward(x).ToArray<float>();
+        var b = m.Forward(x).ToArray<float>();
+        Assert.NotEqual(a, b); // dropout draws a new mask each time while training
+        m.Eval();
+        Assert.All(m.NamedModules(), e => Assert.False(e.Module.Training));
+        Assert.Equal(m.Forward(x).ToArray<float>(), m.Forward(x).ToArray<float>());
+        m.Train();
+        Assert.All(m.NamedModules(), e => Assert.True(e.Module.Training));
+    }
+
+    [Fact]
+    public void SummaryTableListsLayersShapesAndCounts()
+    {
+        var m = Model();
+        m.Forward(Torch.Randn([7, 2, 4], generator: new Generator(5)));
+        var s = m.ToString();
+        Assert.Contains("Sequential(3)", s);
+        Assert.Contains("Lstm(4, 3, num_layers=2, bidirectional=True)", s);
+        Assert.Contains("Dropout(p=0.5)", s);
+        Assert.Contains("Linear(6, 5, bias=True)", s);
+        int lstm = 2 * (12 * 4 + 12 * 3 + 24) + 2 * (12 * 6 + 12 * 3 + 24), linear = 6 * 5 + 5;
+        var row0 = s.Split('\n').Single(l => l.StartsWith("0 "));
+        Assert.Contains("[7,2,6]", row0);
+        Assert.EndsWith($"{lstm:N0}", row0.TrimEnd());
+        Assert.EndsWith($"{linear:N0}", s.Split('\n').Single(l => l.StartsWith("2 ")).TrimEnd());
+        Assert.Contains($"total parameters: {lstm + linear:N0}", s);
+    }
+
+    [Fact]
+    public void LstmInterLayerDropoutOnlyWhileTraining()
+    {
+        var x = Torch.Randn([6, 3, 4], generator: new Generator(6));
+        var plain = new Lstm(4, 5, 2, generator: new Generator(7));
+        var dropped = new Lstm(4, 5, 2, dropout: 0.5, generator: new Generator(7));
+        var reference = plain.Forward(x).Output.ToArray<float>();
+        Assert.NotEqual(reference, dropped.Forward(x).Output.ToArray<float>());
+        dropped.Eval();
+        Assert.Equal(reference, dropped.Forward(x).Output.ToArray<float>());
+        // One layer: nothing between layers, so dropout never applies.
+        Assert.Equal(new Lstm(4, 5, generator: new Generator(8)).Forward(x).Output.ToArray<float>(),
+            new Lstm(4, 5, dropout: 0.5, generator: new Generator(8)).Forward(x).Output.ToArray<float>());
+    }
+
+    [Fact]
+    public void LstmShapesForEveryLayout()
+    {
+        var lstm = new Lstm(4, 3, 2, bidirectional: true, dtype: DType.Float64, generator: new Generator(9));
+        var x = H.Rnd(10, 5, 2, 4);
+        var (y, (h, c)) = lstm.Forward(x);
+        Assert.Equal([5, 2, 6], y.Shape);
+        Assert.Equal([4, 2, 3], h.Shape);
+        Assert.Equal([4, 2, 3], c.Shape);
+        // h_n holds each direction's last step: forward at t = T-1, reverse at t = 0.
+        H.Close(y.Select(0, 4).Narrow(1, 0, 3).Arr(), h.Select(0, 2), 0);
+        H.Close(y.Select(0, 0).Narrow(1, 3, 3).Arr(), h.Select(0, 3), 0);
+
+        // Unbatched (T, I) equals the batch of one.
+        var (yu, (hu, cu)) = lstm.Forward(x.Select(1, 1));
+        Assert.Equal([5, 6], yu.Shape);
+        Assert.Equal([4, 3], hu.Shape);
+        H.Close(y.Select(1, 1).Arr(), yu, 1e-14);
+        H.Close(c.Select(1, 1).Arr(), cu, 1e-14);
+
+        // Batch-first takes and returns (N, T, ...), state stays (layers * D, N, H).
+        var bf = new Lstm(4, 3, 2, batchFirst: true, bidirectional: true, dtype: DType.Float64, generator: new Generator(9));
+        var (yb, (hb, _)) = bf.Forward(x.Transpose(0, 1));
+        Assert.Equal([2, 5, 6], yb.Shape);
+        H.Close(y.Transpose(0, 1).Arr(), yb, 1e-14);
+        H.Close(h.Arr(), hb, 1e-14);
+    }
+
+    [Fact]
+    public void LstmCellStepsMatchTheLstm()
+    {
+        var lstm = new Lstm(4, 3, dtype: DType.Float64, generator: new Generator(11));
+        var cell = new LstmCell(4, 3, dtype: DType.Float64);
+        using (Torch.NoGrad())
+            foreach (var (name, p) in cell.NamedParameters()) p.Copy_(lstm.NamedParameters().Single(q => q.Name == name + "_l0").Parameter);
+        var x = H.Rnd(12, 6, 2, 4);
+        var (h0, c0) = (H.Rnd(13, 1, 2, 3), H.Rnd(14, 1, 2, 3));
+        var (y, (hn, cn)) = lstm.Forward(x, (h0, c0));
+        (Tensor h, Tensor c) s = (h0.Select(0, 0), c0.Select(0, 0));
+        for (int t = 0; t < 6; t++)
+        {
+            s = cell.Forward(x.Select(0, t), s);
+            H.Close(y.Select(0, t).Arr(), s.h, 1e-13);
+        }
+        H.Close(cn.Arr(), s.c, 1e-13);
+        Assert.Equal("LstmCell(4, 3)", LayerTests.DescribeOf(cell));
+    }
+
+    [Fact]
+    public void LstmInitAndDescription()
+    {
+        var lstm = new Lstm(10, 16, 3, bias: false, batchFirst: true, dropout: 0.25, generator: new Generator(15));
+        Assert.Equal("Lstm(10, 16, num_layers=3, bias=False, batch_first=True, dropout=0.25)", LayerTests.DescribeOf(lstm));
+        Assert.Equal(6, lstm.NamedParameters().Count());
+        foreach (var p in lstm.Parameters())
+        {
+            var v = p.ToArray<double>();
+            Assert.All(v, e => Assert.InRange(e, -0.25, 0.25)); // 1/sqrt(16)
+            Assert.True(v.Min() < -0.2 && v.Max() > 0.2);
+        }
+    }
+
+    [Fact]
+    public void BackwardTwiceWithRetainedGraphDoublesGradients()
+    {
+        var lstm = new Lstm(3, 4, 2, bidirectional: true, dtype: DType.Float64, generator: new Generator(16));
+        var x = H.Leaf(17, 5, 2, 3);
+        var (y, (h, c)) = lstm.Forward(x);
+        var loss = y.Sum() + (c * c).Sum() + h.Sum();
+        loss.Backward(retainGraph: true);
+        var once = lstm.Parameters().Select(p => p.Grad!.Arr()).Append(x.Grad!.Arr()).ToArray();
+        loss.Backward();
+        var twice = lstm.Parameters().Select(p => p.Grad!.Arr()).Append(x.Grad!.Arr()).ToArray();
+        for (int i = 0; i < once.Length; i++) H.Close(once[i].Select(v => 2 * v).ToArray(), twice[i], 1e-12);
+    }
+
+    [Fact]
+    public void NoGradForwardRecordsNothing()
+    {
+        var lstm = new Lstm(3, 4, 2, generator: new Generator(18));
+        using (Torch.NoGrad())
+        {
+            var (y, (h, c)) = lstm.Forward(Torch.Randn(4, 2, 3));
+            Assert.False(y.RequiresGrad);
+            Assert.False(c.RequiresGrad);
+        }
+        var (y2, (_, c2)) = lstm.Forward(Torch.Randn(50, 2, 3));
+        Assert.True(y2.RequiresGrad && c2.RequiresGrad);
+        Assert.Equal("LstmLayerBackward", y2.GradFn!.Name);
+        // One node per layer and direction, whatever T is: the graph of 50 steps stays tiny.
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<Function>([y2.GradFn]);
+        while (stack.Count > 0)
+            foreach (var next in stack.Pop().NextFunctions)
+                if (next is Function f && seen.Add(f)) stack.Push(f);
+        Assert.InRange(seen.Count, 1, 6);
+    }
+}

@@ -1,0 +1,143 @@
+using System.Buffers.Binary;
+using System.Text;
+using MiniGrad.Nn.Audio;
+
+namespace MiniGrad.Tests.Speech;
+
+public sealed class TempDir : IDisposable
+{
+    public TempDir() => Directory.CreateDirectory(Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "minigrad-speech-" + Guid.NewGuid().ToString("N")));
+    public string Path { get; }
+    public string this[string name] => System.IO.Path.Combine(Path, name);
+    public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
+}
+
+public class WavTests
+{
+    static float[] Sine(double hz, int n, int rate, double amplitude = 0.5) =>
+        Enumerable.Range(0, n).Select(i => (float)(amplitude * Math.Sin(2 * Math.PI * hz * i / rate))).ToArray();
+
+    static double Rms(ReadOnlySpan<float> x)
+    {
+        double s = 0;
+        foreach (var v in x) s += (double)v * v;
+        return Math.Sqrt(s / x.Length);
+    }
+
+    // A PCM header for any channel count and sample size, followed by raw little-endian data.
+    static byte[] Header(int channels, int rate, int bits, int dataBytes, int format = 1)
+    {
+        var b = new byte[44];
+        Encoding.ASCII.GetBytes("RIFF").CopyTo(b, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(4), 36 + dataBytes);
+        Encoding.ASCII.GetBytes("WAVEfmt ").CopyTo(b, 8);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(16), 16);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(20), (short)format);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(22), (short)channels);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(24), rate);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(28), rate * channels * bits / 8);
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(32), (short)(channels * bits / 8));
+        BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(34), (short)bits);
+        Encoding.ASCII.GetBytes("data").CopyTo(b, 36);
+        BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(40), dataBytes);
+        return b;
+    }
+
+    [Fact]
+    public void RoundTripKeepsSamplesTo16Bits()
+    {
+        using var dir = new TempDir();
+        var x = Sine(440, 1600, 16000, 0.9);
+        Wav.Write(dir["a.wav"], x, 16000);
+        var (y, rate) = Wav.Read(dir["a.wav"]);
+        Assert.Equal(16000, rate);
+        Assert.Equal(x.Length, y.Length);
+        for (int i = 0; i < x.Length; i++) Assert.True(Math.Abs(x[i] - y[i]) <= 0.5 / 32768 + 1e-7, $"sample {i}: wrote {x[i]}, read {y[i]}");
+        Assert.Equal(44 + 2 * x.Length, new FileInfo(dir["a.wav"]).Length);
+    }
+
+    [Fact]
+    public void EightKiloHertzSineReadsBackAtSixteenKiloHertz()
+    {
+        using var dir = new TempDir();
+        Wav.Write(dir["8k.wav"], Sine(1000, 4000, 8000), 8000); // 0.5 s of 1 kHz at amplitude 0.5
+        var y = Wav.ReadMono(dir["8k.wav"], 16000);
+        Assert.Equal(8000, y.Length);
+        // Away from the edges the result is the same sine sampled at 16 kHz: frequency, phase and amplitude.
+        double worst = 0;
+        for (int i = 400; i < 7600; i++) worst = Math.Max(worst, Math.Abs(y[i] - 0.5 * Math.Sin(2 * Math.PI * 1000 * i / 16000)));
+        Assert.True(worst < 0.005, $"largest deviation from the ideal 16 kHz sine: {worst}");
+        Assert.Equal(0.5 / Math.Sqrt(2), Rms(y.AsSpan(400, 7200)), 3);
+    }
+
+    [Fact]
+    public void DownsamplingRemovesWhatWouldAlias()
+    {
+        // 48 kHz -> 16 kHz: 3 kHz passes unchanged, 11 kHz (above the new 8 kHz Nyquist) must not fold down to 5 kHz.
+        var pass = Resampler.Resample(Sine(3000, 48000, 48000), 48000, 16000);
+        var stop = Resampler.Resample(Sine(11000, 48000, 48000), 48000, 16000);
+        Assert.Equal(16000, pass.Length);
+        Assert.Equal(0.5 / Math.Sqrt(2), Rms(pass.AsSpan(1000, 14000)), 3);
+        Assert.True(Rms(stop.AsSpan(1000, 14000)) < 0.005, $"aliased energy rms {Rms(stop.AsSpan(1000, 14000))}");
+        // 44.1 kHz, a ratio with 160 phases, also keeps a pass-band tone.
+        var odd = Resampler.Resample(Sine(2000, 44100, 44100), 44100, 16000);
+        Assert.Equal(16000, odd.Length);
+        double worst = 0;
+        for (int i = 1000; i < 15000; i++) worst = Math.Max(worst, Math.Abs(odd[i] - 0.5 * Math.Sin(2 * Math.PI * 2000 * i / 16000)));
+        Assert.True(worst < 0.005, $"44.1 kHz -> 16 kHz deviation {worst}");
+    }
+
+    [Fact]
+    public void StereoIsMixedDownToMono()
+    {
+        using var dir = new TempDir();
+        int frames = 100;
+        var bytes = Header(2, 16000, 16, frames * 4).ToList();
+        for (int i = 0; i < frames; i++)
+        {
+            bytes.AddRange(BitConverter.GetBytes((short)16384));  // left 0.5
+            bytes.AddRange(BitConverter.GetBytes((short)-8192));  // right -0.25
+        }
+        File.WriteAllBytes(dir["st.wav"], bytes.ToArray());
+        var (y, rate) = Wav.Read(dir["st.wav"]);
+        Assert.Equal(16000, rate);
+        Assert.Equal(frames, y.Length);
+        Assert.All(y, v => Assert.Equal(0.125f, v));
+    }
+
+    [Fact]
+    public void ExtraChunksBeforeTheDataAreSkipped()
+    {
+        var pcm = new byte[8];
+        BinaryPrimitives.WriteInt16LittleEndian(pcm.AsSpan(0), 32767 / 2);
+        var h = Header(1, 22050, 16, pcm.Length);
+        var list = Encoding.ASCII.GetBytes("LIST").Concat(BitConverter.GetBytes(3)).Concat(new byte[] { 1, 2, 3, 0 }); // odd size, padded
+        var bytes = h[..36].Concat(list).Concat(h[36..]).Concat(pcm).ToArray();
+        var (y, rate) = Wav.Parse(bytes);
+        Assert.Equal(22050, rate);
+        Assert.Equal(4, y.Length);
+        Assert.Equal(0.5, y[0], 3);
+    }
+
+    [Fact]
+    public void BadFilesNameTheFileAndTheProblem()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir["text.wav"], "this is not a wave file at all");
+        var e = Assert.Throws<WavFormatException>(() => Wav.Read(dir["text.wav"]));
+        Assert.Contains(dir["text.wav"], e.Message);
+        Assert.Contains("bad header", e.Message);
+
+        File.WriteAllBytes(dir["8bit.wav"], Header(1, 16000, 8, 4).Concat(new byte[4]).ToArray());
+        e = Assert.Throws<WavFormatException>(() => Wav.Read(dir["8bit.wav"]));
+        Assert.Contains("8 bits", e.Message);
+
+        File.WriteAllBytes(dir["float.wav"], Header(1, 16000, 16, 4, format: 3).Concat(new byte[4]).ToArray());
+        Assert.Contains("format code 3", Assert.Throws<WavFormatException>(() => Wav.Read(dir["float.wav"])).Message);
+
+        File.WriteAllBytes(dir["nodata.wav"], Header(1, 16000, 16, 0)[..36]);
+        Assert.Contains("no 'data' chunk", Assert.Throws<WavFormatException>(() => Wav.Read(dir["nodata.wav"])).Message);
+
+        Assert.Throws<FileNotFoundException>(() => Wav.Read(dir["missing.wav"]));
+    }
+}
