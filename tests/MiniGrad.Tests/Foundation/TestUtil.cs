@@ -13,6 +13,15 @@ internal static class H
     public static Tensor PosLeaf(int seed, params int[] shape) =>
         (Torch.Rand(shape, DType.Float64, generator: new Generator(seed)) * 1.5 + 0.5).RequiresGrad_();
 
+    /// <summary>Rnd's values (drawn on the CPU, so every device sees the same numbers) on device d.</summary>
+    public static Tensor Rnd(Device d, int seed, params int[] shape) => Rnd(seed, shape).To(d);
+
+    /// <summary>Leaf's values as a leaf on device d.</summary>
+    public static Tensor Leaf(Device d, int seed, params int[] shape) => Rnd(d, seed, shape).RequiresGrad_();
+
+    /// <summary>PosLeaf's values as a leaf on device d.</summary>
+    public static Tensor PosLeaf(Device d, int seed, params int[] shape) => PosLeaf(seed, shape).Detach().To(d).RequiresGrad_();
+
     /// <summary>A Float64 tensor from values.</summary>
     public static Tensor D(double[] v, params int[] shape) => Torch.Tensor(v, shape);
 

@@ -7,17 +7,26 @@ namespace MiniGrad.Tests.Nn;
 /// <summary>
 /// Conformance with libtorch's nn.LSTM (Golden/lstm, copied from shared/golden/lstm; see its README): parameters are
 /// loaded by name, then outputs, final state and every gradient of a weighted scalar are compared, in Float64 and in
-/// Float32.
+/// Float32, on the CPU backend and on ILGPU's CPU accelerator (the module moved with <c>To(device)</c>).
 /// </summary>
+[Collection("Ilgpu")]
 public class LstmGoldenTests
 {
     static string Dir => Path.Combine(AppContext.BaseDirectory, "Golden", "lstm");
 
-    public static TheoryData<string, bool> Cases()
+    // speech_sized (2.3 MB: T = 30, N = 4, 40 -> 32, two bidirectional layers) passes on ilgpu-cpu but takes 45-50 s per
+    // dtype there on 2 cores (ILGPU's CPU accelerator runs each group of 16 threads in lockstep: ~25 ms per launch at
+    // this size), too slow for every CI run. The other seven cases cover the same paths (layers, directions, batch_first,
+    // no bias, initial state) on that device.
+    static readonly HashSet<string> ExcludedOnIlgpuCpu = ["speech_sized.json"];
+
+    public static TheoryData<string, string, bool> Cases()
     {
-        var data = new TheoryData<string, bool>();
-        foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal))
-            foreach (var f64 in new[] { true, false }) data.Add(Path.GetFileName(f), f64);
+        var data = new TheoryData<string, string, bool>();
+        foreach (var device in new[] { "cpu", "ilgpu-cpu" })
+            foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal))
+                if (device == "cpu" || !ExcludedOnIlgpuCpu.Contains(Path.GetFileName(f)))
+                    foreach (var f64 in new[] { true, false }) data.Add(device, Path.GetFileName(f), f64);
         return data;
     }
 
@@ -26,8 +35,9 @@ public class LstmGoldenTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void MatchesLibtorch(string file, bool float64)
+    public void MatchesLibtorch(string device, string file, bool float64)
     {
+        var dev = Device.Parse(device);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
         var r = doc.RootElement;
         var dtype = float64 ? DType.Float64 : DType.Float32;
@@ -40,21 +50,24 @@ public class LstmGoldenTests
         Assert.Equal(ps.EnumerateObject().Select(p => p.Name), lstm.NamedParameters().Select(p => p.Name));
         using (Torch.NoGrad())
             foreach (var (name, p) in lstm.NamedParameters()) p.Copy_(Load(ps.GetProperty(name), dtype));
+        lstm.To(dev);
 
-        var x = Load(r.GetProperty("input"), dtype).RequiresGrad_();
+        var x = Load(r.GetProperty("input"), dtype).To(dev).RequiresGrad_();
         Tensor? h0 = null, c0 = null;
         if (r.GetProperty("h0").ValueKind != JsonValueKind.Null)
-            (h0, c0) = (Load(r.GetProperty("h0"), dtype).RequiresGrad_(), Load(r.GetProperty("c0"), dtype).RequiresGrad_());
+            (h0, c0) = (Load(r.GetProperty("h0"), dtype).To(dev).RequiresGrad_(), Load(r.GetProperty("c0"), dtype).To(dev).RequiresGrad_());
         var (y, (hn, cn)) = h0 is null ? lstm.Forward(x) : lstm.Forward(x, (h0, c0!));
+        Assert.Equal(dev, y.Device);
 
         Expect(r.GetProperty("expected_output"), y, abs, rel, $"{file}: output");
         Expect(r.GetProperty("expected_h_n"), hn, abs, rel, $"{file}: h_n");
         Expect(r.GetProperty("expected_c_n"), cn, abs, rel, $"{file}: c_n");
 
         var w = r.GetProperty("loss_weights");
-        Tensor W(string name, Tensor like) => Torch.Tensor(Numbers(w.GetProperty(name)), like.Shape).To(dtype);
+        Tensor W(string name, Tensor like) => Torch.Tensor(Numbers(w.GetProperty(name)), like.Shape).To(dtype).To(dev);
         ((y * W("output", y)).Sum() + (hn * W("h_n", hn)).Sum() + (cn * W("c_n", cn)).Sum()).Backward();
 
+        Assert.All(lstm.Parameters(), p => Assert.Equal(dev, p.Grad?.Device));
         foreach (var (name, p) in lstm.NamedParameters())
             Expect(ps.GetProperty(name), p.Grad, abs, rel, $"{file}: grad of {name}", grad: true);
         Expect(r.GetProperty("input"), x.Grad, abs, rel, $"{file}: grad of input", grad: true);

@@ -7,15 +7,18 @@ namespace MiniGrad.Tests.Nn;
 /// <summary>
 /// Optimizers against libtorch's trajectories (Golden/optim, copied from shared/golden/optim), PyTorch's update rules
 /// written out by hand where the golden cases do not reach (dampening, Float32), argument errors, and ClipGradNorm.
+/// The golden trajectories run on the CPU backend and on ILGPU's CPU accelerator.
 /// </summary>
+[Collection("Ilgpu")]
 public class OptimTests
 {
     static string Dir => Path.Combine(AppContext.BaseDirectory, "Golden", "optim");
 
-    public static TheoryData<string> Cases()
+    public static TheoryData<string, string> Cases()
     {
-        var data = new TheoryData<string>();
-        foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal)) data.Add(Path.GetFileName(f));
+        var data = new TheoryData<string, string>();
+        foreach (var device in new[] { "cpu", "ilgpu-cpu" })
+            foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal)) data.Add(device, Path.GetFileName(f));
         return data;
     }
 
@@ -29,8 +32,9 @@ public class OptimTests
     /// <summary>Minimizes sum(a * (p - b)^2) step by step in float64 and compares p after each step (README: 1e-12 + 1e-10 |expected|).</summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public void MatchesLibtorchTrajectory(string file)
+    public void MatchesLibtorchTrajectory(string device, string file)
     {
+        var dev = Device.Parse(device);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, file)));
         var root = doc.RootElement;
         string name = root.GetProperty("name").GetString()!;
@@ -40,9 +44,9 @@ public class OptimTests
         var o = root.GetProperty("options");
         double Opt(string key, double dflt) => o.TryGetProperty(key, out var v) ? v.GetDouble() : dflt;
 
-        var p = new Parameter(Torch.Tensor(Arr("p0"), shape));
-        var a = Torch.Tensor(Arr("a"), shape);
-        var b = Torch.Tensor(Arr("b"), shape);
+        var p = new Parameter(Torch.Tensor(Arr("p0"), shape, dev));
+        var a = Torch.Tensor(Arr("a"), shape, dev);
+        var b = Torch.Tensor(Arr("b"), shape, dev);
         Optimizer opt = name.StartsWith("sgd", StringComparison.Ordinal)
             ? new Sgd([p], Opt("lr", double.NaN), Opt("momentum", 0), Opt("dampening", 0), Opt("weight_decay", 0),
                 o.TryGetProperty("nesterov", out var n) && n.GetBoolean())
@@ -58,6 +62,8 @@ public class OptimTests
             var loss = (a * (p - b).Pow(2.0)).Sum();
             loss.Backward();
             opt.Step();
+            Assert.Equal(dev, p.Device);
+            Assert.All(opt.State(p)!.Buffers.Values, t => Assert.Equal(dev, t.Device));
             var actual = p.ToArray<double>();
             for (int i = 0; i < actual.Length; i++)
                 Assert.True(Math.Abs(actual[i] - expected[step][i]) <= 1e-12 + 1e-10 * Math.Abs(expected[step][i]),
