@@ -50,4 +50,30 @@ static class Plots
         plt.ShowLegend(Alignment.UpperRight);
         plt.SavePng(path, 1200, 500);
     }
+
+    /// <summary>
+    /// Layers x steps heatmap of log10 gradient norms (issue: make gradient flow visible): vanishing gradients show as a
+    /// dark band for the parameters far from the loss, exploding ones as a bright streak.
+    /// </summary>
+    public static void GradientFlow(MiniGrad.Nn.GradFlowRecorder flow, string path)
+    {
+        if (flow.Steps == 0) return;
+        var names = flow.Names;
+        var z = new double[names.Count, flow.Steps];
+        for (int i = 0; i < names.Count; i++)
+            for (int s = 0; s < flow.Steps; s++)
+            {
+                double v = flow.Rows[s][i];
+                z[i, s] = double.IsFinite(v) && v > 0 ? Math.Log10(v) : double.NaN;
+            }
+        var plt = new Plot();
+        var hm = plt.Add.Heatmap(z);
+        hm.Colormap = new ScottPlot.Colormaps.Viridis();
+        plt.Add.ColorBar(hm).Label = "log10 |grad|";
+        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            Enumerable.Range(0, names.Count).Select(i => (double)(names.Count - 1 - i)).ToArray(), names.ToArray());
+        plt.Title("Gradient norm per parameter over training steps");
+        plt.XLabel("step");
+        plt.SavePng(path, 1200, 120 + 28 * names.Count);
+    }
 }

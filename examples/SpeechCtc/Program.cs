@@ -89,6 +89,8 @@ namespace SpeechCtc
             try { trainer.Run(resumed, optimizer, cts.Token); }
             finally { Console.CancelKeyPress -= onCancel; }
             Plots.Training(ReadAllRows(Path.Combine(o.Out, "metrics.csv"), trainer.Rows), o.Out);
+            Plots.GradientFlow(trainer.Flow, Path.Combine(o.Out, "gradient_flow.png"));
+            trainer.Flow.WriteCsv(Path.Combine(o.Out, "gradient_flow.csv"));
             if (cts.IsCancellationRequested)
             {
                 AnsiConsole.MarkupLine($"[yellow]interrupted[/]: checkpoint in {Markup.Escape(Path.Combine(o.Out, "last.safetensors"))}");

@@ -17,6 +17,9 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
     public sealed record Row(int Epoch, int Step, long GlobalStep, double Loss, double UttPerSec, double? ValCer, double ElapsedSec);
 
     public List<Row> Rows { get; } = new();
+
+    /// <summary>Each parameter's gradient norm per step (before clipping), for the gradient-flow picture.</summary>
+    public GradFlowRecorder Flow { get; } = new(model);
     public bool Interrupted { get; private set; }
 
     static string F(double v, string fmt = "G6") => v.ToString(fmt, CultureInfo.InvariantCulture);
@@ -67,6 +70,7 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
                     var loss = Functional.CtcLoss(lp, batch.Targets.To(device), batch.InputLengths, batch.TargetLengths, blank: 0,
                         reduction: Reduction.Mean, zeroInfinity: true);
                     loss.Backward();
+                    Flow.Record();
                     Functional.ClipGradNorm(model.Parameters(), o.ClipNorm);
                     optimizer.Step();
                     double l = loss.Item<float>();

@@ -821,11 +821,22 @@ internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged,
     /// <summary>Vectors of frames whose gradient sums advance together (to hide the log-add latency).</summary>
     static abstract int ChainGroups { get; }
 
+    /// <summary>A vector with every bit set (the all-true mask).</summary>
     static abstract TV AllBitsSet { get; }
+
+    /// <summary>Unaligned load of V elements.</summary>
     static abstract TV Load(T* p);
+
+    /// <summary>Unaligned store of V elements.</summary>
     static abstract void Store(TV v, T* p);
+
+    /// <summary>x in every lane.</summary>
     static abstract TV Splat(T x);
+
+    /// <summary>Lane-wise a + b.</summary>
     static abstract TV Add(TV a, TV b);
+
+    /// <summary>Lane i of v.</summary>
     static abstract T Element(TV v, int i);
 
     /// <summary>Lane i = p[idx[i]].</summary>
