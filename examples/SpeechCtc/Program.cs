@@ -98,7 +98,7 @@ namespace SpeechCtc
             }
 
             Report(model, test, o, device, "test");
-            AnsiConsole.MarkupLine($"outputs in [bold]{Markup.Escape(Path.GetFullPath(o.Out))}[/]: last.safetensors, metrics.csv, loss.png, val_cer.png, posteriors.png; total time {total.Elapsed.TotalSeconds:F1} s");
+            AnsiConsole.MarkupLine($"outputs in [bold]{Markup.Escape(Path.GetFullPath(o.Out))}[/]: last.safetensors, metrics.csv, loss.png, val_cer.png, posteriors.png, gradient_flow.png (+ .csv); total time {total.Elapsed.TotalSeconds:F1} s");
             return 0;
         }
 
