@@ -39,6 +39,13 @@ public static class DTypes
         : typeof(T) == typeof(bool) ? DType.Bool
         : throw new ArgumentException($"No MiniGrad dtype stores {typeof(T).Name}; expected float, double, int, long or bool.", nameof(T));
 
+    /// <summary>The dtype of a host array (float[], double[], int[], long[] or bool[]); throws for any other.</summary>
+    public static DType OfArray(Array data) => data switch
+    {
+        float[] => DType.Float32, double[] => DType.Float64, int[] => DType.Int32, long[] => DType.Int64, bool[] => DType.Bool,
+        _ => throw new ArgumentException($"FromArray: element type {data.GetType().GetElementType()?.Name} is not supported; expected float, double, int, long or bool", nameof(data)),
+    };
+
     /// <summary>Bytes per element.</summary>
     public static int Size(this DType d) => d switch { DType.Float64 or DType.Int64 => 8, DType.Bool => 1, _ => 4 };
 }

@@ -51,4 +51,14 @@ public static class Shapes
 
     /// <summary>True when both shapes have the same dims.</summary>
     public static bool Equal(ReadOnlySpan<int> a, ReadOnlySpan<int> b) => a.SequenceEqual(b);
+
+    /// <summary>Views a shape as (outer, size of dim, inner): the layout every per-axis kernel walks.</summary>
+    public static (int Outer, int D, int Inner) Split(ReadOnlySpan<int> shape, int dim)
+    {
+        if (shape.Length == 0) return (1, 1, 1);
+        int outer = 1, inner = 1;
+        for (int i = 0; i < dim; i++) outer *= shape[i];
+        for (int i = dim + 1; i < shape.Length; i++) inner *= shape[i];
+        return (outer, shape[dim], inner);
+    }
 }

@@ -9,7 +9,7 @@ public sealed partial class CpuBackend
     public RawTensor Softmax(RawTensor x, int dim, bool log)
     {
         var dst = CpuTensor.Alloc(x.Shape, x.DType);
-        var (outer, d, inner) = Split(x.Shape, dim);
+        var (outer, d, inner) = Shapes.Split(x.Shape, dim);
         switch (x.DType)
         {
             case DType.Float32: SoftmaxT((float[])C(x).Data, (float[])dst.Data, outer, d, inner, log); break;
@@ -23,22 +23,13 @@ public sealed partial class CpuBackend
     public RawTensor SoftmaxBackward(RawTensor y, RawTensor gy, int dim, bool log)
     {
         var dst = CpuTensor.Alloc(y.Shape, y.DType);
-        var (outer, d, inner) = Split(y.Shape, dim);
+        var (outer, d, inner) = Shapes.Split(y.Shape, dim);
         switch (y.DType)
         {
             case DType.Float32: SoftmaxBackwardT((float[])C(y).Data, (float[])C(gy).Data, (float[])dst.Data, outer, d, inner, log); break;
             default: SoftmaxBackwardT((double[])C(y).Data, (double[])C(gy).Data, (double[])dst.Data, outer, d, inner, log); break;
         }
         return dst;
-    }
-
-    static (int Outer, int D, int Inner) Split(int[] shape, int dim)
-    {
-        if (shape.Length == 0) return (1, 1, 1);
-        int outer = 1, inner = 1;
-        for (int i = 0; i < dim; i++) outer *= shape[i];
-        for (int i = dim + 1; i < shape.Length; i++) inner *= shape[i];
-        return (outer, shape[dim], inner);
     }
 
     // Rows along the softmax axis are contiguous when inner == 1 (the usual case: classes last); otherwise the

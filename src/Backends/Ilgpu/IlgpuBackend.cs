@@ -167,11 +167,7 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     /// <inheritdoc/>
     public RawTensor FromArray(Array data, int[] shape)
     {
-        var dtype = data switch
-        {
-            float[] => DType.Float32, double[] => DType.Float64, int[] => DType.Int32, long[] => DType.Int64, bool[] => DType.Bool,
-            _ => throw new ArgumentException($"FromArray: element type {data.GetType().GetElementType()?.Name} is not supported; expected float, double, int, long or bool", nameof(data)),
-        };
+        var dtype = DTypes.OfArray(data);
         int n = Shapes.Numel(shape);
         if (data.Length != n) throw new ArgumentException($"FromArray: {data.Length} values do not fill shape {Shapes.Format(shape)} ({n} elements)", nameof(data));
         var t = Alloc(shape, dtype);

@@ -57,15 +57,6 @@ public sealed partial class IlgpuBackend
         };
     }
 
-    static (int Outer, int D, int Inner) Split(int[] shape, int dim)
-    {
-        if (shape.Length == 0) return (1, 1, 1);
-        int outer = 1, inner = 1;
-        for (int i = 0; i < dim; i++) outer *= shape[i];
-        for (int i = dim + 1; i < shape.Length; i++) inner *= shape[i];
-        return (outer, shape[dim], inner);
-    }
-
     static int Pow2AtMost(int cap, int want)
     {
         int g = 1;
@@ -176,7 +167,7 @@ public sealed partial class IlgpuBackend
     {
         var s = In(x, op.ToString());
         if (x.DType == DType.Bool) throw new ArgumentException($"{op}: Bool tensors are not supported; convert with To(DType.Int64)");
-        var (outer, r, inner) = Split(x.Shape, dim);
+        var (outer, r, inner) = Shapes.Split(x.Shape, dim);
         if (r == 0 && op != ReduceOp.Sum)
             throw new ArgumentException($"{op}: cannot reduce dimension {dim} of size 0 (shape {Shapes.Format(x.Shape)})");
         var shape = (int[])x.Shape.Clone();
@@ -292,7 +283,7 @@ public sealed partial class IlgpuBackend
         var shape = (int[])xs[0].Shape.Clone();
         shape[dim] = xs.Sum(x => x.Shape[dim]);
         var d = Alloc(shape, xs[0].DType);
-        var (_, total, inner) = Split(shape, dim);
+        var (_, total, inner) = Shapes.Split(shape, dim);
         int outRow = total * inner, at = 0;
         foreach (var x0 in xs)
         {
@@ -326,7 +317,7 @@ public sealed partial class IlgpuBackend
         var shape = (int[])x.Shape.Clone();
         shape[dim] = index.Numel;
         var d = Alloc(shape, x.DType);
-        var (_, r, inner) = Split(x.Shape, dim);
+        var (_, r, inner) = Shapes.Split(x.Shape, dim);
         int k = index.Numel, n = d.Numel;
         if (n == 0) return d;
         switch (x.DType)
@@ -347,7 +338,7 @@ public sealed partial class IlgpuBackend
         if (src.DType == DType.Bool) throw new ArgumentException("IndexAdd: Bool tensors are not supported");
         var idx = LongIndex(index, "IndexAdd").View<long>();
         var d = Alloc(shape, src.DType);
-        var (_, r, inner) = Split(shape, dim);
+        var (_, r, inner) = Shapes.Split(shape, dim);
         int k = index.Numel, n = d.Numel;
         if (n == 0) return d;
         switch (src.DType)
@@ -420,7 +411,7 @@ public sealed partial class IlgpuBackend
         var s = In(x, log ? "LogSoftmax" : "Softmax");
         if (!x.DType.IsFloating()) throw new ArgumentException($"{(log ? "LogSoftmax" : "Softmax")}: dtype {x.DType} is not supported; expected Float32 or Float64");
         var d = Alloc(x.Shape, x.DType);
-        var (outer, len, inner) = Split(x.Shape, dim);
+        var (outer, len, inner) = Shapes.Split(x.Shape, dim);
         int rows = outer * inner;
         if (rows == 0 || len == 0) return d;
         var cfg = new KernelConfig(rows, Pow2AtMost(MaxGroup, len));
@@ -434,7 +425,7 @@ public sealed partial class IlgpuBackend
     {
         var sy = In(y, "SoftmaxBackward"); var sg = In(gy, "SoftmaxBackward");
         var d = Alloc(y.Shape, y.DType);
-        var (outer, len, inner) = Split(y.Shape, dim);
+        var (outer, len, inner) = Shapes.Split(y.Shape, dim);
         int rows = outer * inner;
         if (rows == 0 || len == 0) return d;
         var cfg = new KernelConfig(rows, Pow2AtMost(MaxGroup, len));
