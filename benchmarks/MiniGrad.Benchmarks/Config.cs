@@ -1,4 +1,6 @@
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Jobs;
 
 namespace MiniGrad.Benchmarks;
@@ -6,5 +8,15 @@ namespace MiniGrad.Benchmarks;
 /// <summary>Short, steady runs: one process, a few warm-ups, ten measured iterations (the machine has 2 cores).</summary>
 public sealed class QuickConfig : ManualConfig
 {
-    public QuickConfig() => AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(10));
+    public QuickConfig()
+    {
+        // The same GC settings as Directory.Build.props gives every MiniGrad program (see there why), passed to
+        // BenchmarkDotNet's child process explicitly.
+        AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(10)
+            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_GCLOHThreshold", "0x2000000"), new EnvironmentVariable("DOTNET_GCgen0size", "0x8000000")));
+        // Median beside Mean (libtorch's oracle reports medians), and allocations with GC counts: the managed heap's
+        // cost shows up in the mean.
+        AddColumn(StatisticColumn.Median);
+        AddDiagnoser(MemoryDiagnoser.Default);
+    }
 }
