@@ -7,8 +7,8 @@ var a = Torch.Tensor(new[] { 2.0, -3.0 }).RequiresGrad_();
 var b = Torch.Tensor(new[] { 0.5, 4.0 }).RequiresGrad_();
 var w = Torch.Randn([2, 2], DType.Float64, requiresGrad: true);
 
-// loss = sum(tanh(W @ (a * b)) + exp(a / 4)) / 2
-Tensor F(Tensor a, Tensor b, Tensor w) => ((w.MatMul(a * b)).Tanh() + (a / 4).Exp()).Sum() / 2;
+// loss = sum(tanh(W @ (a * b) / 4) + exp(a / 4)) / 2
+Tensor F(Tensor a, Tensor b, Tensor w) => ((w.MatMul(a * b) / 4).Tanh() + (a / 4).Exp()).Sum() / 2;
 
 var loss = F(a, b, w);
 Console.WriteLine($"loss = {loss}");
