@@ -18,7 +18,7 @@ public sealed partial class CpuBackend
     public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hh, RawTensor? bias, RawTensor c)
     {
         int n = c.Shape[0], h = c.Shape[^1];
-        CheckLstm("LstmCell", c, t, (gates, 4), [(hh, n * 4 * h), (bias, 4 * h)]);
+        BackendChecks.LstmStep("LstmCell", c, t, (gates, 4), [(hh, n * 4 * h), (bias, 4 * h)]);
         var hOut = CpuTensor.Alloc([n, h], c.DType);
         var cOut = CpuTensor.Alloc([n, h], c.DType);
         if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellRows<float>(A<float>(gates), t, Opt<float>(hh), Opt<float>(bias), A<float>(c), A<float>(hOut), A<float>(cOut), n, h, r0, r1));
@@ -30,25 +30,13 @@ public sealed partial class CpuBackend
     public (RawTensor DGates, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc)
     {
         int n = c.Shape[0], h = c.Shape[^1];
-        CheckLstm("LstmCellBackward", c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h)]);
-        CheckLstm("LstmCellBackward", c, t, (dy, 1), []);
+        BackendChecks.LstmStep("LstmCellBackward", c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h)]);
+        BackendChecks.LstmStep("LstmCellBackward", c, t, (dy, 1), []);
         var dGates = CpuTensor.Alloc([n, 4 * h], c.DType);
         var dcPrev = CpuTensor.Alloc([n, h], c.DType);
         if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<float>(A<float>(gates), t, A<float>(cPrev), A<float>(c), A<float>(dy), Opt<float>(dhNext), Opt<float>(dc), A<float>(dGates), A<float>(dcPrev), n, h, r0, r1));
         else Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<double>(A<double>(gates), t, A<double>(cPrev), A<double>(c), A<double>(dy), Opt<double>(dhNext), Opt<double>(dc), A<double>(dGates), A<double>(dcPrev), n, h, r0, r1));
         return (dGates, dcPrev);
-    }
-
-    // The layer above validates user input; this only keeps the kernel from reading or writing out of bounds.
-    static void CheckLstm(string op, RawTensor c, int t, (RawTensor X, int Width) seq, (RawTensor? X, int Numel)[] others)
-    {
-        if (!c.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {c.DType} is not supported; expected Float32 or Float64");
-        var s = seq.X;
-        if (c.Rank != 2 || s.Rank != 3 || s.DType != c.DType || s.Shape[1] != c.Shape[0] || s.Shape[2] != seq.Width * c.Shape[1] || t < 0 || t >= s.Shape[0])
-            throw new ArgumentException($"{op}: step {t} of a sequence of shape {Shapes.Format(s.Shape)} does not fit a cell state of shape {Shapes.Format(c.Shape)}");
-        foreach (var (x, numel) in others)
-            if (x is not null && (x.DType != c.DType || x.Numel != numel))
-                throw new ArgumentException($"{op}: got a {x.DType} tensor of shape {Shapes.Format(x.Shape)}, expected {numel} {c.DType} elements for a state of shape {Shapes.Format(c.Shape)}");
     }
 
     static T[] A<T>(RawTensor x) => (T[])C(x).Data;

@@ -436,17 +436,6 @@ public sealed partial class IlgpuBackend
 
     // ---- LSTM cell ------------------------------------------------------------------------------------------------
 
-    static void CheckLstm(string op, RawTensor c, int t, (RawTensor X, int Width) seq, (RawTensor? X, int Numel)[] others)
-    {
-        if (!c.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {c.DType} is not supported; expected Float32 or Float64");
-        var s = seq.X;
-        if (c.Rank != 2 || s.Rank != 3 || s.DType != c.DType || s.Shape[1] != c.Shape[0] || s.Shape[2] != seq.Width * c.Shape[1] || t < 0 || t >= s.Shape[0])
-            throw new ArgumentException($"{op}: step {t} of a sequence of shape {Shapes.Format(s.Shape)} does not fit a cell state of shape {Shapes.Format(c.Shape)}");
-        foreach (var (x, numel) in others)
-            if (x is not null && (x.DType != c.DType || x.Numel != numel))
-                throw new ArgumentException($"{op}: got a {x.DType} tensor of shape {Shapes.Format(x.Shape)}, expected {numel} {c.DType} elements for a state of shape {Shapes.Format(c.Shape)}");
-    }
-
     /// <inheritdoc/>
     public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hh, RawTensor? bias, RawTensor c)
     {
@@ -454,7 +443,7 @@ public sealed partial class IlgpuBackend
         var g = In(gates, op); var sc = In(c, op);
         var shh = hh is null ? g : In(hh, op); var sbias = bias is null ? g : In(bias, op);
         int n = c.Shape[0], h = c.Shape[^1];
-        CheckLstm(op, c, t, (gates, 4), [(hh, n * 4 * h), (bias, 4 * h)]);
+        BackendChecks.LstmStep(op, c, t, (gates, 4), [(hh, n * 4 * h), (bias, 4 * h)]);
         var hOut = Alloc([n, h], c.DType);
         var cOut = Alloc([n, h], c.DType);
         var p = new LstmArgs { T = t, N = n, H = h, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1 };
@@ -471,8 +460,8 @@ public sealed partial class IlgpuBackend
         var g = In(gates, op); var scp = In(cPrev, op); var sc = In(c, op); var sdy = In(dy, op);
         var sdh = dhNext is null ? sc : In(dhNext, op); var sdc = dc is null ? sc : In(dc, op);
         int n = c.Shape[0], h = c.Shape[^1];
-        CheckLstm(op, c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h)]);
-        CheckLstm(op, c, t, (dy, 1), []);
+        BackendChecks.LstmStep(op, c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h)]);
+        BackendChecks.LstmStep(op, c, t, (dy, 1), []);
         var dG = Alloc([n, 4 * h], c.DType);
         var dcPrev = Alloc([n, h], c.DType);
         var p = new LstmArgs { T = t, N = n, H = h, HasDhNext = dhNext is null ? 0 : 1, HasDc = dc is null ? 0 : 1 };
