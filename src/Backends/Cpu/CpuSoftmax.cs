@@ -1,4 +1,7 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace MiniGrad.Backends.Cpu;
@@ -37,6 +40,11 @@ public sealed partial class CpuBackend
     static void SoftmaxT<T>(T[] x, T[] y, int outer, int d, int inner, bool log) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (d == 0) return;
+        if (inner == 1 && IsShortRow<T>(d))
+        {
+            Par.For(outer, (long)d * 4, (r0, r1) => ShortRowsForward(x, y, r0, r1, d, log));
+            return;
+        }
         Par.For(outer, (long)d * inner * 4, (o0, o1) =>
         {
             T[]? scratch = inner > 1 ? new T[2 * inner] : null;
@@ -101,6 +109,11 @@ public sealed partial class CpuBackend
     // log: gx = gy - exp(y) * sum(gy);  softmax: gx = y * (gy - sum(gy * y)).
     static void SoftmaxBackwardT<T>(T[] y, T[] gy, T[] gx, int outer, int d, int inner, bool log) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (inner == 1 && IsShortRow<T>(d))
+        {
+            Par.For(outer, (long)d * 4, (r0, r1) => ShortRowsBackward(y, gy, gx, r0, r1, d, log));
+            return;
+        }
         Par.For(outer, (long)d * inner * 4, (o0, o1) =>
         {
             T[] s = new T[inner], tmp = new T[inner];
@@ -140,5 +153,131 @@ public sealed partial class CpuBackend
                 }
             }
         });
+    }
+
+    // Short contiguous rows (classes last, one vector up to 1024 values, as in 4800x29): per-row TensorPrimitives calls
+    // would cost more than the arithmetic. Instead, rows go a block at a time; each per-row step is inline Vector256
+    // code whose last vector overlaps the one before it (no scalar tail), and exp and log run once over the block.
+    static bool IsShortRow<T>(int d) => Vector256.IsHardwareAccelerated && d >= Vector256<T>.Count && d <= 1024;
+
+    const int ShortRowBlock = 2048; // values per block: the block's exp stays in L1
+
+    static void ShortRowsForward<T>(T[] x, T[] y, int r0, int r1, int d, bool log) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count, blockRows = Math.Max(1, ShortRowBlock / d);
+        Span<T> m = stackalloc T[blockRows], s = stackalloc T[blockRows];
+        var tail = TailMask<T>(d);
+        ref T xs = ref MemoryMarshal.GetArrayDataReference(x);
+        ref T ys = ref MemoryMarshal.GetArrayDataReference(y);
+        for (int b = r0; b < r1; b += blockRows)
+        {
+            int rows = Math.Min(blockRows, r1 - b);
+            for (int r = 0; r < rows; r++)
+            {
+                nuint o = (nuint)((b + r) * d);
+                var mv = Vector256.LoadUnsafe(ref xs, o + (nuint)(d - w));
+                for (int i = 0; i + w <= d; i += w) mv = Vector256.Max(mv, Vector256.LoadUnsafe(ref xs, o + (nuint)i));
+                T max = MaxAcross(mv);
+                if (T.IsNegativeInfinity(max)) max = T.Zero; // an all -inf row gives NaN like PyTorch, not -inf - -inf noise
+                m[r] = max;
+                Sub(ref xs, Vector256.Create(max), ref ys, o, d);
+            }
+            var block = y.AsSpan(b * d, rows * d);
+            TP.Exp(block, block);
+            for (int r = 0; r < rows; r++) s[r] = RowSum(ref ys, (nuint)((b + r) * d), d, tail);
+            if (log)
+            {
+                TP.Log(s[..rows], s[..rows]);
+                for (int r = 0; r < rows; r++) Sub(ref xs, Vector256.Create(m[r] + s[r]), ref ys, (nuint)((b + r) * d), d);
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    nuint o = (nuint)((b + r) * d), last = o + (nuint)(d - w);
+                    var sv = Vector256.Create(T.One / s[r]);
+                    var lastV = Vector256.LoadUnsafe(ref ys, last); // read before the in-place stores reach it
+                    for (int i = 0; i + w <= d; i += w) (Vector256.LoadUnsafe(ref ys, o + (nuint)i) * sv).StoreUnsafe(ref ys, o + (nuint)i);
+                    (lastV * sv).StoreUnsafe(ref ys, last);
+                }
+            }
+        }
+    }
+
+    // log: gx = gy - exp(y) * sum(gy);  softmax: gx = y * (gy - sum(gy * y)), as in SoftmaxBackwardT.
+    static void ShortRowsBackward<T>(T[] y, T[] gy, T[] gx, int r0, int r1, int d, bool log) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count, blockRows = Math.Max(1, ShortRowBlock / d);
+        var tail = TailMask<T>(d);
+        ref T ys = ref MemoryMarshal.GetArrayDataReference(y);
+        ref T gs = ref MemoryMarshal.GetArrayDataReference(gy);
+        ref T xs = ref MemoryMarshal.GetArrayDataReference(gx);
+        for (int b = r0; b < r1; b += blockRows)
+        {
+            int rows = Math.Min(blockRows, r1 - b);
+            if (log) TP.Exp(y.AsSpan(b * d, rows * d), gx.AsSpan(b * d, rows * d));
+            for (int r = 0; r < rows; r++)
+            {
+                nuint o = (nuint)((b + r) * d), last = o + (nuint)(d - w);
+                if (log)
+                {
+                    var sv = Vector256.Create(RowSum(ref gs, o, d, tail));
+                    var lastE = Vector256.LoadUnsafe(ref xs, last); // read before the in-place stores reach it
+                    for (int i = 0; i + w <= d; i += w)
+                    {
+                        nuint k = o + (nuint)i;
+                        (Vector256.LoadUnsafe(ref gs, k) - Vector256.LoadUnsafe(ref xs, k) * sv).StoreUnsafe(ref xs, k);
+                    }
+                    (Vector256.LoadUnsafe(ref gs, last) - lastE * sv).StoreUnsafe(ref xs, last);
+                }
+                else
+                {
+                    var acc = Vector256.LoadUnsafe(ref gs, last) * Vector256.LoadUnsafe(ref ys, last) & tail;
+                    for (int i = 0; i + w <= d; i += w) acc += Vector256.LoadUnsafe(ref gs, o + (nuint)i) * Vector256.LoadUnsafe(ref ys, o + (nuint)i);
+                    var dv = Vector256.Create(Vector256.Sum(acc));
+                    for (int i = 0; i + w <= d; i += w)
+                    {
+                        nuint k = o + (nuint)i;
+                        (Vector256.LoadUnsafe(ref ys, k) * (Vector256.LoadUnsafe(ref gs, k) - dv)).StoreUnsafe(ref xs, k);
+                    }
+                    (Vector256.LoadUnsafe(ref ys, last) * (Vector256.LoadUnsafe(ref gs, last) - dv)).StoreUnsafe(ref xs, last);
+                }
+            }
+        }
+    }
+
+    /// <summary>dst[o..o+d) = src[o..o+d) - v; the last vector overlaps the one before it and writes the same values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Sub<T>(ref T src, Vector256<T> v, ref T dst, nuint o, int d) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count;
+        for (int i = 0; i + w <= d; i += w) (Vector256.LoadUnsafe(ref src, o + (nuint)i) - v).StoreUnsafe(ref dst, o + (nuint)i);
+        nuint last = o + (nuint)(d - w);
+        (Vector256.LoadUnsafe(ref src, last) - v).StoreUnsafe(ref dst, last);
+    }
+
+    /// <summary>Sum of a row of d values: whole vectors, then the last vector with the lanes already counted masked off.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static T RowSum<T>(ref T src, nuint o, int d, Vector256<T> tail) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count;
+        var acc = Vector256.LoadUnsafe(ref src, o + (nuint)(d - w)) & tail;
+        for (int i = 0; i + w <= d; i += w) acc += Vector256.LoadUnsafe(ref src, o + (nuint)i);
+        return Vector256.Sum(acc);
+    }
+
+    /// <summary>Lanes of a row's last vector (it starts at d - w) that the whole vectors before it did not cover.</summary>
+    static Vector256<T> TailMask<T>(int d) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector256<T>.Count, covered = d % w == 0 ? w : w - d % w;
+        return Vector256.GreaterThanOrEqual(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(covered)));
+    }
+
+    static T MaxAcross<T>(Vector256<T> v) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var h = Vector128.Max(v.GetLower(), v.GetUpper());
+        T max = h.GetElement(0);
+        for (int i = 1; i < Vector128<T>.Count; i++) max = T.Max(max, h.GetElement(i));
+        return max;
     }
 }
