@@ -93,6 +93,9 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
     // saves: at 96^3 two threads were only ~10% faster than one (0.018 vs 0.020 ms); 64^3 takes ~6 us alone.
     const long ParallelThreshold = 96L * 96 * 96;
 
+    // Up to two MR row panels: B is then streamed at most twice, which costs less than packing it.
+    static readonly int DirectBMaxRows = 2 * MR;
+
     // Per-thread packing buffers, grown on demand and kept for the thread's lifetime (no per-call allocation).
     [ThreadStatic] static T* t_aPack;
     [ThreadStatic] static T* t_bPack;
@@ -159,6 +162,13 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
         T* aPack = Buffer(ref t_aPack, ref t_aCap, (nint)mcStep * kcMax);
         T* bPack = Buffer(ref t_bPack, ref t_bCap, (nint)ncMax * kcMax);
         T* spill = t_spill != null ? t_spill : t_spill = (T*)NativeMemory.AlignedAlloc((nuint)(GemmKernel<T>.MaxTile * sizeof(T)), 64);
+        // With few rows, B is read by one or two row panels only: packing it would cost about as much as using it
+        // (16 x 128 x 512, an LSTM step: 7.6 of 30 us), so the kernel reads B's rows in place when they are
+        // contiguous. The k order per element is the packed path's, so results are bit-identical either way.
+        bool directB = Wide && !p.TransB && p.M <= DirectBMaxRows;
+        // 15 or 16 rows (a batch of 16) as 8 + 8 rather than 14 + 2: two 8-row kernels cost less than a 14-row one plus a
+        // nearly empty one, which loads as much of B for 1/7 of the work.
+        int panelRows = directB && p.M > MR && p.M <= 16 ? 8 : MR;
 
         for (int ic = 0; ic < p.M; ic += mcStep)
         {
@@ -168,52 +178,77 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
                 int kc = Math.Min(KC, p.K - pc);
                 // The first k block overwrites C unless the caller asked to accumulate.
                 bool overwrite = pc == 0 && !p.Accumulate;
-                PackA(p, ic, pc, mc, kc, aPack);
+                PackA(p, ic, pc, mc, kc, panelRows, aPack);
+                T* cBlock = p.C + (nint)ic * p.Ldc;
+                if (directB)
+                {
+                    // Whole NR panels straight from B; only the ragged last panel is packed (zero padded).
+                    int full = p.N / NR * NR;
+                    if (full > 0)
+                        MacroKernel(mc, full, kc, aPack, panelRows, p.BPtr(pc, 0), 1, p.Ldb, cBlock, p.Ldc, overwrite, spill);
+                    if (full < p.N)
+                    {
+                        PackB(p, pc, full, kc, p.N - full, bPack);
+                        MacroKernel(mc, p.N - full, kc, aPack, panelRows, bPack, kc, NR, cBlock + full, p.Ldc, overwrite, spill);
+                    }
+                    continue;
+                }
                 for (int jc = 0; jc < p.N; jc += NC)
                 {
                     int nc = Math.Min(NC, p.N - jc);
                     PackB(p, pc, jc, kc, nc, bPack);
-                    MacroKernel(mc, nc, kc, aPack, bPack, p.C + (nint)ic * p.Ldc + jc, p.Ldc, overwrite, spill);
+                    MacroKernel(mc, nc, kc, aPack, panelRows, bPack, kc, NR, cBlock + jc, p.Ldc, overwrite, spill);
                 }
-            }
-        }
-    }
-
-    /// <summary>All MR x NR tiles of one mc x nc block of C, from packed A (mc x kc) and B (kc x nc).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void MacroKernel(int mc, int nc, int kc, T* aPack, T* bPack, T* c, int ldc, bool overwrite, T* spill)
-    {
-        for (int ir = 0; ir < mc; ir += MR)
-        {
-            int rows = Math.Min(MR, mc - ir);
-            T* aPanel = aPack + (nint)ir * kc;
-            T* cRow = c + (nint)ir * ldc;
-            for (int jr = 0; jr < nc; jr += NR)
-            {
-                int cols = Math.Min(NR, nc - jr);
-                if (Wide)
-                {
-                    T* bPanel = bPack + (nint)jr * kc, cTile = cRow + jr;
-                    if (rows > 8)
-                        GemmKernel<T>.Kernel512<Rows14>(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
-                    else if (rows > 4)
-                        GemmKernel<T>.Kernel512<Rows8>(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
-                    else
-                        GemmKernel<T>.Kernel512<Rows4>(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
-                }
-                else
-                    GemmKernel<T>.Kernel256(kc, aPanel, bPack + (nint)jr * kc, cRow + jr, ldc, rows, cols, overwrite, spill);
             }
         }
     }
 
     /// <summary>
-    /// Packs op(A)[ic.., pc..] (mc x kc) as consecutive MR-row micro-panels, each stored k-major
-    /// (MR values per k step), rows past mc padded with zeros so the kernel never needs a row count.
+    /// All tiles of one mc x nc block of C, from packed A (mc x kc, panelRows rows per MR-wide panel) and B (kc x nc):
+    /// packed (column j's panel at b + j * kc, NR values per k step: bColStep = kc, bRowStep = NR) or in place
+    /// (bColStep = 1, bRowStep = ldb).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void PackA(in GemmProblem<T> p, int ic, int pc, int mc, int kc, T* dst)
+    static void MacroKernel(int mc, int nc, int kc, T* aPack, int panelRows, T* b, int bColStep, int bRowStep, T* c, int ldc, bool overwrite, T* spill)
     {
+        for (int ir = 0; ir < mc; ir += panelRows)
+        {
+            int rows = Math.Min(panelRows, mc - ir);
+            T* aPanel = aPack + (nint)(ir / panelRows) * MR * kc;
+            T* cRow = c + (nint)ir * ldc;
+            for (int jr = 0; jr < nc; jr += NR)
+            {
+                int cols = Math.Min(NR, nc - jr);
+                T* bPanel = b + (nint)jr * bColStep, cTile = cRow + jr;
+                if (Wide)
+                {
+                    if (rows > 8)
+                        GemmKernel<T>.Kernel512<Rows14>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+                    else if (rows > 4)
+                        GemmKernel<T>.Kernel512<Rows8>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+                    else
+                        GemmKernel<T>.Kernel512<Rows4>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+                }
+                else
+                    GemmKernel<T>.Kernel256(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(A)[ic.., pc..] (mc x kc) as consecutive MR-row micro-panels (or panelRows rows each, padded to MR),
+    /// each stored k-major (MR values per k step), rows past the panel's padded with zeros so the kernel never needs
+    /// a row count.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackA(in GemmProblem<T> p, int ic, int pc, int mc, int kc, int panelRows, T* dst)
+    {
+        if (panelRows < MR) // short panels: one group of rows per MR-wide panel
+        {
+            for (int r = 0; r < mc; r += panelRows, dst += (nint)MR * kc)
+                PackA(p, ic + r, pc, Math.Min(panelRows, mc - r), kc, MR, dst);
+            return;
+        }
         if (p.TransA)
             PackAlongRows(p.APtr(ic, pc), p.Lda, kc, mc, MR, dst); // stored k x m: op(A) rows are contiguous per k
         else
@@ -517,10 +552,11 @@ internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
     /// R.Count x (2 x Vector512) tile, R.Count &lt;= 14. The A panel is always packed MR512 wide; the shorter
     /// instantiations only serve the last row panel of a block, so that e.g. m = 256 = 18 x 14 + 4 does not
     /// spend a full 14-row kernel on 4 rows. The JIT specializes the method per R and drops the unused rows.
-    /// rows/cols give the valid part of the tile (edge tiles).
+    /// rows/cols give the valid part of the tile (edge tiles). Row k of the B panel is at b + k * ldb: ldb = NR
+    /// when B is packed, B's own row stride when it is read in place.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel512<R>(int kc, T* a, T* b, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
+    public static void Kernel512<R>(int kc, T* a, T* b, int ldb, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
         where R : struct, IRowCount
     {
         int w = Vector512<T>.Count;
@@ -531,7 +567,7 @@ internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
             cC0 = default, cC1 = default, cD0 = default, cD1 = default;
         PrefetchTile(c, ldc, Math.Min(rows, R.Count), 2 * w);
 
-        for (int p = 0; p < kc; p++, a += MR512, b += 2 * w)
+        for (int p = 0; p < kc; p++, a += MR512, b += ldb)
         {
             Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w), x;
             { x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); }

@@ -20,6 +20,8 @@ public unsafe class GemmKernelTests
         { 1, 1, 1 }, { 1, 7, 1 }, { 7, 1, 7 }, { 7, 7, 7 }, { 1, 1, 257 }, { 33, 1, 257 }, { 1, 33, 257 },
         { 33, 33, 33 }, { 33, 257, 7 }, { 257, 33, 7 }, { 64, 64, 64 }, { 257, 7, 33 }, { 15, 17, 300 },
         { 100, 130, 90 }, { 257, 257, 257 }, { 300, 97, 530 },
+        // few rows: B read in place (whole panels) or packed (the ragged one); 16 rows as two 8-row panels
+        { 16, 70, 300 }, { 28, 64, 33 }, { 15, 33, 7 },
     };
 
     [Theory]
@@ -156,20 +158,24 @@ public unsafe class GemmKernelTests
     [Fact]
     public void SingleRowOfOutputMatchesLargeProductRow()
     {
-        // The same C element computed in a 1 x n product (single-threaded, edge tiles) and in a large m x n
-        // product (multi-threaded, full tiles) must be bit-identical: the k order never depends on the split.
+        // The same C element computed in a 1 x n product (single-threaded, edge tiles, B read in place), in a 16 x n
+        // product (two 8-row panels, B in place) and in a large m x n product (multi-threaded, full tiles, B packed)
+        // must be bit-identical: the k order never depends on the split or the packing.
         const int m = 300, n = 200, k = 700;
         var rng = new Random(3);
         var a = Array.ConvertAll(Fill(rng, m * k), x => (float)x);
         var b = Array.ConvertAll(Fill(rng, k * n), x => (float)x);
         var full = new float[m * n];
         var row = new float[n];
-        fixed (float* pa = a, pb = b, pf = full, pr = row)
+        var sixteen = new float[16 * n];
+        fixed (float* pa = a, pb = b, pf = full, pr = row, ps = sixteen)
         {
             Gemm.Sgemm(false, false, m, n, k, pa, k, pb, n, pf, n, false);
             Gemm.Sgemm(false, false, 1, n, k, pa + 123 * k, k, pb, n, pr, n, false);
+            Gemm.Sgemm(false, false, 16, n, k, pa + 120 * k, k, pb, n, ps, n, false);
         }
         Assert.True(full.AsSpan(123 * n, n).SequenceEqual(row));
+        Assert.True(full.AsSpan(120 * n, 16 * n).SequenceEqual(sixteen));
     }
 
     static void CheckSingle(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
