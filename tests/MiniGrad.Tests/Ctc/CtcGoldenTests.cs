@@ -6,7 +6,7 @@ namespace MiniGrad.Tests.Ctc;
 /// <summary>
 /// Conformance with libtorch: one case per JSON file from Golden/ctc (copied from shared/golden/ctc), or from the
 /// folder named by MINIGRAD_CTC_GOLDEN_DIR when it is set, so further cases run without a rebuild. Every case runs on
-/// the CPU backend and on ILGPU's CPU accelerator (one collection with the other ILGPU tests: its launches are serial).
+/// every device of <see cref="TestDevices"/> (one collection with the other ILGPU tests: its launches are serial).
 /// </summary>
 [Collection("Ilgpu")]
 public class CtcGoldenTests
@@ -17,13 +17,13 @@ public class CtcGoldenTests
     // long_targets (T = 700, L = 300, float32): the golden gradient carries libtorch's float32 rounding, which the CPU
     // kernel reproduces operation for operation. The ILGPU kernel recurses in double: on float64 inputs it agrees with
     // the CPU backend to 1e-12, but against this float32 golden some entries differ by ~0.6% (over the case's 1e-3
-    // tolerance; the loss matches). So on ILGPU that one case is left out.
+    // tolerance; the loss matches). So on ILGPU (ilgpu-cpu and cuda alike: the same kernel) that one case is left out.
     static readonly HashSet<string> NotOnIlgpu = ["long_targets.json"];
 
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var device in new[] { "cpu", "ilgpu-cpu" })
+        foreach (var device in TestDevices.Names)
             foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal))
                 if (device == "cpu" || !NotOnIlgpu.Contains(Path.GetFileName(f))) data.Add(device, Path.GetFileName(f));
         return data;

@@ -1,7 +1,12 @@
 namespace MiniGrad.Tests.Foundation;
 
+// Every test runs on each device of TestDevices: inputs are made on the CPU (or with a device argument) and moved with
+// To(device), results come back with ToArray and are compared as on the CPU.
+[Collection("Ilgpu")]
 public class ElementwiseTests
 {
+    public static TheoryData<string> Devices => TestDevices.All;
+
     public static TheoryData<int[], int[]> BroadcastShapes => new()
     {
         { [3, 4], [3, 4] },
@@ -12,15 +17,20 @@ public class ElementwiseTests
         { [], [2, 3] },
         { [1], [2, 1, 3] },
         { [5, 1, 1], [1, 1, 6] },
-        { [2, 70_000], [70_000] }, // long rows: the kernel splits a row into chunks
+        { [2, 70_000], [70_000] }, // long rows: the CPU kernel splits a row into chunks
     };
 
+    // The long-row case is about the CPU kernel's chunking: left out on the slow ilgpu-cpu.
+    public static IEnumerable<object[]> BroadcastShapesOnDevices =>
+        TestDevices.Cross(BroadcastShapes, TestDevices.SmallOnSlow(10_000));
+
     [Theory]
-    [MemberData(nameof(BroadcastShapes))]
-    public void ArithmeticBroadcastsLikeNumPy(int[] sa, int[] sb)
+    [MemberData(nameof(BroadcastShapesOnDevices))]
+    public void ArithmeticBroadcastsLikeNumPy(string device, int[] sa, int[] sb)
     {
-        var a = H.Rnd(1, sa);
-        var b = H.Rnd(2, sb) * 0.5 + 2.0; // away from 0 for Div
+        var d = Device.Parse(device);
+        var a = H.Rnd(d, 1, sa);
+        var b = (H.Rnd(2, sb) * 0.5 + 2.0).To(d); // away from 0 for Div
         double[] av = a.Arr(), bv = b.Arr();
         foreach (var (op, f) in new (Func<Tensor, Tensor, Tensor>, Func<double, double, double>)[]
                  { ((x, y) => x + y, (x, y) => x + y), ((x, y) => x - y, (x, y) => x - y),
@@ -30,41 +40,51 @@ public class ElementwiseTests
         {
             var (ev, es) = H.Broadcast(av, sa, bv, sb, f);
             var r = op(a, b);
+            Assert.Equal(d, r.Device);
             Assert.Equal(es, r.Shape);
             H.Close(ev, r, 0);
         }
     }
 
-    [Fact]
-    public void Float32ArithmeticMatchesFloat32Reference()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void Float32ArithmeticMatchesFloat32Reference(string device)
     {
-        var a = Torch.Tensor(new float[] { 1.5f, -2f, 3.25f, 0.1f }, 2, 2);
-        var b = Torch.Tensor(new float[] { 0.5f, 4f }, 2);
+        var d = Device.Parse(device);
+        var a = Torch.Tensor(new float[] { 1.5f, -2f, 3.25f, 0.1f }, 2, 2).To(d);
+        var b = Torch.Tensor(new float[] { 0.5f, 4f }, 2).To(d);
+        Assert.Equal(d, (a + b).Device);
         Assert.Equal(new[] { 2f, 2f, 3.75f, 4.1f }, (a + b).ToArray<float>());
         Assert.Equal(new[] { 1f, -6f, 2.75f, 0.1f - 4f }, (a - b).ToArray<float>());
         Assert.Equal(new[] { 0.75f, -8f, 1.625f, 0.4f }, (a * b).ToArray<float>());
         Assert.Equal(new[] { 3f, -0.5f, 6.5f, 0.1f / 4f }, (a / b).ToArray<float>());
     }
 
-    [Fact]
-    public void IntegerArithmeticStaysInteger()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void IntegerArithmeticStaysInteger(string device)
     {
-        var a = Torch.Tensor(new long[] { 1, 2, 3 });
-        var b = Torch.Tensor(new long[] { 10, 20, 30 });
+        var d = Device.Parse(device);
+        var a = Torch.Tensor(new long[] { 1, 2, 3 }).To(d);
+        var b = Torch.Tensor(new long[] { 10, 20, 30 }).To(d);
+        Assert.Equal(d, (a + b).Device);
         Assert.Equal(new long[] { 11, 22, 33 }, (a + b).ToArray<long>());
         Assert.Equal(new long[] { -9, -18, -27 }, (a - b).ToArray<long>());
         Assert.Equal(new long[] { 10, 40, 90 }, (a * b).ToArray<long>());
         Assert.Equal(new long[] { -1, -2, -3 }, (-a).ToArray<long>());
         Assert.Equal(new long[] { 3, 4, 5 }, (a + 2).ToArray<long>());
-        Assert.Equal(new[] { 2, 4 }, (Torch.Tensor(new[] { 1, 2 }) * 2).ToArray<int>());
-        Assert.Equal(new long[] { 1, 0, 3 }, Torch.Tensor(new long[] { 1, -2, 3 }).Relu().ToArray<long>());
-        Assert.Equal(new long[] { 1, 2, 3 }, Torch.Tensor(new long[] { -1, 2, -3 }).Abs().ToArray<long>());
+        Assert.Equal(new[] { 2, 4 }, (Torch.Tensor(new[] { 1, 2 }).To(d) * 2).ToArray<int>());
+        Assert.Equal(new long[] { 1, 0, 3 }, Torch.Tensor(new long[] { 1, -2, 3 }).To(d).Relu().ToArray<long>());
+        Assert.Equal(new long[] { 1, 2, 3 }, Torch.Tensor(new long[] { -1, 2, -3 }).To(d).Abs().ToArray<long>());
     }
 
-    [Fact]
-    public void ScalarOperandsOnEitherSide()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void ScalarOperandsOnEitherSide(string device)
     {
-        var x = H.D([1, 2, 4], 3);
+        var d = Device.Parse(device);
+        var x = H.D([1, 2, 4], 3).To(d);
+        Assert.Equal(d, (x + 2).Device);
         H.Close([3, 4, 6], x + 2);
         H.Close([3, 4, 6], 2 + x);
         H.Close([-1, 0, 2], x - 2);
@@ -74,7 +94,9 @@ public class ElementwiseTests
         H.Close([0.5, 1, 2], x / 2);
         H.Close([4, 2, 1], 4 / x);
         H.Close([-1, -2, -4], -x);
-        Assert.Equal(DType.Float32, (Torch.Ones(2) * 2.5).DType);
+        var y = Torch.Ones([2], device: d) * 2.5;
+        Assert.Equal(DType.Float32, y.DType);
+        Assert.Equal(new[] { 2.5f, 2.5f }, y.ToArray<float>());
     }
 
     public static TheoryData<string, double[]> UnaryInputs => new()
@@ -102,24 +124,31 @@ public class ElementwiseTests
         _ => throw new ArgumentException(name),
     };
 
+    public static IEnumerable<object[]> UnaryInputsOnDevices => TestDevices.Cross(UnaryInputs);
+
     [Theory]
-    [MemberData(nameof(UnaryInputs))]
-    public void UnaryForwardMatchesReference(string name, double[] input)
+    [MemberData(nameof(UnaryInputsOnDevices))]
+    public void UnaryForwardMatchesReference(string device, string name, double[] input)
     {
+        var d = Device.Parse(device);
         var (op, f) = Unary(name);
-        H.Close(input.Select(f).ToArray(), op(Torch.Tensor(input)), 1e-14);
+        var r = op(Torch.Tensor(input).To(d));
+        Assert.Equal(d, r.Device);
+        H.Close(input.Select(f).ToArray(), r, 1e-14);
         // Float32 agrees to float precision.
-        var r32 = op(Torch.Tensor(input.Select(v => (float)v).ToArray()));
+        var r32 = op(Torch.Tensor(input.Select(v => (float)v).ToArray()).To(d));
         Assert.Equal(DType.Float32, r32.DType);
+        Assert.Equal(d, r32.Device);
         H.Close(input.Select(v => f((float)v)).ToArray(), r32.ToArray<double>(), 1e-6);
     }
 
     [Theory]
-    [MemberData(nameof(UnaryInputs))]
-    public void UnaryBackwardMatchesDerivative(string name, double[] input)
+    [MemberData(nameof(UnaryInputsOnDevices))]
+    public void UnaryBackwardMatchesDerivative(string device, string name, double[] input)
     {
+        var d = Device.Parse(device);
         var (op, f) = Unary(name);
-        var x = Torch.Tensor(input).RequiresGrad_();
+        var x = Torch.Tensor(input).To(d).RequiresGrad_();
         op(x).Sum().Backward();
         Func<double, double> df = name switch
         {
@@ -132,99 +161,120 @@ public class ElementwiseTests
             "Sigmoid" => v => f(v) * (1 - f(v)),
             _ => v => v > 0 ? 1 : 0,
         };
+        Assert.Equal(d, x.Grad!.Device);
         H.Close(input.Select(df).ToArray(), x.Grad!, 1e-12);
     }
 
-    [Fact]
-    public void UnaryOpsKeepShape()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void UnaryOpsKeepShape(string device)
     {
-        var x = H.PosLeaf(3, 2, 3, 4);
+        var x = H.PosLeaf(Device.Parse(device), 3, 2, 3, 4);
         foreach (var y in new[] { x.Exp(), x.Log(), x.Sqrt(), x.Tanh(), x.Sigmoid(), x.Relu(), x.Abs(), -x, x.Pow(2), x.Clamp(0.7, 1.2) })
             Assert.Equal(new[] { 2, 3, 4 }, y.Shape);
     }
 
-    [Fact]
-    public void LargeUnaryMatchesElementwiseReference()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void LargeUnaryMatchesElementwiseReference(string device)
     {
-        var x = H.Rnd(4, 300_000); // big enough for the kernel to split across cores
+        // Big enough for the CPU kernel to split across cores (smaller on the slow ilgpu-cpu).
+        var x = H.Rnd(Device.Parse(device), 4, TestDevices.Size(device, 300_000, 30_000));
         var v = x.Arr();
         H.Close(v.Select(Math.Tanh).ToArray(), x.Tanh(), 1e-14);
         H.Close(v.Select(Math.Exp).ToArray(), x.Exp(), 1e-14);
     }
 
-    [Fact]
-    public void PowWithScalarAndTensorExponents()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void PowWithScalarAndTensorExponents(string device)
     {
-        var x = H.D([0.5, 2, 3], 3);
+        var d = Device.Parse(device);
+        var x = H.D([0.5, 2, 3], 3).To(d);
         H.Close([0.25, 4, 9], x.Pow(2));
         H.Close([Math.Sqrt(0.5), Math.Sqrt(2), Math.Sqrt(3)], x.Pow(0.5), 1e-15);
         H.Close([1, 1, 1], x.Pow(0));
         H.Close([2, 0.5, 1 / 3.0], x.Pow(-1), 1e-15);
-        var e = H.D([3, -1, 0.5], 3);
+        var e = H.D([3, -1, 0.5], 3).To(d);
         H.Close([0.125, 0.5, Math.Sqrt(3)], x.Pow(e), 1e-15);
         // Broadcast exponent: [3,1] ** [2].
-        var b = H.D([1, 2, 3], 3, 1).Pow(H.D([2, 3], 2));
+        var b = H.D([1, 2, 3], 3, 1).To(d).Pow(H.D([2, 3], 2).To(d));
+        Assert.Equal(d, b.Device);
         Assert.Equal(new[] { 3, 2 }, b.Shape);
         H.Close([1, 1, 4, 8, 9, 27], b);
     }
 
-    [Fact]
-    public void PowBackward()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void PowBackward(string device)
     {
-        var x = H.D([0.5, 2, 3], 3).RequiresGrad_();
+        var d = Device.Parse(device);
+        var x = H.D([0.5, 2, 3], 3).To(d).RequiresGrad_();
         x.Pow(3).Sum().Backward();
+        Assert.Equal(d, x.Grad!.Device);
         H.Close([0.75, 12, 27], x.Grad!);
-        var a = H.D([2, 3], 2).RequiresGrad_();
-        var e = H.D([3, 0.5], 2).RequiresGrad_();
+        var a = H.D([2, 3], 2).To(d).RequiresGrad_();
+        var e = H.D([3, 0.5], 2).To(d).RequiresGrad_();
         a.Pow(e).Sum().Backward();
         H.Close([3 * 4, 0.5 / Math.Sqrt(3)], a.Grad!, 1e-15);
         H.Close([8 * Math.Log(2), Math.Sqrt(3) * Math.Log(3)], e.Grad!, 1e-15);
     }
 
-    [Fact]
-    public void PowGradientAtZeroBaseIsFinite()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void PowGradientAtZeroBaseIsFinite(string device)
     {
         // d(0^e)/de is 0 (PyTorch masks log(0)); d(0^2)/dx is 0.
-        var a = H.D([0, 2], 2).RequiresGrad_();
-        var e = H.D([2, 2], 2).RequiresGrad_();
+        var d = Device.Parse(device);
+        var a = H.D([0, 2], 2).To(d).RequiresGrad_();
+        var e = H.D([2, 2], 2).To(d).RequiresGrad_();
         a.Pow(e).Sum().Backward();
         H.Close([0, 4], a.Grad!);
         H.Close([0, 4 * Math.Log(2)], e.Grad!, 1e-15);
     }
 
-    [Fact]
-    public void ClampForwardAndBackward()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void ClampForwardAndBackward(string device)
     {
-        var x = H.D([-2, -1, 0, 1, 2], 5).RequiresGrad_();
+        var d = Device.Parse(device);
+        var x = H.D([-2, -1, 0, 1, 2], 5).To(d).RequiresGrad_();
         var y = x.Clamp(-1, 1);
+        Assert.Equal(d, y.Device);
         H.Close([-1, -1, 0, 1, 1], y);
         y.Sum().Backward();
         H.Close([0, 1, 1, 1, 0], x.Grad!); // the bounds themselves pass the gradient, as in PyTorch
         H.Close([0, 0, 0, 1, 2], x.Detach().Clamp(min: 0));
         H.Close([-2, -1, 0, 0.5, 0.5], x.Detach().Clamp(max: 0.5));
-        Assert.Equal(new long[] { 1, 1, 2, 3, 3 }, Torch.Arange(5).Clamp(1, 3).ToArray<long>());
+        Assert.Equal(new long[] { 1, 1, 2, 3, 3 }, Torch.Arange(5, device: d).Clamp(1, 3).ToArray<long>());
     }
 
-    [Fact]
-    public void WhereSelectsAndBroadcasts()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void WhereSelectsAndBroadcasts(string device)
     {
-        var c = Torch.Tensor(new[] { true, false, true }, 3);
-        var a = H.D([1, 2], 2, 1).RequiresGrad_();
-        var b = H.D([10, 20, 30], 3).RequiresGrad_();
+        var d = Device.Parse(device);
+        var c = Torch.Tensor(new[] { true, false, true }, 3).To(d);
+        var a = H.D([1, 2], 2, 1).To(d).RequiresGrad_();
+        var b = H.D([10, 20, 30], 3).To(d).RequiresGrad_();
         var r = Torch.Where(c, a, b);
+        Assert.Equal(d, r.Device);
         Assert.Equal(new[] { 2, 3 }, r.Shape);
         H.Close([1, 20, 1, 2, 20, 2], r);
         r.Sum().Backward();
         H.Close([2, 2], a.Grad!);
         H.Close([0, 2, 0], b.Grad!);
-        H.Close([1, 5, 3], Torch.Where(c, H.D([1, 2, 3], 3), 5.0));
+        H.Close([1, 5, 3], Torch.Where(c, H.D([1, 2, 3], 3).To(d), 5.0));
     }
 
-    [Fact]
-    public void ComparisonsGiveBool()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void ComparisonsGiveBool(string device)
     {
-        var x = H.D([1, 2, 3], 3);
-        var y = H.D([3, 2, 1], 3);
+        var d = Device.Parse(device);
+        var x = H.D([1, 2, 3], 3).To(d);
+        var y = H.D([3, 2, 1], 3).To(d);
+        Assert.Equal(d, x.Eq(y).Device);
         Assert.Equal(new[] { false, true, false }, x.Eq(y).ToArray<bool>());
         Assert.Equal(new[] { true, false, true }, x.Ne(y).ToArray<bool>());
         Assert.Equal(new[] { true, false, false }, x.Lt(y).ToArray<bool>());
@@ -235,10 +285,11 @@ public class ElementwiseTests
         Assert.Equal(DType.Bool, x.Eq(2.0).DType);
     }
 
-    [Fact]
-    public void SignIsNotDifferentiable()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void SignIsNotDifferentiable(string device)
     {
-        var x = H.D([-2, 0, 3], 3).RequiresGrad_();
+        var x = H.D([-2, 0, 3], 3).To(Device.Parse(device)).RequiresGrad_();
         H.Close([-1, 0, 1], x.Sign());
         (x.Sign() * x).Sum().Backward(); // d(sign(x) * x) = sign(x) + 0
         H.Close([-1, 0, 1], x.Grad!);

@@ -1,16 +1,13 @@
 namespace MiniGrad.Tests.Foundation;
 
-// Every differentiable op against central finite differences in Float64, on the CPU backend and on ILGPU's CPU
-// accelerator (inputs drawn on the CPU, then moved, so both devices check the same points).
+// Every differentiable op against central finite differences in Float64, on every device of TestDevices (inputs drawn
+// on the CPU, then moved, so every device checks the same points).
 [Collection("Ilgpu")]
 public class GradCheckTests
 {
-    static readonly string[] Devices = ["cpu", "ilgpu-cpu"];
+    static IEnumerable<object[]> OnDevices(IEnumerable<object[]> cases) => TestDevices.Cross(cases);
 
-    /// <summary>Each case once per device, the device name first.</summary>
-    static IEnumerable<object[]> OnDevices(IEnumerable<object[]> cases) => from d in Devices from c in cases select (object[])[d, .. c];
-
-    public static IEnumerable<object[]> DeviceNames => Devices.Select(d => new object[] { d });
+    public static TheoryData<string> DeviceNames => TestDevices.All;
 
     public static TheoryData<int[], int[]> BroadcastPairs => new()
     {

@@ -1,7 +1,12 @@
 namespace MiniGrad.Tests.Foundation;
 
+// Every test runs on each device of TestDevices (inputs made on the CPU and moved with To(device)); the large cases,
+// there to make the CPU kernels split work across cores, are smaller or left out on the slow ilgpu-cpu.
+[Collection("Ilgpu")]
 public class ReductionTests
 {
+    public static TheoryData<string> Devices => TestDevices.All;
+
     /// <summary>Reference reduction over a set of dims, written with plain loops.</summary>
     static (double[] Values, int[] Shape) Reduce(double[] x, int[] shape, int[] dims, bool keepDim, Func<IEnumerable<double>, double> agg)
     {
@@ -37,13 +42,19 @@ public class ReductionTests
         { [2, 3, 4, 5], [1, 3], false },
         { [64, 5000], [1], false }, // many long rows: split across cores
         { [5000, 64], [0], true },
+        { [16, 600], [1], false }, // the same two, sized for ilgpu-cpu
+        { [600, 16], [0], true },
     };
 
+    public static IEnumerable<object[]> CasesOnDevices =>
+        TestDevices.Cross(Cases, TestDevices.SmallOnSlow(10_000));
+
     [Theory]
-    [MemberData(nameof(Cases))]
-    public void SumMeanMaxMinOverDims(int[] shape, int[] dims, bool keepDim)
+    [MemberData(nameof(CasesOnDevices))]
+    public void SumMeanMaxMinOverDims(string device, int[] shape, int[] dims, bool keepDim)
     {
-        var x = H.Rnd(10, shape);
+        var d = Device.Parse(device);
+        var x = H.Rnd(d, 10, shape);
         var v = x.Arr();
         foreach (var (op, agg) in new (Func<Tensor, Tensor>, Func<IEnumerable<double>, double>)[]
                  {
@@ -55,6 +66,7 @@ public class ReductionTests
         {
             var (ev, es) = Reduce(v, shape, dims, keepDim, agg);
             var r = op(x);
+            Assert.Equal(d, r.Device);
             Assert.Equal(es, r.Shape);
             H.Close(ev, r, 1e-12);
         }
@@ -67,25 +79,32 @@ public class ReductionTests
         }
     }
 
-    [Fact]
-    public void ReductionsOverAllElementsAreZeroDimensional()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void ReductionsOverAllElementsAreZeroDimensional(string device)
     {
-        var x = H.D([1, -2, 3, 4, -5, 6], 2, 3);
+        var d = Device.Parse(device);
+        var x = H.D([1, -2, 3, 4, -5, 6], 2, 3).To(d);
         foreach (var (r, e) in new[] { (x.Sum(), 7.0), (x.Mean(), 7 / 6.0), (x.Max(), 6.0), (x.Min(), -5.0) })
         {
+            Assert.Equal(d, r.Device);
             Assert.Empty(r.Shape);
             Assert.Equal(e, r.Item<double>(), 15);
         }
-        Assert.Equal(21L, Torch.Tensor(new long[] { 1, 2, 3, 4, 5, 6 }, 2, 3).Sum().Item<long>());
-        Assert.Equal(6L, Torch.Tensor(new long[] { 1, 2, 3, 4, 5, 6 }, 2, 3).Max().Item<long>());
-        Assert.Equal(DType.Int64, Torch.Arange(4).Sum().DType);
-        Assert.Equal(DType.Float32, Torch.Ones(3).Sum().DType);
+        var l = Torch.Tensor(new long[] { 1, 2, 3, 4, 5, 6 }, 2, 3).To(d);
+        Assert.Equal(21L, l.Sum().Item<long>());
+        Assert.Equal(6L, l.Max().Item<long>());
+        Assert.Equal(DType.Int64, Torch.Arange(4, device: d).Sum().DType);
+        Assert.Equal(6L, Torch.Arange(4, device: d).Sum().Item<long>());
+        Assert.Equal(DType.Float32, Torch.Ones([3], device: d).Sum().DType);
+        Assert.Equal(3f, Torch.Ones([3], device: d).Sum().Item<float>());
     }
 
-    [Fact]
-    public void LargeSumIsAccurate()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void LargeSumIsAccurate(string device)
     {
-        var x = H.Rnd(20, 1_000_003);
+        var x = H.Rnd(Device.Parse(device), 20, TestDevices.Size(device, 1_000_003, 50_003));
         var v = x.Arr();
         double exact = v.Sum();
         Assert.Equal(exact, x.Sum().Item<double>(), 1e-9);
@@ -95,11 +114,15 @@ public class ReductionTests
         Assert.True(Math.Abs(fsum - f.Sum().Item<float>()) < 0.05, $"float32 sum {f.Sum().Item<float>()} vs {fsum}");
     }
 
-    [Fact]
-    public void MaxAndMinOverADimReturnValuesAndIndices()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void MaxAndMinOverADimReturnValuesAndIndices(string device)
     {
-        var x = H.D([1, 5, 3, 7, 2, 7, 0, -1, -1], 3, 3);
+        var d = Device.Parse(device);
+        var x = H.D([1, 5, 3, 7, 2, 7, 0, -1, -1], 3, 3).To(d);
         var (v, i) = x.Max(1);
+        Assert.Equal(d, v.Device);
+        Assert.Equal(d, i.Device);
         H.Close([5, 7, 0], v);
         Assert.Equal(new long[] { 1, 0, 0 }, i.ToArray<long>()); // ties: first occurrence
         Assert.Equal(DType.Int64, i.DType);
@@ -115,60 +138,68 @@ public class ReductionTests
         Assert.Equal(new long[] { 2, 2, 2 }, x.ArgMin(0).ToArray<long>());
     }
 
-    [Fact]
-    public void LargeMaxOverADimFindsEveryIndex()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void LargeMaxOverADimFindsEveryIndex(string device)
     {
-        // Many rows, so the arg-reduction kernel splits them across cores.
-        var x = H.Rnd(42, 500, 3000);
+        // Many rows, so the CPU arg-reduction kernel splits them across cores (fewer on the slow ilgpu-cpu).
+        int rows = TestDevices.Size(device, 500, 50), cols = TestDevices.Size(device, 3000, 600);
+        var x = H.Rnd(Device.Parse(device), 42, rows, cols);
         var v = x.Arr();
         var (vals, idx) = x.Max(1);
         var (mins, minIdx) = x.Min(0);
         var iv = idx.ToArray<long>();
         var mv = minIdx.ToArray<long>();
-        for (int r = 0; r < 500; r++)
+        var mn = mins.Arr();
+        for (int r = 0; r < rows; r++)
         {
-            var row = v[(r * 3000)..((r + 1) * 3000)];
+            var row = v[(r * cols)..((r + 1) * cols)];
             Assert.Equal(Array.IndexOf(row, row.Max()), iv[r]);
         }
-        for (int c = 0; c < 3000; c += 17)
+        for (int c = 0; c < cols; c += 17)
         {
-            var col = Enumerable.Range(0, 500).Select(r => v[r * 3000 + c]).ToArray();
+            var col = Enumerable.Range(0, rows).Select(r => v[r * cols + c]).ToArray();
             Assert.Equal(Array.IndexOf(col, col.Min()), mv[c]);
-            Assert.Equal(col.Min(), mins.Arr()[c]);
+            Assert.Equal(col.Min(), mn[c]);
         }
-        Assert.Equal(Enumerable.Range(0, 500).Select(r => v[(r * 3000)..((r + 1) * 3000)].Max()), vals.Arr());
+        Assert.Equal(Enumerable.Range(0, rows).Select(r => v[(r * cols)..((r + 1) * cols)].Max()), vals.Arr());
     }
 
-    [Fact]
-    public void MaxPropagatesNaN()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void MaxPropagatesNaN(string device)
     {
-        var x = H.D([1, double.NaN, 3], 3);
+        var x = H.D([1, double.NaN, 3], 3).To(Device.Parse(device));
         Assert.True(double.IsNaN(x.Max().Item<double>()));
         var (v, i) = x.Max(0);
         Assert.True(double.IsNaN(v.Item<double>()));
         Assert.Equal(1L, i.Item<long>());
     }
 
-    [Fact]
-    public void SumBackwardBroadcastsTheGradient()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void SumBackwardBroadcastsTheGradient(string device)
     {
-        var x = H.Leaf(30, 2, 3, 4);
-        var g = H.Rnd(31, 2, 4);
+        var d = Device.Parse(device);
+        var x = H.Leaf(d, 30, 2, 3, 4);
+        var g = H.Rnd(d, 31, 2, 4);
         x.Sum(1).Backward(g);
+        Assert.Equal(d, x.Grad!.Device);
         var gv = g.Arr();
         var expected = new double[24];
         for (int a = 0; a < 2; a++) for (int b = 0; b < 3; b++) for (int c = 0; c < 4; c++) expected[a * 12 + b * 4 + c] = gv[a * 4 + c];
         H.Close(expected, x.Grad!);
 
-        var y = H.Leaf(32, 2, 3);
+        var y = H.Leaf(d, 32, 2, 3);
         y.Mean().Backward();
         H.Close(Enumerable.Repeat(1 / 6.0, 6).ToArray(), y.Grad!, 1e-15);
     }
 
-    [Fact]
-    public void MaxOverADimSendsTheGradientToTheFirstMaximum()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void MaxOverADimSendsTheGradientToTheFirstMaximum(string device)
     {
-        var x = H.D([1, 5, 5, 7, 2, 7], 2, 3).RequiresGrad_();
+        var x = H.D([1, 5, 5, 7, 2, 7], 2, 3).To(Device.Parse(device)).RequiresGrad_();
         x.Max(1).Values.Sum().Backward();
         H.Close([0, 1, 0, 1, 0, 0], x.Grad!);
         x.ZeroGrad();
@@ -176,10 +207,11 @@ public class ReductionTests
         H.Close([1, 0, 1, 0, 1, 0], x.Grad!);
     }
 
-    [Fact]
-    public void AmaxSharesTheGradientAmongTies()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void AmaxSharesTheGradientAmongTies(string device)
     {
-        var x = H.D([1, 5, 5, 7, 2, 7], 2, 3).RequiresGrad_();
+        var x = H.D([1, 5, 5, 7, 2, 7], 2, 3).To(Device.Parse(device)).RequiresGrad_();
         x.Max([1]).Sum().Backward();
         H.Close([0, 0.5, 0.5, 0.5, 0, 0.5], x.Grad!);
         x.ZeroGrad();
@@ -190,21 +222,26 @@ public class ReductionTests
         H.Close([1, 0, 0, 0, 0, 0], x.Grad!);
     }
 
-    [Fact]
-    public void ReducingAZeroDimensionalTensor()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void ReducingAZeroDimensionalTensor(string device)
     {
-        var s = Torch.Scalar(4.0, requiresGrad: true);
+        var d = Device.Parse(device);
+        var s = Torch.Scalar(4.0).To(d).RequiresGrad_();
+        Assert.Equal(d, s.Sum().Device);
         Assert.Equal(4.0, s.Sum().Item<double>());
         Assert.Equal(4.0, s.Sum(0).Item<double>());
         Assert.Equal(4.0, s.Max(-1).Values.Item<double>());
         s.Sum().Backward();
+        Assert.Equal(d, s.Grad!.Device);
         Assert.Equal(1.0, s.Grad!.Item<double>());
     }
 
-    [Fact]
-    public void SumOverAnEmptyDimIsZero()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void SumOverAnEmptyDimIsZero(string device)
     {
-        var z = Torch.Zeros([3, 0]);
+        var z = Torch.Zeros([3, 0], device: Device.Parse(device));
         Assert.Equal(new float[3], z.Sum(1).ToArray<float>());
         Assert.Equal(0f, z.Sum().Item<float>());
     }

@@ -1,7 +1,11 @@
 namespace MiniGrad.Tests.Foundation;
 
+// Every test runs on each device of TestDevices (inputs made on the CPU and moved with To(device)).
+[Collection("Ilgpu")]
 public class SoftmaxTests
 {
+    public static TheoryData<string> Devices => TestDevices.All;
+
     /// <summary>Reference (log-)softmax over one dim with plain loops, in double.</summary>
     static double[] Ref(double[] x, int[] shape, int dim, bool log)
     {
@@ -26,14 +30,21 @@ public class SoftmaxTests
     {
         { [5], 0 }, { [5], -1 }, { [3, 4], 1 }, { [3, 4], 0 }, { [2, 3, 4], 1 }, { [2, 3, 4], -3 },
         { [2, 3, 4], 2 }, { [7, 5, 33], 1 }, { [40, 2000], 1 }, { [2000, 40], 0 },
+        { [8, 500], 1 }, { [500, 8], 0 }, // long rows and columns sized for ilgpu-cpu
     };
 
+    // One kernel group per softmax row on ILGPU: the 80 000-element cases are left out on the slow ilgpu-cpu.
+    public static IEnumerable<object[]> CasesOnDevices =>
+        TestDevices.Cross(Cases, TestDevices.SmallOnSlow(10_000));
+
     [Theory]
-    [MemberData(nameof(Cases))]
-    public void ForwardMatchesReference(int[] shape, int dim)
+    [MemberData(nameof(CasesOnDevices))]
+    public void ForwardMatchesReference(string device, int[] shape, int dim)
     {
-        var x = H.Rnd(shape.Sum() + dim, shape) * 3.0;
+        var dev = Device.Parse(device);
+        var x = (H.Rnd(shape.Sum() + dim, shape) * 3.0).To(dev);
         int d = dim < 0 ? dim + shape.Length : dim;
+        Assert.Equal(dev, x.Softmax(dim).Device);
         H.Close(Ref(x.Arr(), shape, d, log: false), x.Softmax(dim), 1e-14);
         H.Close(Ref(x.Arr(), shape, d, log: true), x.LogSoftmax(dim), 1e-13);
         // Float32: rounding grows with the square root of the summed length.
@@ -45,17 +56,19 @@ public class SoftmaxTests
         H.Close(Ref(x32.ToArray<double>(), shape, d, log: false), x32.Softmax(dim).ToArray<double>(), tol);
     }
 
-    [Fact]
-    public void RowsSumToOne()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void RowsSumToOne(string device)
     {
-        var y = H.Rnd(3, 4, 5, 6).Softmax(1);
+        var y = H.Rnd(Device.Parse(device), 3, 4, 5, 6).Softmax(1);
         H.Close(Enumerable.Repeat(1.0, 24).ToArray(), y.Sum(1), 1e-14);
     }
 
-    [Fact]
-    public void StableForLargeInputs()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void StableForLargeInputs(string device)
     {
-        var x = H.D([1000, 1001, 1002, -1000, 0, 1000], 2, 3);
+        var x = H.D([1000, 1001, 1002, -1000, 0, 1000], 2, 3).To(Device.Parse(device));
         var y = x.LogSoftmax(1).Arr();
         Assert.All(y, v => Assert.True(double.IsFinite(v)));
         H.Close(Ref(x.Arr(), [2, 3], 1, true), y, 1e-14);
@@ -64,32 +77,37 @@ public class SoftmaxTests
         H.Close([Math.Exp(-2) / z, Math.Exp(-1) / z, 1 / z, 0, 0, 1], s.Select(v => (double)v).ToArray(), 1e-6);
     }
 
-    [Fact]
-    public void NegativeInfinityGetsZeroProbability()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void NegativeInfinityGetsZeroProbability(string device)
     {
-        var x = H.D([double.NegativeInfinity, 0, 0], 3);
+        var x = H.D([double.NegativeInfinity, 0, 0], 3).To(Device.Parse(device));
         H.Close([0, 0.5, 0.5], x.Softmax(0));
         H.Close([double.NegativeInfinity, Math.Log(0.5), Math.Log(0.5)], x.LogSoftmax(0));
     }
 
+    public static IEnumerable<object[]> StridedOrContiguousDims => TestDevices.Cross(new TheoryData<int> { 1, 2 });
+
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void LargeBackwardOverAStridedOrContiguousDim(int dim)
+    [MemberData(nameof(StridedOrContiguousDims))]
+    public void LargeBackwardOverAStridedOrContiguousDim(string device, int dim)
     {
-        // [64, 300, 50]: many outer slabs, so both kernels split across cores; dim 1 is strided, dim 2 contiguous.
-        int[] shape = [64, 300, 50];
-        var x = H.Leaf(43, shape);
-        var g = H.Rnd(44, shape);
+        // [64, 300, 50]: many outer slabs, so both CPU kernels split across cores; dim 1 is strided, dim 2 contiguous.
+        // On the slow ilgpu-cpu (one kernel group per softmax row), [2, 60, 50].
+        var dev = Device.Parse(device);
+        int[] shape = TestDevices.IsSlow(device) ? [2, 60, 50] : [64, 300, 50];
+        var x = H.Leaf(dev, 43, shape);
+        var g = H.Rnd(dev, 44, shape);
         x.LogSoftmax(dim).Backward(g);
+        Assert.Equal(dev, x.Grad!.Device);
         var lg = x.Grad!.Arr();
         x.ZeroGrad();
         x.Softmax(dim).Backward(g);
         var sg = x.Grad!.Arr();
         var y = Ref(x.Arr(), shape, dim, log: false);
         var gv = g.Arr();
-        int d = shape[dim], inner = dim == 1 ? 50 : 1;
-        for (int o = 0; o < 64 * (dim == 1 ? 1 : 300); o += 5)
+        int d = shape[dim], inner = dim == 1 ? shape[2] : 1;
+        for (int o = 0; o < shape[0] * (dim == 1 ? 1 : shape[1]); o += 5)
             for (int i = 0; i < inner; i += 7)
             {
                 double gs = 0, gy = 0;
@@ -103,11 +121,13 @@ public class SoftmaxTests
             }
     }
 
-    [Fact]
-    public void BackwardMatchesTheJacobian()
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void BackwardMatchesTheJacobian(string device)
     {
-        var x = H.Leaf(8, 2, 4);
-        var g = H.Rnd(9, 2, 4);
+        var d = Device.Parse(device);
+        var x = H.Leaf(d, 8, 2, 4);
+        var g = H.Rnd(d, 9, 2, 4);
         x.Softmax(1).Backward(g);
         var y = Ref(x.Arr(), [2, 4], 1, false);
         var gv = g.Arr();

@@ -4,14 +4,16 @@ using Xunit.Abstractions;
 namespace MiniGrad.Tests.Ilgpu;
 
 /// <summary>
-/// The suite's CUDA leg. Where an NVIDIA GPU is present, op parity and a golden-style CTC check run on it; where none is,
-/// the test named Cuda_IsAbsent_OnThisMachine passes and says so, and Cuda_* parity tests report their absence in
-/// their output rather than passing as if they had run.
+/// The suite's CUDA leg. Where an NVIDIA GPU is present, op parity and a golden-style CTC check run on it, and every
+/// device-parameterized test gains a "cuda" row (see <see cref="TestDevices"/>); where none is, the test named
+/// Cuda_IsAbsent_OnThisMachine passes and says so, TestDevicesTests.CudaLegOfTheSuiteRuns is reported as skipped under
+/// the name "CUDA ABSENT: ...", and Cuda_* parity tests report their absence in their output rather than passing as if
+/// they had run.
 /// </summary>
 [Collection("Ilgpu")]
 public class CudaTests(ITestOutputHelper output)
 {
-    static bool HasCuda => IlgpuBackendProvider.DeviceCount("cuda") > 0;
+    static bool HasCuda => TestDevices.HasCuda;
 
     [Fact]
     public void Cuda_IsAbsent_OnThisMachine()

@@ -7,7 +7,7 @@ namespace MiniGrad.Tests.Nn;
 /// <summary>
 /// Conformance with libtorch's nn.LSTM (Golden/lstm, copied from shared/golden/lstm; see its README): parameters are
 /// loaded by name, then outputs, final state and every gradient of a weighted scalar are compared, in Float64 and in
-/// Float32, on the CPU backend and on ILGPU's CPU accelerator (the module moved with <c>To(device)</c>).
+/// Float32, on every device of <see cref="TestDevices"/> (the module moved with <c>To(device)</c>).
 /// </summary>
 [Collection("Ilgpu")]
 public class LstmGoldenTests
@@ -17,15 +17,15 @@ public class LstmGoldenTests
     // speech_sized (2.3 MB: T = 30, N = 4, 40 -> 32, two bidirectional layers) passes on ilgpu-cpu but takes 45-50 s per
     // dtype there on 2 cores (ILGPU's CPU accelerator runs each group of 16 threads in lockstep: ~25 ms per launch at
     // this size), too slow for every CI run. The other seven cases cover the same paths (layers, directions, batch_first,
-    // no bias, initial state) on that device.
+    // no bias, initial state) on that device; on CUDA it runs too.
     static readonly HashSet<string> ExcludedOnIlgpuCpu = ["speech_sized.json"];
 
     public static TheoryData<string, string, bool> Cases()
     {
         var data = new TheoryData<string, string, bool>();
-        foreach (var device in new[] { "cpu", "ilgpu-cpu" })
+        foreach (var device in TestDevices.Names)
             foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal))
-                if (device == "cpu" || !ExcludedOnIlgpuCpu.Contains(Path.GetFileName(f)))
+                if (device != "ilgpu-cpu" || !ExcludedOnIlgpuCpu.Contains(Path.GetFileName(f)))
                     foreach (var f64 in new[] { true, false }) data.Add(device, Path.GetFileName(f), f64);
         return data;
     }

@@ -7,7 +7,7 @@ namespace MiniGrad.Tests.Nn;
 /// <summary>
 /// Optimizers against libtorch's trajectories (Golden/optim, copied from shared/golden/optim), PyTorch's update rules
 /// written out by hand where the golden cases do not reach (dampening, Float32), argument errors, and ClipGradNorm.
-/// The golden trajectories run on the CPU backend and on ILGPU's CPU accelerator.
+/// The golden trajectories run on every device of <see cref="TestDevices"/>.
 /// </summary>
 [Collection("Ilgpu")]
 public class OptimTests
@@ -17,7 +17,7 @@ public class OptimTests
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var device in new[] { "cpu", "ilgpu-cpu" })
+        foreach (var device in TestDevices.Names)
             foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal)) data.Add(device, Path.GetFileName(f));
         return data;
     }
