@@ -168,7 +168,7 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
         bool directB = Wide && !p.TransB && p.M <= DirectBMaxRows;
         // 15 or 16 rows (a batch of 16) as 8 + 8 rather than 14 + 2: two 8-row kernels cost less than a 14-row one plus a
         // nearly empty one, which loads as much of B for 1/7 of the work.
-        int panelRows = directB && p.M > MR && p.M <= 16 ? 8 : MR;
+        int panelRows = Wide && p.M > MR && p.M <= 16 ? 8 : MR;
 
         for (int ic = 0; ic < p.M; ic += mcStep)
         {
@@ -206,33 +206,38 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
     /// <summary>
     /// All tiles of one mc x nc block of C, from packed A (mc x kc, panelRows rows per MR-wide panel) and B (kc x nc):
     /// packed (column j's panel at b + j * kc, NR values per k step: bColStep = kc, bRowStep = NR) or in place
-    /// (bColStep = 1, bRowStep = ldb).
+    /// (bColStep = 1, bRowStep = ldb). Packed B: row panels outer, so the A micro-panel stays in L1 while B streams from
+    /// L2. B in place (one or two row panels): column panels outer, so the second reader of a B panel finds it in L1.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void MacroKernel(int mc, int nc, int kc, T* aPack, int panelRows, T* b, int bColStep, int bRowStep, T* c, int ldc, bool overwrite, T* spill)
     {
-        for (int ir = 0; ir < mc; ir += panelRows)
+        if (bColStep == 1)
         {
-            int rows = Math.Min(panelRows, mc - ir);
-            T* aPanel = aPack + (nint)(ir / panelRows) * MR * kc;
-            T* cRow = c + (nint)ir * ldc;
             for (int jr = 0; jr < nc; jr += NR)
-            {
-                int cols = Math.Min(NR, nc - jr);
-                T* bPanel = b + (nint)jr * bColStep, cTile = cRow + jr;
-                if (Wide)
-                {
-                    if (rows > 8)
-                        GemmKernel<T>.Kernel512<Rows14>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
-                    else if (rows > 4)
-                        GemmKernel<T>.Kernel512<Rows8>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
-                    else
-                        GemmKernel<T>.Kernel512<Rows4>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
-                }
-                else
-                    GemmKernel<T>.Kernel256(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
-            }
+                for (int ir = 0; ir < mc; ir += panelRows)
+                    Tile(ir, jr, mc, nc, kc, aPack, panelRows, b + jr, bRowStep, c, ldc, overwrite, spill);
+            return;
         }
+        for (int ir = 0; ir < mc; ir += panelRows)
+            for (int jr = 0; jr < nc; jr += NR)
+                Tile(ir, jr, mc, nc, kc, aPack, panelRows, b + (nint)jr * kc, bRowStep, c, ldc, overwrite, spill);
+    }
+
+    /// <summary>The tile of C at (ir, jr), by the kernel for its row count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Tile(int ir, int jr, int mc, int nc, int kc, T* aPack, int panelRows, T* bPanel, int bRowStep, T* c, int ldc, bool overwrite, T* spill)
+    {
+        int rows = Math.Min(panelRows, mc - ir), cols = Math.Min(NR, nc - jr);
+        T* aPanel = aPack + (nint)(ir / panelRows) * MR * kc, cTile = c + (nint)ir * ldc + jr;
+        if (!Wide)
+            GemmKernel<T>.Kernel256(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
+        else if (rows > 8)
+            GemmKernel<T>.Kernel512<Rows14>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+        else if (rows > 4)
+            GemmKernel<T>.Kernel512<Rows8>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+        else
+            GemmKernel<T>.Kernel512<Rows4>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
     }
 
     /// <summary>
