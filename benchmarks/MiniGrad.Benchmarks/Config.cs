@@ -12,8 +12,8 @@ public sealed class QuickConfig : ManualConfig
     {
         // The same GC settings as Directory.Build.props gives every MiniGrad program (see there why), passed to
         // BenchmarkDotNet's child process explicitly.
-        AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(10)
-            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_GCLOHThreshold", "0x2000000"), new EnvironmentVariable("DOTNET_GCgen0size", "0x8000000")));
+        AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(10).WithGcConcurrent(false)
+            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_GCLOHThreshold", "0x2000000")));
         // Median beside Mean (libtorch's oracle reports medians), and allocations with GC counts: the managed heap's
         // cost shows up in the mean.
         AddColumn(StatisticColumn.Median);
