@@ -71,6 +71,32 @@ public class LstmGradCheckTests
         CheckParameters(lstm, () => withState ? Run(x0, h0, c0) : Run(x0, null, null));
     }
 
+    // On the CPU a one-way layer runs a batch of 8 or more in two halves, one per core (LstmLayerFn.Split): the
+    // gradients must still be right, and every sample's output must be exactly what it is when run alone.
+    [Fact]
+    public void OneWayLayerWithSplitBatch()
+    {
+        var lstm = new Lstm(3, 2, 2, dtype: DType.Float64, generator: new Generator(50));
+        int T = 3, N = 9;
+        Tensor Run(Tensor x, Tensor h0, Tensor c0)
+        {
+            var (y, (h, c)) = lstm.Forward(x, (h0, c0));
+            return Torch.Cat([y.Flatten(), h.Flatten(), c.Flatten()]);
+        }
+        H.Grad(a => Run(a[0], a[1], a[2]), H.Leaf(51, T, N, 3), H.Leaf(52, 2, N, 2), H.Leaf(53, 2, N, 2));
+        Tensor x0 = H.Rnd(54, T, N, 3), s0 = H.Rnd(55, 2, N, 2), s1 = H.Rnd(56, 2, N, 2);
+        CheckParameters(lstm, () => Run(x0, s0, s1));
+
+        var whole = lstm.Forward(x0, (s0, s1)).Output.ToArray<double>();
+        for (int n = 0; n < N; n++)
+        {
+            var alone = lstm.Forward(x0.Narrow(1, n, 1), (s0.Narrow(1, n, 1), s1.Narrow(1, n, 1))).Output.ToArray<double>();
+            for (int t = 0; t < T; t++)
+                for (int j = 0; j < 2; j++)
+                    Assert.Equal(alone[t * 2 + j], whole[(t * N + n) * 2 + j]);
+        }
+    }
+
     [Fact]
     public void UnbatchedLstm()
     {
