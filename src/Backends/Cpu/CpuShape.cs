@@ -42,6 +42,18 @@ public sealed partial class CpuBackend
         int n = dst.Numel;
         if (n == 0) return dst;
         int rank = shape.Length, inner = rank == 0 ? 1 : shape[^1], innerStride = rank == 0 ? 1 : strides[^1];
+        if (rank >= 2 && strides[^2] == 1 && innerStride != 1 && shape[^2] > 1)
+        {
+            switch (src.Data) // a transpose of the last two dims
+            {
+                case float[] f: TransposeTiles(f, offset, strides, shape, (float[])dst.Data); break;
+                case double[] f: TransposeTiles(f, offset, strides, shape, (double[])dst.Data); break;
+                case int[] f: TransposeTiles(f, offset, strides, shape, (int[])dst.Data); break;
+                case long[] f: TransposeTiles(f, offset, strides, shape, (long[])dst.Data); break;
+                case bool[] f: TransposeTiles(f, offset, strides, shape, (bool[])dst.Data); break;
+            }
+            return dst;
+        }
         int rows = n / inner;
         Par.For(rows, inner, (r0, r1) =>
         {
@@ -55,6 +67,29 @@ public sealed partial class CpuBackend
             }
         });
         return dst;
+    }
+
+    // The output's last two dims (r, c) read the source at r * 1 + c * ss: per batch, the transpose of a c x r block of
+    // source rows. 32 x 32 tiles keep both sides in L1 (element by element, a 512 x 128 transpose took 318 us: every
+    // read touched a new cache line).
+    static void TransposeTiles<T>(T[] s, int offset, int[] strides, int[] shape, T[] d)
+    {
+        const int tile = 32;
+        int rank = shape.Length, r = shape[^2], c = shape[^1], ss = strides[^1], batches = d.Length == 0 ? 0 : shape[..^2].Aggregate(1, (a, b) => a * b);
+        Par.For(batches, (long)r * c, (b0, b1) =>
+        {
+            for (int b = b0; b < b1; b++)
+            {
+                int rem = b, so = offset;
+                for (int k = rank - 3; k >= 0; k--) { so += rem % shape[k] * strides[k]; rem /= shape[k]; }
+                int dOff = b * r * c;
+                for (int i0 = 0; i0 < r; i0 += tile)
+                    for (int j0 = 0; j0 < c; j0 += tile)
+                        for (int j = j0, j1 = Math.Min(c, j0 + tile); j < j1; j++)
+                            for (int i = i0, i1 = Math.Min(r, i0 + tile); i < i1; i++)
+                                d[dOff + i * c + j] = s[so + j * ss + i];
+            }
+        });
     }
 
     static void CopyStrided(Array s, int so, int ss, Array d, int dOff, int n)
