@@ -71,8 +71,8 @@ public interface IBackend
 
     // LSTM, one step t of a layer's time loop: gates (T, N, 4H, gate order i, f, g, o) and dy (T, N, H) are whole-sequence
     // buffers read at row t, so the loop never copies per-step slices; gates is the layer's private buffer, updated in place.
-    /// <summary>LSTM step: adds hh (N, 4H) and bias (4H) (either may be null) to row t of gates (the input projection), activates it in place, and returns h' and c' (N, H) from c.</summary>
-    (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hh, RawTensor? bias, RawTensor c);
+    /// <summary>LSTM step: adds h W_hh^T (h (N, H) and whhT = W_hh^T (H, 4H): the step's GEMM, accumulated onto the row; both null on a first step without state) and bias (4H, or null) to row t of gates (the input projection), activates it in place, and returns h' and c' (N, H) from c.</summary>
+    (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? h, RawTensor? whhT, RawTensor? bias, RawTensor c);
     /// <summary>Its backward from row t's activations, cPrev, c', dh = dy[t] + dhNext and dc (null means zero): overwrites row t with d(pre-activation), returned also as (N, 4H), and returns dcPrev.</summary>
     (RawTensor DGates, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc);
 }

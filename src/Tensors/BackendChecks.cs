@@ -18,4 +18,11 @@ public static class BackendChecks
             if (x is not null && (x.DType != c.DType || x.Numel != numel))
                 throw new ArgumentException($"{op}: got a {x.DType} tensor of shape {Shapes.Format(x.Shape)}, expected {numel} {c.DType} elements for a state of shape {Shapes.Format(c.Shape)}");
     }
+
+    /// <summary>The LSTM cell's h and W_hh^T: both given (a step with a previous state) or both null.</summary>
+    public static void LstmRecurrence(string op, RawTensor? h, RawTensor? whhT)
+    {
+        if ((h is null) != (whhT is null))
+            throw new ArgumentException($"{op}: h and whhT go together; got {(h is null ? "whhT" : "h")} without {(h is null ? "h" : "whhT")}");
+    }
 }

@@ -16,14 +16,17 @@ public sealed partial class CpuBackend
     const long LstmCost = 16;
 
     /// <inheritdoc/>
-    public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hh, RawTensor? bias, RawTensor c)
+    public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hPrev, RawTensor? whhT, RawTensor? bias, RawTensor c)
     {
         int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep("LstmCell", c, t, (gates, 4), [(hh, n * 4 * h), (bias, 4 * h)]);
+        BackendChecks.LstmStep("LstmCell", c, t, (gates, 4), [(hPrev, n * h), (whhT, h * 4 * h), (bias, 4 * h)]);
+        BackendChecks.LstmRecurrence("LstmCell", hPrev, whhT);
+        // The step's GEMM adds h W_hh^T straight onto row t: no (N, 4H) buffer per step, and the cell reads one row less.
+        if (hPrev is not null) Gemm1(hPrev, whhT!, C(gates), false, false, n, 4 * h, h, h, 4 * h, 0, 0, t * n * 4 * h, accumulate: true);
         var hOut = CpuTensor.Alloc([n, h], c.DType);
         var cOut = CpuTensor.Alloc([n, h], c.DType);
-        if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellRows<float>(A<float>(gates), t, Opt<float>(hh), Opt<float>(bias), A<float>(c), A<float>(hOut), A<float>(cOut), n, h, r0, r1));
-        else Par.For(n, LstmCost * h, (r0, r1) => CellRows<double>(A<double>(gates), t, Opt<double>(hh), Opt<double>(bias), A<double>(c), A<double>(hOut), A<double>(cOut), n, h, r0, r1));
+        if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellRows<float>(A<float>(gates), t, Opt<float>(bias), A<float>(c), A<float>(hOut), A<float>(cOut), n, h, r0, r1));
+        else Par.For(n, LstmCost * h, (r0, r1) => CellRows<double>(A<double>(gates), t, Opt<double>(bias), A<double>(c), A<double>(hOut), A<double>(cOut), n, h, r0, r1));
         return (hOut, cOut);
     }
 
@@ -48,25 +51,25 @@ public sealed partial class CpuBackend
     // The transcendental parts are two TensorPrimitives.Sigmoid calls over the whole block of rows (tanh(x) =
     // 2 sigmoid(2x) - 1); the vector passes around them only add, scale and combine. A sigmoid per vector inside the
     // loop (Vector512.Exp) measured 3-4x slower.
-    static void CellRows<T>(T[] a, int t, T[]? hh, T[]? b, T[] c, T[] hOut, T[] cOut, int n, int h, int r0, int r1)
+    static void CellRows<T>(T[] a, int t, T[]? b, T[] c, T[] hOut, T[] cOut, int n, int h, int r0, int r1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int h4 = 4 * h;
         T two = T.One + T.One;
-        for (int r = r0; r < r1; r++) // z = a + hh + b, with the g block doubled
+        for (int r = r0; r < r1; r++) // z = a + b (a already holds x W_ih^T + h W_hh^T), with the g block doubled
             for (int k = 0; k < h4; k += h)
             {
-                int a0 = (t * n + r) * h4 + k, g0 = r * h4 + k, j = 0;
+                int a0 = (t * n + r) * h4 + k, j = 0;
                 bool isG = k == 2 * h;
                 if (Vector512.IsHardwareAccelerated)
                     for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
                     {
-                        var z = L(a, a0 + j) + (hh is null ? default : L(hh, g0 + j)) + (b is null ? default : L(b, k + j));
+                        var z = L(a, a0 + j) + (b is null ? default : L(b, k + j));
                         S(a, a0 + j, isG ? z + z : z);
                     }
                 for (; j < h; j++)
                 {
-                    T z = a[a0 + j] + (hh is null ? T.Zero : hh[g0 + j]) + (b is null ? T.Zero : b[k + j]);
+                    T z = a[a0 + j] + (b is null ? T.Zero : b[k + j]);
                     a[a0 + j] = isG ? z + z : z;
                 }
             }

@@ -437,13 +437,15 @@ public sealed partial class IlgpuBackend
     // ---- LSTM cell ------------------------------------------------------------------------------------------------
 
     /// <inheritdoc/>
-    public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hh, RawTensor? bias, RawTensor c)
+    public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hPrev, RawTensor? whhT, RawTensor? bias, RawTensor c)
     {
         const string op = "LstmCell";
         var g = In(gates, op); var sc = In(c, op);
-        var shh = hh is null ? g : In(hh, op); var sbias = bias is null ? g : In(bias, op);
         int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep(op, c, t, (gates, 4), [(hh, n * 4 * h), (bias, 4 * h)]);
+        BackendChecks.LstmStep(op, c, t, (gates, 4), [(hPrev, n * h), (whhT, h * 4 * h), (bias, 4 * h)]);
+        BackendChecks.LstmRecurrence(op, hPrev, whhT);
+        var hh = hPrev is null ? null : MatMul(hPrev, whhT!, false, false); // the kernel adds it to row t
+        var shh = hh is null ? g : In(hh, op); var sbias = bias is null ? g : In(bias, op);
         var hOut = Alloc([n, h], c.DType);
         var cOut = Alloc([n, h], c.DType);
         var p = new LstmArgs { T = t, N = n, H = h, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1 };

@@ -3,8 +3,8 @@ namespace MiniGrad.Nn;
 /// <summary>
 /// One LSTM layer (one direction, or both) over all T steps as a single node on the tape: a graph of per-step ops
 /// would be T times deeper and allocate a dozen tensors per step. Per direction:
-/// Forward: one GEMM projects the inputs of every step into a (T, N, 4H) buffer (X W_ih^T); each step is then one
-/// GEMM (h W_hh^T) and the backend's fused cell, which turns its row of the buffer into the gate activations.
+/// Forward: one GEMM projects the inputs of every step into a (T, N, 4H) buffer (X W_ih^T); each step is then the
+/// backend's fused cell: one GEMM adding h W_hh^T onto its row of the buffer, then the gate activations in place.
 /// Backward: each step in reverse is the fused cell backward, which turns the row into d(gates), and one GEMM
 /// (dGates W_hh) for dh; the buffer then holds dG for all steps and the weight gradients are single GEMMs over
 /// time: dW_ih = dG^T X, dW_hh = dG^T H_prev, db = sum of the rows of dG.
@@ -107,9 +107,8 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         for (int s = 0; s < T; s++)
         {
             int t = reverse ? T - 1 - s : s;
-            var hh = h is null ? null : b.MatMul(h, whhT, false, false);
-            (h, c) = b.LstmCell(gates, t, hh, bias, c);
-            (hs[t], cs[t]) = (h, c);
+            var (hNext, cNext) = b.LstmCell(gates, t, h, h is null ? null : whhT, bias, c);
+            (h, c, hs[t], cs[t]) = (hNext, cNext, hNext, cNext);
         }
         return new Pass(b.Cat(hs, 0).Reshape([T, N, H]), gates, hs, cs);
     }

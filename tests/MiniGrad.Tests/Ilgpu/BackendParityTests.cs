@@ -144,14 +144,14 @@ public class BackendParityTests
             double tol = dt == DType.Float64 ? 1e-10 : 2e-5;
             int T = 3, N = 2, H = 5, t = 1;
             Tensor R(int seed, params int[] s) => Torch.Randn(s, dt, generator: new Generator(seed));
-            var gates = R(1, T, N, 4 * H); var hh = R(2, N, 4 * H); var bias = R(3, 4 * H); var c = R(4, N, H);
+            var gates = R(1, T, N, 4 * H); var hPrev = R(2, N, H); var whhT = R(8, H, 4 * H); var bias = R(3, 4 * H); var c = R(4, N, H);
             var dy = R(5, T, N, H); var dhNext = R(6, N, H); var dc = R(7, N, H);
             var cpu = Device.Cpu.Backend; var dev = IG.Backend;
             RawTensor D(Tensor x) => x.To(IG.Dev).Raw;
             double[] A(IBackend b, RawTensor x) => new Tensor(x).ToArray<double>();
             var gC = cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape); var gD = D(gates);
-            var (hC, cC) = cpu.LstmCell(gC, t, hh.Raw, bias.Raw, c.Raw);
-            var (hD, cD) = dev.LstmCell(gD, t, D(hh), D(bias), D(c));
+            var (hC, cC) = cpu.LstmCell(gC, t, hPrev.Raw, whhT.Raw, bias.Raw, c.Raw);
+            var (hD, cD) = dev.LstmCell(gD, t, D(hPrev), D(whhT), D(bias), D(c));
             IG.Close(A(cpu, hC), A(dev, hD), tol, $"LstmCell h {dt}");
             IG.Close(A(cpu, cC), A(dev, cD), tol, $"LstmCell c {dt}");
             IG.Close(A(cpu, gC), A(dev, gD), tol, $"LstmCell activations {dt}");
@@ -160,8 +160,13 @@ public class BackendParityTests
             IG.Close(A(cpu, dgC), A(dev, dgD), tol, $"LstmCellBackward dGates {dt}");
             IG.Close(A(cpu, dcpC), A(dev, dcpD), tol, $"LstmCellBackward dcPrev {dt}");
             // Without the optional inputs (the first step of a layer).
-            var (h2C, _) = cpu.LstmCell(cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape), 0, null, null, c.Raw);
-            var (h2D, _) = dev.LstmCell(D(gates), 0, null, null, D(c));
+            var (h2C, _) = cpu.LstmCell(cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape), 0, null, null, null, c.Raw);
+            var (h2D, _) = dev.LstmCell(D(gates), 0, null, null, null, D(c));
+            // h without W_hh^T (or the reverse) is a caller's mistake, named before any work.
+            var e = Assert.Throws<ArgumentException>(() => cpu.LstmCell(gC, t, hPrev.Raw, null, null, c.Raw));
+            Assert.Contains("h without whhT", e.Message);
+            e = Assert.Throws<ArgumentException>(() => dev.LstmCell(gD, t, null, D(whhT), null, D(c)));
+            Assert.Contains("whhT without h", e.Message);
             IG.Close(A(cpu, h2C), A(dev, h2D), tol, $"LstmCell without hh/bias {dt}");
         }
     }
