@@ -73,8 +73,8 @@ public interface IBackend
     // buffers read at row t, so the loop never copies per-step slices; gates is the layer's private buffer, updated in place.
     /// <summary>LSTM step: adds h W_hh^T (h (N, H) and whhT = W_hh^T (H, 4H): the step's GEMM, accumulated onto the row; both null on a first step without state) and bias (4H, or null) to row t of gates (the input projection), activates it in place, and returns h' and c' (N, H) from c.</summary>
     (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? h, RawTensor? whhT, RawTensor? bias, RawTensor c);
-    /// <summary>Its backward from row t's activations, cPrev, c', dh = dy[t] + dhNext and dc (null means zero): overwrites row t with d(pre-activation), returned also as (N, 4H), and returns dcPrev.</summary>
-    (RawTensor DGates, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc);
+    /// <summary>Its backward from row t's activations, cPrev, c', dh = dy[t] + dhNext and dc (null means zero): overwrites row t with d(pre-activation) and returns dcPrev, and, when whh (W_hh, (4H, H)) is given, the gradient for the previous step's h, d(pre-activation) W_hh (N, H) (the step's GEMM; null without whh).</summary>
+    (RawTensor? DHPrev, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc, RawTensor? whh);
 }
 
 /// <summary>Validated CTC targets on the host: concatenated labels with per-sample offsets and lengths.</summary>

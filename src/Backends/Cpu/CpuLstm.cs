@@ -31,16 +31,19 @@ public sealed partial class CpuBackend
     }
 
     /// <inheritdoc/>
-    public (RawTensor DGates, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc)
+    public (RawTensor? DHPrev, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc, RawTensor? whh)
     {
         int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep("LstmCellBackward", c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h)]);
+        BackendChecks.LstmStep("LstmCellBackward", c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h), (whh, 4 * h * h)]);
         BackendChecks.LstmStep("LstmCellBackward", c, t, (dy, 1), []);
-        var dGates = CpuTensor.Alloc([n, 4 * h], c.DType);
         var dcPrev = CpuTensor.Alloc([n, h], c.DType);
-        if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<float>(A<float>(gates), t, A<float>(cPrev), A<float>(c), A<float>(dy), Opt<float>(dhNext), Opt<float>(dc), A<float>(dGates), A<float>(dcPrev), n, h, r0, r1));
-        else Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<double>(A<double>(gates), t, A<double>(cPrev), A<double>(c), A<double>(dy), Opt<double>(dhNext), Opt<double>(dc), A<double>(dGates), A<double>(dcPrev), n, h, r0, r1));
-        return (dGates, dcPrev);
+        if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<float>(A<float>(gates), t, A<float>(cPrev), A<float>(c), A<float>(dy), Opt<float>(dhNext), Opt<float>(dc), A<float>(dcPrev), n, h, r0, r1));
+        else Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<double>(A<double>(gates), t, A<double>(cPrev), A<double>(c), A<double>(dy), Opt<double>(dhNext), Opt<double>(dc), A<double>(dcPrev), n, h, r0, r1));
+        if (whh is null) return (null, dcPrev);
+        // dh for the previous step straight from row t, which now holds d(pre-activation): no (N, 4H) copy of it.
+        var dhPrev = CpuTensor.Alloc([n, h], c.DType);
+        Gemm1(gates, whh, dhPrev, false, false, n, h, 4 * h, 4 * h, h, t * n * 4 * h, 0, 0);
+        return (dhPrev, dcPrev);
     }
 
     static T[] A<T>(RawTensor x) => (T[])C(x).Data;
@@ -105,15 +108,15 @@ public sealed partial class CpuBackend
 
     // With s = tanh(c'), dh = dy[t] + dhNext and dc' = dc + dh o (1 - s^2):
     //   di = dc' g i (1 - i),  df = dc' cPrev f (1 - f),  dg = dc' i (1 - g^2),  do = dh s o (1 - o),  dcPrev = dc' f.
-    // d(pre-activation) replaces the activations in row t (whose last reader this is) and goes to dG for the dh GEMM.
+    // d(pre-activation) replaces the activations in row t (whose last reader this is), where the dh GEMM reads it.
     // tanh(c') for the block goes first into dcPrev, which each lane reads before it overwrites it.
-    static void CellBackwardRows<T>(T[] a, int t, T[] cPrev, T[] c, T[] dy, T[]? dhNext, T[]? dc, T[] dG, T[] dcPrev, int n, int h, int r0, int r1)
+    static void CellBackwardRows<T>(T[] a, int t, T[] cPrev, T[] c, T[] dy, T[]? dhNext, T[]? dc, T[] dcPrev, int n, int h, int r0, int r1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         TP.Tanh<T>(c.AsSpan(r0 * h, (r1 - r0) * h), dcPrev.AsSpan(r0 * h, (r1 - r0) * h));
         for (int r = r0; r < r1; r++)
         {
-            int a0 = (t * n + r) * 4 * h, g0 = r * 4 * h, s0 = r * h, y0 = (t * n + r) * h, j = 0;
+            int a0 = (t * n + r) * 4 * h, s0 = r * h, y0 = (t * n + r) * h, j = 0;
             if (Vector512.IsHardwareAccelerated)
                 for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
                 {
@@ -121,7 +124,7 @@ public sealed partial class CpuBackend
                     Vector512<T> i = L(a, a0 + j), f = L(a, a0 + h + j), g = L(a, a0 + 2 * h + j), o = L(a, a0 + 3 * h + j), s = L(dcPrev, s0 + j);
                     var dh = L(dy, y0 + j) + (dhNext is null ? default : L(dhNext, s0 + j));
                     var dct = (dc is null ? default : L(dc, s0 + j)) + dh * o * (one - s * s);
-                    void Put(int k, Vector512<T> v) { S(a, a0 + k + j, v); S(dG, g0 + k + j, v); }
+                    void Put(int k, Vector512<T> v) => S(a, a0 + k + j, v);
                     Put(0, dct * g * i * (one - i));
                     Put(h, dct * L(cPrev, s0 + j) * f * (one - f));
                     Put(2 * h, dct * i * (one - g * g));
@@ -133,7 +136,7 @@ public sealed partial class CpuBackend
                 T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], o = a[a0 + 3 * h + j], s = dcPrev[s0 + j];
                 T dh = dy[y0 + j] + (dhNext is null ? T.Zero : dhNext[s0 + j]);
                 T dct = (dc is null ? T.Zero : dc[s0 + j]) + dh * o * (T.One - s * s);
-                void Put(int k, T v) => a[a0 + k + j] = dG[g0 + k + j] = v;
+                void Put(int k, T v) => a[a0 + k + j] = v;
                 Put(0, dct * g * i * (T.One - i));
                 Put(h, dct * cPrev[s0 + j] * f * (T.One - f));
                 Put(2 * h, dct * i * (T.One - g * g));

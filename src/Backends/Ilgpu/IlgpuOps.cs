@@ -456,23 +456,23 @@ public sealed partial class IlgpuBackend
     }
 
     /// <inheritdoc/>
-    public (RawTensor DGates, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc)
+    public (RawTensor? DHPrev, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc, RawTensor? whh)
     {
         const string op = "LstmCellBackward";
         var g = In(gates, op); var scp = In(cPrev, op); var sc = In(c, op); var sdy = In(dy, op);
         var sdh = dhNext is null ? sc : In(dhNext, op); var sdc = dc is null ? sc : In(dc, op);
         int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep(op, c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h)]);
+        BackendChecks.LstmStep(op, c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h), (whh, 4 * h * h)]);
         BackendChecks.LstmStep(op, c, t, (dy, 1), []);
         var dG = Alloc([n, 4 * h], c.DType);
         var dcPrev = Alloc([n, h], c.DType);
         var p = new LstmArgs { T = t, N = n, H = h, HasDhNext = dhNext is null ? 0 : 1, HasDc = dc is null ? 0 : 1 };
-        if (n * h == 0) return (dG, dcPrev);
+        if (n * h == 0) return (whh is null ? null : Alloc([n, h], c.DType), dcPrev);
         if (c.DType == DType.Float32)
             Ks<float, F32>().LstmBackward(n * h, g.View<float>(), scp.View<float>(), sc.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), dG.View<float>(), dcPrev.View<float>(), p);
         else
             Ks<double, F64>().LstmBackward(n * h, g.View<double>(), scp.View<double>(), sc.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), dG.View<double>(), dcPrev.View<double>(), p);
-        return (dG, dcPrev);
+        return (whh is null ? null : MatMul(dG, whh, false, false), dcPrev);
     }
 
     // ---- CTC ------------------------------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ namespace MiniGrad.Nn;
 /// would be T times deeper and allocate a dozen tensors per step. Per direction:
 /// Forward: one GEMM projects the inputs of every step into a (T, N, 4H) buffer (X W_ih^T); each step is then the
 /// backend's fused cell: one GEMM adding h W_hh^T onto its row of the buffer, then the gate activations in place.
-/// Backward: each step in reverse is the fused cell backward, which turns the row into d(gates), and one GEMM
-/// (dGates W_hh) for dh; the buffer then holds dG for all steps and the weight gradients are single GEMMs over
-/// time: dW_ih = dG^T X, dW_hh = dG^T H_prev, db = sum of the rows of dG.
-/// The two directions of a bidirectional layer are independent, so on the CPU each gets a core of its own.
+/// Backward: each step in reverse is the fused cell backward, which turns the row into d(gates) and reads it back for
+/// the step's GEMM (dGates W_hh), the gradient for the previous h; the buffer then holds dG for all steps and the
+/// weight gradients are single GEMMs over time: dW_ih = dG^T X, dW_hh = dG^T H_prev, db = sum of the rows of dG.
+/// On the CPU the independent parts of the work (the two directions, or two halves of a small batch) run on cores
+/// of their own (see Split).
 /// </summary>
 internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Function
 {
@@ -176,8 +177,7 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
             int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
             hPrev[t] = s == 0 ? h0 ?? zeros : st.H[prev];
             var cPrev = s == 0 ? c0 ?? zeros : st.C[prev];
-            (var dGt, dc) = b.LstmCellBackward(st.Gates, t, cPrev, st.C[t], dy, dh, dc);
-            dh = s > 0 || needH0 ? b.MatMul(dGt, whh, false, false) : null;
+            (dh, dc) = b.LstmCellBackward(st.Gates, t, cPrev, st.C[t], dy, dh, dc, s > 0 || needH0 ? whh : null);
         }
         // Time-major like x: row t * N + n of dG belongs to row t * N + n of X and of H_prev.
         var dG = st.Gates.Reshape([T * N, 4 * H]);

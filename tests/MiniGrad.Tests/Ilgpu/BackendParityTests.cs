@@ -155,10 +155,17 @@ public class BackendParityTests
             IG.Close(A(cpu, hC), A(dev, hD), tol, $"LstmCell h {dt}");
             IG.Close(A(cpu, cC), A(dev, cD), tol, $"LstmCell c {dt}");
             IG.Close(A(cpu, gC), A(dev, gD), tol, $"LstmCell activations {dt}");
-            var (dgC, dcpC) = cpu.LstmCellBackward(gC, t, c.Raw, cC, dy.Raw, dhNext.Raw, dc.Raw);
-            var (dgD, dcpD) = dev.LstmCellBackward(gD, t, D(c), cD, D(dy), D(dhNext), D(dc));
-            IG.Close(A(cpu, dgC), A(dev, dgD), tol, $"LstmCellBackward dGates {dt}");
+            var whh = R(9, 4 * H, H);
+            var (dhC, dcpC) = cpu.LstmCellBackward(gC, t, c.Raw, cC, dy.Raw, dhNext.Raw, dc.Raw, whh.Raw);
+            var (dhD, dcpD) = dev.LstmCellBackward(gD, t, D(c), cD, D(dy), D(dhNext), D(dc), D(whh));
+            IG.Close(A(cpu, gC), A(dev, gD), tol, $"LstmCellBackward dGates (row t) {dt}");
+            IG.Close(A(cpu, dhC!), A(dev, dhD!), tol, $"LstmCellBackward dhPrev {dt}");
             IG.Close(A(cpu, dcpC), A(dev, dcpD), tol, $"LstmCellBackward dcPrev {dt}");
+            // dhPrev is d(pre-activation) of row t times W_hh, computed here independently.
+            var rowT = new Tensor(gC).Select(0, t);
+            IG.Close(rowT.MatMul(whh).ToArray<double>(), A(cpu, dhC!), tol, $"LstmCellBackward dhPrev = dG W_hh {dt}");
+            var (noDh, _) = cpu.LstmCellBackward(cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape), t, c.Raw, cC, dy.Raw, null, null, null);
+            Assert.Null(noDh);
             // Without the optional inputs (the first step of a layer).
             var (h2C, _) = cpu.LstmCell(cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape), 0, null, null, null, c.Raw);
             var (h2D, _) = dev.LstmCell(D(gates), 0, null, null, null, D(c));
