@@ -24,6 +24,7 @@ public class LstmBenchmarks
         Torch.ManualSeed(0);
         lstm = new Lstm(I, H, layers, bidirectional: bool.Parse(p[5]));
         x = Torch.Randn(T, N, I);
+        Warmup.Run(ForwardBackward);
     }
 
     [Benchmark]

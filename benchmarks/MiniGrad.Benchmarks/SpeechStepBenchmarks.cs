@@ -28,6 +28,7 @@ public class SpeechStepBenchmarks
         opt = new Adam(ps, 1e-3);
         x = Torch.Randn(150, 16, 40);
         targets = Torch.Randint(1, 29, [16, 30]);
+        Warmup.Run(TrainingStep);
     }
 
     [Benchmark]
