@@ -27,6 +27,10 @@ public interface IBackend
     /// <summary>Converts to another dtype (float to int truncates toward zero, like PyTorch).</summary>
     RawTensor Cast(RawTensor x, DType dtype);
 
+    /// <summary>Runs count independent pieces of work (results must not depend on their order): on the CPU one per core, each
+    /// piece's kernels then running on its core alone; devices that queue kernels in order run them one after another.</summary>
+    void RunParts(int count, Action<int> part);
+
     /// <summary>Elementwise unary op.</summary>
     RawTensor Unary(UnaryOp op, RawTensor x);
     /// <summary>Elementwise binary op with NumPy broadcasting; both inputs have the same dtype.</summary>
@@ -69,12 +73,13 @@ public interface IBackend
     /// <summary>CTC backward: the gradient with respect to logProbs given d(loss)/d(nll[n]) (PyTorch's formula).</summary>
     RawTensor CtcLossBackward(RawTensor logProbs, object saved, RawTensor gradNll, bool zeroInfinity);
 
-    // LSTM, one step t of a layer's time loop: gates (T, N, 4H, gate order i, f, g, o) and dy (T, N, H) are whole-sequence
-    // buffers read at row t, so the loop never copies per-step slices; gates is the layer's private buffer, updated in place.
-    /// <summary>LSTM step: adds h W_hh^T (h (N, H) and whhT = W_hh^T (H, 4H): the step's GEMM, accumulated onto the row; both null on a first step without state) and bias (4H, or null) to row t of gates (the input projection), activates it in place, and returns h' and c' (N, H) from c.</summary>
-    (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? h, RawTensor? whhT, RawTensor? bias, RawTensor c);
-    /// <summary>Its backward from row t's activations, cPrev, c', dh = dy[t] + dhNext and dc (null means zero): overwrites row t with d(pre-activation) and returns dcPrev, and, when whh (W_hh, (4H, H)) is given, the gradient for the previous step's h, d(pre-activation) W_hh (N, H) (the step's GEMM; null without whh).</summary>
-    (RawTensor? DHPrev, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc, RawTensor? whh);
+    // LSTM, one step t of a layer's time loop. gates (T, N, 4H, gate order i, f, g, o), dy, hs and cs (T, N, H) are
+    // whole-sequence buffers read and written at row t, so the loop neither copies nor allocates per step; gates, hs, cs
+    // and the backward's dh and dc are the layer's private buffers, updated in place.
+    /// <summary>LSTM step: adds h W_hh^T (whhT = W_hh^T, (H, 4H): the step's GEMM, accumulated onto the row) and bias (4H, or null) to row t of gates (the input projection), activates the row in place, and writes h' and c' into row t of hs and cs. The previous h and c are row prev of hs and cs or, on a first step (prev &lt; 0), h0 and c0 ((N, H); null means zeros, and a null h0 means no GEMM).</summary>
+    void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias);
+    /// <summary>Its backward from row t's activations: dh and dc ((N, H)) come in holding the gradients for step t's h' (without dy[t], added here) and c', and go out holding those for the previous step's h and c; dh is d(pre-activation) W_hh (the step's GEMM) when whh (W_hh, (4H, H)) is given, and left as it was without it. Row t of gates becomes d(pre-activation). c' is row t of cs; the previous c is row prev of cs, or c0 when prev &lt; 0 (null means zeros).</summary>
+    void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh);
 }
 
 /// <summary>Validated CTC targets on the host: concatenated labels with per-sample offsets and lengths.</summary>

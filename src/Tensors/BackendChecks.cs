@@ -4,25 +4,23 @@ namespace MiniGrad;
 public static class BackendChecks
 {
     /// <summary>
-    /// The LSTM cell primitives' shapes: step t of a (T, N, width * H) sequence buffer against an (N, H) cell state,
-    /// plus optional tensors of known size. The layer above validates user input; this only keeps a kernel from
-    /// reading or writing out of bounds.
+    /// An LSTM step's buffers: gates (T, N, 4H) and the sequences seqs (T, N, H) of one floating dtype, t a row of them,
+    /// prev another row or negative (the first step), and each of the others null or numel elements of that dtype.
     /// </summary>
-    public static void LstmStep(string op, RawTensor c, int t, (RawTensor X, int Width) seq, (RawTensor? X, int Numel)[] others)
+    public static void LstmStep(string op, RawTensor gates, int t, int prev, RawTensor[] seqs, (string Name, RawTensor? X, int Numel)[] others)
     {
-        if (!c.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {c.DType} is not supported; expected Float32 or Float64");
-        var s = seq.X;
-        if (c.Rank != 2 || s.Rank != 3 || s.DType != c.DType || s.Shape[1] != c.Shape[0] || s.Shape[2] != seq.Width * c.Shape[1] || t < 0 || t >= s.Shape[0])
-            throw new ArgumentException($"{op}: step {t} of a sequence of shape {Shapes.Format(s.Shape)} does not fit a cell state of shape {Shapes.Format(c.Shape)}");
-        foreach (var (x, numel) in others)
-            if (x is not null && (x.DType != c.DType || x.Numel != numel))
-                throw new ArgumentException($"{op}: got a {x.DType} tensor of shape {Shapes.Format(x.Shape)}, expected {numel} {c.DType} elements for a state of shape {Shapes.Format(c.Shape)}");
-    }
-
-    /// <summary>The LSTM cell's h and W_hh^T: both given (a step with a previous state) or both null.</summary>
-    public static void LstmRecurrence(string op, RawTensor? h, RawTensor? whhT)
-    {
-        if ((h is null) != (whhT is null))
-            throw new ArgumentException($"{op}: h and whhT go together; got {(h is null ? "whhT" : "h")} without {(h is null ? "h" : "whhT")}");
+        var s = seqs[0];
+        if (!s.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {s.DType} is not supported; expected Float32 or Float64");
+        foreach (var q in seqs)
+            if (q.Rank != 3 || q.DType != s.DType || !Shapes.Equal(q.Shape, s.Shape))
+                throw new ArgumentException($"{op}: got step buffers of shapes {string.Join(" and ", seqs.Select(x => $"{x.DType} {Shapes.Format(x.Shape)}"))}; expected one (T, N, H) shape and dtype");
+        int T = s.Shape[0], n = s.Shape[1], h = s.Shape[2];
+        if (gates.Rank != 3 || gates.DType != s.DType || gates.Shape[0] != T || gates.Shape[1] != n || gates.Shape[2] != 4 * h)
+            throw new ArgumentException($"{op}: gates has shape {gates.DType} {Shapes.Format(gates.Shape)}; expected {s.DType} {Shapes.Format([T, n, 4 * h])} for steps of shape {Shapes.Format(s.Shape)}");
+        if (t < 0 || t >= T || prev >= T || prev == t)
+            throw new ArgumentException($"{op}: step {t} after row {prev} does not fit a sequence of {T} steps; expected 0 <= t < {T} and prev < {T} (negative on a first step), prev != t");
+        foreach (var (name, x, numel) in others)
+            if (x is not null && (x.DType != s.DType || x.Numel != numel))
+                throw new ArgumentException($"{op}: {name} is a {x.DType} tensor of shape {Shapes.Format(x.Shape)}; expected {numel} {s.DType} elements for steps of shape {Shapes.Format(s.Shape)}");
     }
 }

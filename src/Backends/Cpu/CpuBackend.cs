@@ -55,6 +55,9 @@ public sealed partial class CpuBackend : IBackend
     }
 
     /// <inheritdoc/>
+    public void RunParts(int count, Action<int> part) => Par.Parts(count, part);
+
+    /// <inheritdoc/>
     public RawTensor Cast(RawTensor x, DType dtype)
     {
         var src = C(x);

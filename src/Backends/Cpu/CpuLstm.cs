@@ -16,34 +16,31 @@ public sealed partial class CpuBackend
     const long LstmCost = 16;
 
     /// <inheritdoc/>
-    public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hPrev, RawTensor? whhT, RawTensor? bias, RawTensor c)
+    public void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias)
     {
-        int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep("LstmCell", c, t, (gates, 4), [(hPrev, n * h), (whhT, h * 4 * h), (bias, 4 * h)]);
-        BackendChecks.LstmRecurrence("LstmCell", hPrev, whhT);
+        ArgumentNullException.ThrowIfNull(whhT);
+        int n = hs.Shape.Length == 3 ? hs.Shape[1] : 0, h = hs.Shape[^1], nh = n * h;
+        BackendChecks.LstmStep("LstmCell", gates, t, prev, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
         // The step's GEMM adds h W_hh^T straight onto row t: no (N, 4H) buffer per step, and the cell reads one row less.
-        if (hPrev is not null) Gemm1(hPrev, whhT!, C(gates), false, false, n, 4 * h, h, h, 4 * h, 0, 0, t * n * 4 * h, accumulate: true);
-        var hOut = CpuTensor.Alloc([n, h], c.DType);
-        var cOut = CpuTensor.Alloc([n, h], c.DType);
-        if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellRows<float>(A<float>(gates), t, Opt<float>(bias), A<float>(c), A<float>(hOut), A<float>(cOut), n, h, r0, r1));
-        else Par.For(n, LstmCost * h, (r0, r1) => CellRows<double>(A<double>(gates), t, Opt<double>(bias), A<double>(c), A<double>(hOut), A<double>(cOut), n, h, r0, r1));
-        return (hOut, cOut);
+        var (hPrev, hAt) = prev >= 0 ? (hs, prev * nh) : (h0, 0);
+        if (hPrev is not null) Gemm1(hPrev, whhT, C(gates), false, false, n, 4 * h, h, h, 4 * h, hAt, 0, t * n * 4 * h, accumulate: true);
+        var (cPrev, cAt) = prev >= 0 ? (cs, prev * nh) : (c0, 0);
+        if (hs.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellRows(A<float>(gates), t, Opt<float>(bias), Opt<float>(cPrev), cAt, A<float>(hs), A<float>(cs), n, h, r0, r1));
+        else Par.For(n, LstmCost * h, (r0, r1) => CellRows(A<double>(gates), t, Opt<double>(bias), Opt<double>(cPrev), cAt, A<double>(hs), A<double>(cs), n, h, r0, r1));
     }
 
     /// <inheritdoc/>
-    public (RawTensor? DHPrev, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc, RawTensor? whh)
+    public void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh)
     {
-        int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep("LstmCellBackward", c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h), (whh, 4 * h * h)]);
-        BackendChecks.LstmStep("LstmCellBackward", c, t, (dy, 1), []);
-        var dcPrev = CpuTensor.Alloc([n, h], c.DType);
-        if (c.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<float>(A<float>(gates), t, A<float>(cPrev), A<float>(c), A<float>(dy), Opt<float>(dhNext), Opt<float>(dc), A<float>(dcPrev), n, h, r0, r1));
-        else Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows<double>(A<double>(gates), t, A<double>(cPrev), A<double>(c), A<double>(dy), Opt<double>(dhNext), Opt<double>(dc), A<double>(dcPrev), n, h, r0, r1));
-        if (whh is null) return (null, dcPrev);
+        ArgumentNullException.ThrowIfNull(dh);
+        ArgumentNullException.ThrowIfNull(dc);
+        int n = cs.Shape.Length == 3 ? cs.Shape[1] : 0, h = cs.Shape[^1], nh = n * h;
+        BackendChecks.LstmStep("LstmCellBackward", gates, t, prev, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
+        var (cPrev, cAt) = prev >= 0 ? (cs, prev * nh) : (c0, 0);
+        if (cs.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows(A<float>(gates), t, Opt<float>(cPrev), cAt, A<float>(cs), A<float>(dy), A<float>(dh), A<float>(dc), n, h, r0, r1));
+        else Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows(A<double>(gates), t, Opt<double>(cPrev), cAt, A<double>(cs), A<double>(dy), A<double>(dh), A<double>(dc), n, h, r0, r1));
         // dh for the previous step straight from row t, which now holds d(pre-activation): no (N, 4H) copy of it.
-        var dhPrev = CpuTensor.Alloc([n, h], c.DType);
-        Gemm1(gates, whh, dhPrev, false, false, n, h, 4 * h, 4 * h, h, t * n * 4 * h, 0, 0);
-        return (dhPrev, dcPrev);
+        if (whh is not null) Gemm1(gates, whh, C(dh), false, false, n, h, 4 * h, 4 * h, h, t * n * 4 * h, 0, 0);
     }
 
     static T[] A<T>(RawTensor x) => (T[])C(x).Data;
@@ -54,10 +51,10 @@ public sealed partial class CpuBackend
     // The transcendental parts are two TensorPrimitives.Sigmoid calls over the whole block of rows (tanh(x) =
     // 2 sigmoid(2x) - 1); the vector passes around them only add, scale and combine. A sigmoid per vector inside the
     // loop (Vector512.Exp) measured 3-4x slower.
-    static void CellRows<T>(T[] a, int t, T[]? b, T[] c, T[] hOut, T[] cOut, int n, int h, int r0, int r1)
+    static void CellRows<T>(T[] a, int t, T[]? b, T[]? c, int cAt, T[] hs, T[] cs, int n, int h, int r0, int r1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int h4 = 4 * h;
+        int h4 = 4 * h, o = t * n * h; // hs and cs are written at row t
         T two = T.One + T.One;
         for (int r = r0; r < r1; r++) // z = a + b (a already holds x W_ih^T + h W_hh^T), with the g block doubled
             for (int k = 0; k < h4; k += h)
@@ -78,72 +75,81 @@ public sealed partial class CpuBackend
             }
         var block = a.AsSpan((t * n + r0) * h4, (r1 - r0) * h4);
         TP.Sigmoid<T>(block, block);
-        for (int r = r0; r < r1; r++) // g = 2 sigmoid(2 z_g) - 1, c' = f c + i g; hOut holds 2 c' for now
+        for (int r = r0; r < r1; r++) // g = 2 sigmoid(2 z_g) - 1, c' = f c + i g; h' holds 2 c' for now
         {
-            int a0 = (t * n + r) * h4, s0 = r * h, j = 0;
+            int a0 = (t * n + r) * h4, s0 = o + r * h, p0 = cAt + r * h, j = 0;
             if (Vector512.IsHardwareAccelerated)
                 for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
                 {
                     var g = L(a, a0 + 2 * h + j) * Vector512.Create(two) - Vector512<T>.One;
-                    var cn = L(a, a0 + h + j) * L(c, s0 + j) + L(a, a0 + j) * g;
-                    S(a, a0 + 2 * h + j, g); S(cOut, s0 + j, cn); S(hOut, s0 + j, cn + cn);
+                    var cn = (c is null ? default : L(a, a0 + h + j) * L(c, p0 + j)) + L(a, a0 + j) * g;
+                    S(a, a0 + 2 * h + j, g); S(cs, s0 + j, cn); S(hs, s0 + j, cn + cn);
                 }
             for (; j < h; j++)
             {
-                T g = two * a[a0 + 2 * h + j] - T.One, cn = a[a0 + h + j] * c[s0 + j] + a[a0 + j] * g;
-                (a[a0 + 2 * h + j], cOut[s0 + j], hOut[s0 + j]) = (g, cn, cn + cn);
+                T g = two * a[a0 + 2 * h + j] - T.One, cn = (c is null ? T.Zero : a[a0 + h + j] * c[p0 + j]) + a[a0 + j] * g;
+                (a[a0 + 2 * h + j], cs[s0 + j], hs[s0 + j]) = (g, cn, cn + cn);
             }
         }
-        var hs = hOut.AsSpan(r0 * h, (r1 - r0) * h);
-        TP.Sigmoid<T>(hs, hs);
+        var hb = hs.AsSpan(o + r0 * h, (r1 - r0) * h);
+        TP.Sigmoid<T>(hb, hb);
         for (int r = r0; r < r1; r++) // h' = o tanh(c') = o (2 sigmoid(2 c') - 1)
         {
-            int o0 = (t * n + r) * h4 + 3 * h, s0 = r * h, j = 0;
+            int o0 = (t * n + r) * h4 + 3 * h, s0 = o + r * h, j = 0;
             if (Vector512.IsHardwareAccelerated)
                 for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
-                    S(hOut, s0 + j, L(a, o0 + j) * (L(hOut, s0 + j) * Vector512.Create(two) - Vector512<T>.One));
-            for (; j < h; j++) hOut[s0 + j] = a[o0 + j] * (two * hOut[s0 + j] - T.One);
+                    S(hs, s0 + j, L(a, o0 + j) * (L(hs, s0 + j) * Vector512.Create(two) - Vector512<T>.One));
+            for (; j < h; j++) hs[s0 + j] = a[o0 + j] * (two * hs[s0 + j] - T.One);
         }
     }
 
-    // With s = tanh(c'), dh = dy[t] + dhNext and dc' = dc + dh o (1 - s^2):
+    // With s = tanh(c'), dh = dy[t] + dh (from the next step) and dc' = dc + dh o (1 - s^2):
     //   di = dc' g i (1 - i),  df = dc' cPrev f (1 - f),  dg = dc' i (1 - g^2),  do = dh s o (1 - o),  dcPrev = dc' f.
-    // d(pre-activation) replaces the activations in row t (whose last reader this is), where the dh GEMM reads it.
-    // tanh(c') for the block goes first into dcPrev, which each lane reads before it overwrites it.
-    static void CellBackwardRows<T>(T[] a, int t, T[] cPrev, T[] c, T[] dy, T[]? dhNext, T[]? dc, T[] dcPrev, int n, int h, int r0, int r1)
+    // d(pre-activation) replaces the activations in row t (whose last reader this is), where the dh GEMM reads it, and
+    // dcPrev replaces dc lane by lane. tanh(c') for the block goes first into the thread's scratch buffer.
+    static void CellBackwardRows<T>(T[] a, int t, T[]? cPrev, int cAt, T[] cs, T[] dy, T[] dhIn, T[] dc, int n, int h, int r0, int r1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        TP.Tanh<T>(c.AsSpan(r0 * h, (r1 - r0) * h), dcPrev.AsSpan(r0 * h, (r1 - r0) * h));
+        int o = t * n * h;
+        var tanh = Scratch<T>.Get((r1 - r0) * h);
+        TP.Tanh<T>(cs.AsSpan(o + r0 * h, (r1 - r0) * h), tanh.AsSpan(0, (r1 - r0) * h));
         for (int r = r0; r < r1; r++)
         {
-            int a0 = (t * n + r) * 4 * h, s0 = r * h, y0 = (t * n + r) * h, j = 0;
+            int a0 = (t * n + r) * 4 * h, s0 = r * h, p0 = cAt + s0, q0 = (r - r0) * h, y0 = o + s0, j = 0;
             if (Vector512.IsHardwareAccelerated)
                 for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
                 {
                     var one = Vector512<T>.One;
-                    Vector512<T> i = L(a, a0 + j), f = L(a, a0 + h + j), g = L(a, a0 + 2 * h + j), o = L(a, a0 + 3 * h + j), s = L(dcPrev, s0 + j);
-                    var dh = L(dy, y0 + j) + (dhNext is null ? default : L(dhNext, s0 + j));
-                    var dct = (dc is null ? default : L(dc, s0 + j)) + dh * o * (one - s * s);
+                    Vector512<T> i = L(a, a0 + j), f = L(a, a0 + h + j), g = L(a, a0 + 2 * h + j), og = L(a, a0 + 3 * h + j), s = L(tanh, q0 + j);
+                    var dh = L(dy, y0 + j) + L(dhIn, s0 + j);
+                    var dct = L(dc, s0 + j) + dh * og * (one - s * s);
                     void Put(int k, Vector512<T> v) => S(a, a0 + k + j, v);
                     Put(0, dct * g * i * (one - i));
-                    Put(h, dct * L(cPrev, s0 + j) * f * (one - f));
+                    Put(h, (cPrev is null ? default : dct * L(cPrev, p0 + j)) * f * (one - f));
                     Put(2 * h, dct * i * (one - g * g));
-                    Put(3 * h, dh * s * o * (one - o));
-                    S(dcPrev, s0 + j, dct * f);
+                    Put(3 * h, dh * s * og * (one - og));
+                    S(dc, s0 + j, dct * f);
                 }
             for (; j < h; j++) // the same formulas for the lanes left over
             {
-                T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], o = a[a0 + 3 * h + j], s = dcPrev[s0 + j];
-                T dh = dy[y0 + j] + (dhNext is null ? T.Zero : dhNext[s0 + j]);
-                T dct = (dc is null ? T.Zero : dc[s0 + j]) + dh * o * (T.One - s * s);
+                T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], og = a[a0 + 3 * h + j], s = tanh[q0 + j];
+                T dh = dy[y0 + j] + dhIn[s0 + j];
+                T dct = dc[s0 + j] + dh * og * (T.One - s * s);
                 void Put(int k, T v) => a[a0 + k + j] = v;
                 Put(0, dct * g * i * (T.One - i));
-                Put(h, dct * cPrev[s0 + j] * f * (T.One - f));
+                Put(h, (cPrev is null ? T.Zero : dct * cPrev[p0 + j]) * f * (T.One - f));
                 Put(2 * h, dct * i * (T.One - g * g));
-                Put(3 * h, dh * s * o * (T.One - o));
-                dcPrev[s0 + j] = dct * f;
+                Put(3 * h, dh * s * og * (T.One - og));
+                dc[s0 + j] = dct * f;
             }
         }
+    }
+
+    /// <summary>A per-thread scratch buffer, grown on demand and kept (no allocation per step).</summary>
+    static class Scratch<T>
+    {
+        [ThreadStatic] static T[]? t_buf;
+        public static T[] Get(int length) => t_buf is { } b && b.Length >= length ? b : t_buf = new T[length];
     }
 
     static Vector512<T> L<T>(T[] x, int at) => Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(x), (nuint)at);

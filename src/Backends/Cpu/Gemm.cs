@@ -123,7 +123,7 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
     static int ThreadCount(in GemmProblem<T> p)
     {
         long work = (long)p.M * p.N * p.K;
-        if (work < ParallelThreshold)
+        if (work < ParallelThreshold || Par.InPart)
             return 1;
         // Split only in whole micro-tiles along the larger dimension; the work per thread must stay
         // above the threshold too.

@@ -228,6 +228,12 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     }
 
     /// <inheritdoc/>
+    public void RunParts(int count, Action<int> part)
+    {
+        for (int i = 0; i < count; i++) part(i); // one stream: kernels run in order anyway
+    }
+
+    /// <inheritdoc/>
     public RawTensor Cast(RawTensor x, DType dtype)
     {
         var s = In(x, "Cast");

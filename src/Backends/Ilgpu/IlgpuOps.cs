@@ -437,42 +437,46 @@ public sealed partial class IlgpuBackend
     // ---- LSTM cell ------------------------------------------------------------------------------------------------
 
     /// <inheritdoc/>
-    public (RawTensor H, RawTensor C) LstmCell(RawTensor gates, int t, RawTensor? hPrev, RawTensor? whhT, RawTensor? bias, RawTensor c)
+    public void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias)
     {
         const string op = "LstmCell";
-        var g = In(gates, op); var sc = In(c, op);
-        int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep(op, c, t, (gates, 4), [(hPrev, n * h), (whhT, h * 4 * h), (bias, 4 * h)]);
-        BackendChecks.LstmRecurrence(op, hPrev, whhT);
-        var hh = hPrev is null ? null : MatMul(hPrev, whhT!, false, false); // the kernel adds it to row t
+        ArgumentNullException.ThrowIfNull(whhT);
+        var g = In(gates, op); var shs = In(hs, op); var scs = In(cs, op);
+        int n = hs.Shape.Length == 3 ? hs.Shape[1] : 0, h = hs.Shape[^1], nh = n * h;
+        BackendChecks.LstmStep(op, gates, t, prev, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
+        if (nh == 0) return;
+        var hPrev = prev >= 0 ? Narrow(hs, 0, prev, 1).Reshape([n, h]) : h0;
+        var hh = hPrev is null ? null : MatMul(hPrev, whhT, false, false); // the kernel adds it to row t
+        var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
         var shh = hh is null ? g : In(hh, op); var sbias = bias is null ? g : In(bias, op);
-        var hOut = Alloc([n, h], c.DType);
-        var cOut = Alloc([n, h], c.DType);
-        var p = new LstmArgs { T = t, N = n, H = h, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1 };
-        if (n * h == 0) return (hOut, cOut);
-        if (c.DType == DType.Float32) Ks<float, F32>().Lstm(n * h, g.View<float>(), shh.View<float>(), sbias.View<float>(), sc.View<float>(), hOut.View<float>(), cOut.View<float>(), p);
-        else Ks<double, F64>().Lstm(n * h, g.View<double>(), shh.View<double>(), sbias.View<double>(), sc.View<double>(), hOut.View<double>(), cOut.View<double>(), p);
-        return (hOut, cOut);
+        var p = new LstmArgs { T = t, N = n, H = h, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        var sc = cPrev ?? g;
+        if (hs.DType == DType.Float32) Ks<float, F32>().Lstm(nh, g.View<float>(), shh.View<float>(), sbias.View<float>(), sc.View<float>(), shs.View<float>(), scs.View<float>(), p);
+        else Ks<double, F64>().Lstm(nh, g.View<double>(), shh.View<double>(), sbias.View<double>(), sc.View<double>(), shs.View<double>(), scs.View<double>(), p);
     }
 
     /// <inheritdoc/>
-    public (RawTensor? DHPrev, RawTensor DCPrev) LstmCellBackward(RawTensor gates, int t, RawTensor cPrev, RawTensor c, RawTensor dy, RawTensor? dhNext, RawTensor? dc, RawTensor? whh)
+    public void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh)
     {
         const string op = "LstmCellBackward";
-        var g = In(gates, op); var scp = In(cPrev, op); var sc = In(c, op); var sdy = In(dy, op);
-        var sdh = dhNext is null ? sc : In(dhNext, op); var sdc = dc is null ? sc : In(dc, op);
-        int n = c.Shape[0], h = c.Shape[^1];
-        BackendChecks.LstmStep(op, c, t, (gates, 4), [(cPrev, n * h), (dhNext, n * h), (dc, n * h), (whh, 4 * h * h)]);
-        BackendChecks.LstmStep(op, c, t, (dy, 1), []);
-        var dG = Alloc([n, 4 * h], c.DType);
-        var dcPrev = Alloc([n, h], c.DType);
-        var p = new LstmArgs { T = t, N = n, H = h, HasDhNext = dhNext is null ? 0 : 1, HasDc = dc is null ? 0 : 1 };
-        if (n * h == 0) return (whh is null ? null : Alloc([n, h], c.DType), dcPrev);
-        if (c.DType == DType.Float32)
-            Ks<float, F32>().LstmBackward(n * h, g.View<float>(), scp.View<float>(), sc.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), dG.View<float>(), dcPrev.View<float>(), p);
+        ArgumentNullException.ThrowIfNull(dh);
+        ArgumentNullException.ThrowIfNull(dc);
+        var g = In(gates, op); var scs = In(cs, op); var sdy = In(dy, op); var sdh = In(dh, op); var sdc = In(dc, op);
+        int n = cs.Shape.Length == 3 ? cs.Shape[1] : 0, h = cs.Shape[^1], nh = n * h;
+        BackendChecks.LstmStep(op, gates, t, prev, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
+        if (nh == 0) return;
+        var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
+        var dG = Alloc([n, 4 * h], cs.DType);
+        var p = new LstmArgs { T = t, N = n, H = h, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        var sc = cPrev ?? g;
+        if (cs.DType == DType.Float32)
+            Ks<float, F32>().LstmBackward(nh, g.View<float>(), sc.View<float>(), scs.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), dG.View<float>(), p);
         else
-            Ks<double, F64>().LstmBackward(n * h, g.View<double>(), scp.View<double>(), sc.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), dG.View<double>(), dcPrev.View<double>(), p);
-        return (whh is null ? null : MatMul(dG, whh, false, false), dcPrev);
+            Ks<double, F64>().LstmBackward(nh, g.View<double>(), sc.View<double>(), scs.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), dG.View<double>(), p);
+        if (whh is null) return;
+        var dhPrev = In(MatMul(dG, whh, false, false), op); // runs after the kernel has read dh (one stream)
+        if (cs.DType == DType.Float32) dhPrev.View<float>().CopyTo(acc.DefaultStream, sdh.View<float>());
+        else dhPrev.View<double>().CopyTo(acc.DefaultStream, sdh.View<double>());
     }
 
     // ---- CTC ------------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ internal struct MatArgs
 
 internal struct LstmArgs
 {
-    public int T, N, H, HasHH, HasBias, HasDhNext, HasDc;
+    public int T, N, H, HasHH, HasBias, HasC, CAt; // T: the step's row; CAt: where the previous c starts in its buffer
 }
 
 internal struct CtcArgs
@@ -344,44 +344,44 @@ internal static class K
         }
     }
 
-    /// <summary>The fused gate kernel of an LSTM step (the GEMM h @ W_hh^T runs before it): one thread per (row, unit).</summary>
-    public static void LstmCell<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hh, ArrayView<T> bias, ArrayView<T> c, ArrayView<T> hOut, ArrayView<T> cOut, LstmArgs p)
+    /// <summary>The fused gate kernel of an LSTM step (the GEMM h @ W_hh^T runs before it): one thread per (row, unit); h' and c' go to row T of hs and cs.</summary>
+    public static void LstmCell<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hh, ArrayView<T> bias, ArrayView<T> c, ArrayView<T> hs, ArrayView<T> cs, LstmArgs p)
         where T : unmanaged where O : struct, INumOps<T>
     {
         var o = default(O);
         int h = p.H, r = idx / h, j = idx % h;
-        long a0 = ((long)p.T * p.N + r) * 4 * h, g0 = (long)r * 4 * h, s0 = (long)r * h;
+        long a0 = ((long)p.T * p.N + r) * 4 * h, g0 = (long)r * 4 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
         T zi = a[a0 + j], zf = a[a0 + h + j], zg = a[a0 + 2 * h + j], zo = a[a0 + 3 * h + j];
         if (p.HasHH != 0) { zi = o.Add(zi, hh[g0 + j]); zf = o.Add(zf, hh[g0 + h + j]); zg = o.Add(zg, hh[g0 + 2 * h + j]); zo = o.Add(zo, hh[g0 + 3 * h + j]); }
         if (p.HasBias != 0) { zi = o.Add(zi, bias[j]); zf = o.Add(zf, bias[h + j]); zg = o.Add(zg, bias[2 * h + j]); zo = o.Add(zo, bias[3 * h + j]); }
         T i = Sigmoid<T, O>(zi), f = Sigmoid<T, O>(zf), g = o.Tanh(zg), og = Sigmoid<T, O>(zo);
-        T cn = o.Add(o.Mul(f, c[s0 + j]), o.Mul(i, g));
+        T cn = o.Mul(i, g);
+        if (p.HasC != 0) cn = o.Add(o.Mul(f, c[p.CAt + s0 + j]), cn);
         a[a0 + j] = i; a[a0 + h + j] = f; a[a0 + 2 * h + j] = g; a[a0 + 3 * h + j] = og;
-        cOut[s0 + j] = cn;
-        hOut[s0 + j] = o.Mul(og, o.Tanh(cn));
+        cs[y0 + j] = cn;
+        hs[y0 + j] = o.Mul(og, o.Tanh(cn));
     }
 
-    public static void LstmCellBackward<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> cPrev, ArrayView<T> c, ArrayView<T> dy, ArrayView<T> dhNext, ArrayView<T> dc,
-        ArrayView<T> dG, ArrayView<T> dcPrev, LstmArgs p) where T : unmanaged where O : struct, INumOps<T>
+    /// <summary>Its backward, one thread per (row, unit): row T of a becomes d(pre-activation) (and is copied to dG for the dh GEMM); dc becomes dcPrev in place.</summary>
+    public static void LstmCellBackward<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> cPrev, ArrayView<T> cs, ArrayView<T> dy, ArrayView<T> dhIn, ArrayView<T> dc,
+        ArrayView<T> dG, LstmArgs p) where T : unmanaged where O : struct, INumOps<T>
     {
         var o = default(O);
         T one = o.FromLong(1);
         int h = p.H, r = idx / h, j = idx % h;
-        long a0 = ((long)p.T * p.N + r) * 4 * h, g0 = (long)r * 4 * h, s0 = (long)r * h, y0 = ((long)p.T * p.N + r) * h;
-        T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], og = a[a0 + 3 * h + j], s = o.Tanh(c[s0 + j]);
-        T dh = dy[y0 + j];
-        if (p.HasDhNext != 0) dh = o.Add(dh, dhNext[s0 + j]);
-        T dct = o.Mul(o.Mul(dh, og), o.Sub(one, o.Mul(s, s)));
-        if (p.HasDc != 0) dct = o.Add(dc[s0 + j], dct);
+        long a0 = ((long)p.T * p.N + r) * 4 * h, g0 = (long)r * 4 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
+        T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], og = a[a0 + 3 * h + j], s = o.Tanh(cs[y0 + j]);
+        T dh = o.Add(dy[y0 + j], dhIn[s0 + j]);
+        T dct = o.Add(dc[s0 + j], o.Mul(o.Mul(dh, og), o.Sub(one, o.Mul(s, s))));
         T di = o.Mul(o.Mul(o.Mul(dct, g), i), o.Sub(one, i));
-        T df = o.Mul(o.Mul(o.Mul(dct, cPrev[s0 + j]), f), o.Sub(one, f));
+        T df = p.HasC != 0 ? o.Mul(o.Mul(o.Mul(dct, cPrev[p.CAt + s0 + j]), f), o.Sub(one, f)) : o.FromLong(0);
         T dgg = o.Mul(o.Mul(dct, i), o.Sub(one, o.Mul(g, g)));
         T dO = o.Mul(o.Mul(o.Mul(dh, s), og), o.Sub(one, og));
         a[a0 + j] = di; dG[g0 + j] = di;
         a[a0 + h + j] = df; dG[g0 + h + j] = df;
         a[a0 + 2 * h + j] = dgg; dG[g0 + 2 * h + j] = dgg;
         a[a0 + 3 * h + j] = dO; dG[g0 + 3 * h + j] = dO;
-        dcPrev[s0 + j] = o.Mul(dct, f);
+        dc[s0 + j] = o.Mul(dct, f);
     }
 
     static T Lse<T, O>(T a, T b) where T : unmanaged where O : struct, INumOps<T>

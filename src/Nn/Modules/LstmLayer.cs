@@ -8,8 +8,8 @@ namespace MiniGrad.Nn;
 /// Backward: each step in reverse is the fused cell backward, which turns the row into d(gates) and reads it back for
 /// the step's GEMM (dGates W_hh), the gradient for the previous h; the buffer then holds dG for all steps and the
 /// weight gradients are single GEMMs over time: dW_ih = dG^T X, dW_hh = dG^T H_prev, db = sum of the rows of dG.
-/// On the CPU the independent parts of the work (the two directions, or two halves of a small batch) run on cores
-/// of their own (see Split).
+/// On the CPU the independent parts of the work (the two directions, or two halves of the batch) run on cores of their
+/// own (see Split). Each part's h and c for all steps live in two (T, n, H) buffers that the steps write row by row.
 /// </summary>
 internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Function
 {
@@ -20,8 +20,8 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
     /// <summary>One direction's parameters: W_ih (4H, I), W_hh (4H, H), and the biases (4H) or null.</summary>
     internal readonly record struct Weights(Tensor Wih, Tensor Whh, Tensor? Bih, Tensor? Bhh);
 
-    /// <summary>What one part's backward needs: the activations (T, n, 4H), and h and c per step t (in time order).</summary>
-    sealed record Pass(RawTensor Output, RawTensor Gates, RawTensor[] H, RawTensor[] C);
+    /// <summary>What one part's backward needs: the activations (T, n, 4H), and h and c of every step (T, n, H), in time order; Hs is also the part's output.</summary>
+    sealed record Pass(RawTensor Gates, RawTensor Hs, RawTensor Cs);
 
     /// <summary>An independent share of the layer's work: one direction, for the batch rows [N0, N0 + Count).</summary>
     readonly record struct Part(int Dir, int N0, int Count);
@@ -32,8 +32,8 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         int T = x.Size(0), N = x.Size(1), H = w[0].Whh.Size(1);
         var parts = Split(w.Length, T, N, H, x.Device);
         var passes = RunAll(parts, x.Raw, w, h0?.Raw, c0?.Raw);
-        var output = JoinDirections(w.Length, d => Join(parts, d, i => passes[i].Output, 1), 2);
-        var cLast = JoinDirections(w.Length, d => Join(parts, d, i => passes[i].C[d == 1 ? 0 : T - 1], 0), 0).Reshape([w.Length, N, H]);
+        var output = JoinDirections(w.Length, d => Join(parts, d, i => passes[i].Hs, 1), 2);
+        var cLast = JoinDirections(w.Length, d => Join(parts, d, i => Step(passes[i].Cs, d == 1 ? 0 : T - 1), 0), 0).Reshape([w.Length, N, H]);
         bool hasBias = w[0].Bih is not null, hasState = h0 is not null && c0 is not null;
         Tensor[] inputs = [x, .. w.SelectMany(p => hasBias ? new[] { p.Wih, p.Whh, p.Bih!, p.Bhh! } : [p.Wih, p.Whh]), .. hasState ? new[] { h0!, c0! } : []];
         var y = Record(output, () =>
@@ -45,26 +45,25 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         return (y, y.GradFn is LstmLayerFn fn ? LstmStateFn.Apply(y, cLast, fn) : new Tensor(cLast));
     }
 
-    // The directions are independent, and so are the samples of a batch: on the CPU each part gets a core. A
-    // bidirectional layer gives each direction a core (measured 15% faster on a 2-core machine; the GEMMs' own threading
-    // then mostly runs inline). A one-way layer with a small step (N x H < 4096: there the step's GEMM and cell run on
-    // one core) splits its batch in two halves, so that the recurrence runs on both cores with no hand-over per step:
-    // I=40 H=128 T=100 N=16 forward + backward went from 9.2 to 8.1 ms. From N x H = 4096 up each step already uses
-    // both cores, and halving the batch measured 9% slower. The split depends on the shape only, never on the core
-    // count, so results are the same on every machine. Devices that queue kernels in order get one part per direction.
+    // The directions are independent, and so are the samples of a batch: on the CPU each part gets a core (the backend's
+    // RunParts), and the GEMMs and cells inside a part run on that core alone, with no hand-over per step. A
+    // bidirectional layer gives each direction a core. A one-way layer of 8 or more samples splits its batch in two
+    // halves: forward + backward of I=40 H=128 T=100 N=16 went from 9.2 to 8.1 ms (one part, each step's GEMM split
+    // over both cores, against two parts), and of I=80 H=256 T=200 N=32 from ~92 to ~79 ms once the kernels inside a
+    // part stopped splitting their work again. The split depends on the shape only, never on the core count, so
+    // results are the same on every machine. Devices that queue kernels in order get one part per direction.
     // Only raw backend calls run on the worker threads: grad mode and the tape are per thread.
     static Part[] Split(int dirs, int T, int N, int H, Device device)
     {
-        int halves = device == Device.Cpu && dirs == 1 && T > 1 && N >= 8 && N * H < 4096 ? 2 : 1;
+        int halves = device == Device.Cpu && dirs == 1 && T > 1 && N >= 8 ? 2 : 1;
         return [.. from d in Enumerable.Range(0, dirs) from h in Enumerable.Range(0, halves)
                    select new Part(d, N * h / halves, N * (h + 1) / halves - N * h / halves)];
     }
 
-    static T[] ForEachPart<T>(Part[] parts, Device device, Func<int, T> body)
+    static T[] ForEachPart<T>(Part[] parts, IBackend backend, Func<int, T> body)
     {
         var r = new T[parts.Length];
-        if (parts.Length > 1 && device == Device.Cpu) Parallel.For(0, parts.Length, i => r[i] = body(i));
-        else for (int i = 0; i < parts.Length; i++) r[i] = body(i);
+        backend.RunParts(parts.Length, i => r[i] = body(i));
         return r;
     }
 
@@ -85,33 +84,43 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
     /// <summary>Direction d of a (D, N, H) state, or null.</summary>
     static RawTensor? Slice(RawTensor? s, int d) => s is null ? null : s.Backend.Narrow(s, 0, d, 1).Reshape(s.Shape[1..]);
 
+    /// <summary>Row t of a (T, n, H) sequence, as (n, H).</summary>
+    static RawTensor Step(RawTensor seq, int t) => seq.Backend.Narrow(seq, 0, t, 1).Reshape(seq.Shape[1..]);
+
+    /// <summary>Step s of the loop in time order: its row t and the row prev that holds the previous state (-1 on the first step).</summary>
+    static (int T, int Prev) Order(int s, int steps, bool reverse) => reverse ? (steps - 1 - s, s == 0 ? -1 : steps - s) : (s, s - 1);
+
     /// <summary>The part's batch rows of s along dim, or null.</summary>
     static RawTensor? Rows(RawTensor? s, int dim, Part p) =>
         s is null || (p.N0 == 0 && p.Count == s.Shape[dim]) ? s : s.Backend.Narrow(s, dim, p.N0, p.Count);
 
-    static Pass[] RunAll(Part[] parts, RawTensor x, Weights[] w, RawTensor? h0, RawTensor? c0) => ForEachPart(parts, x.Backend.Device, i =>
-    {
-        var (d, p) = (parts[i].Dir, parts[i]);
-        return Run(Rows(x, 1, p)!, w[d].Wih.Raw, w[d].Whh.Raw, w[d].Bih?.Raw, w[d].Bhh?.Raw, Rows(Slice(h0, d), 0, p), Rows(Slice(c0, d), 0, p), reverse: d == 1);
-    });
-
-    static Pass Run(RawTensor x, RawTensor wih, RawTensor whh, RawTensor? bih, RawTensor? bhh, RawTensor? h0, RawTensor? c0, bool reverse)
+    static Pass[] RunAll(Part[] parts, RawTensor x, Weights[] w, RawTensor? h0, RawTensor? c0)
     {
         var b = x.Backend;
-        int T = x.Shape[0], N = x.Shape[1], H = whh.Shape[1];
+        // Per direction, shared by its parts: W_hh^T (H, 4H), so that the step's GEMM reads rows of it instead of
+        // transposing every step, and b_ih + b_hh.
+        var whhT = w.Select(p => b.Permute(p.Whh.Raw, [1, 0])).ToArray();
+        var bias = w.Select(p => p.Bih is null || p.Bhh is null ? null : b.Binary(BinaryOp.Add, p.Bih.Raw, p.Bhh.Raw)).ToArray();
+        return ForEachPart(parts, b, i =>
+        {
+            var (d, p) = (parts[i].Dir, parts[i]);
+            return Run(Rows(x, 1, p)!, w[d].Wih.Raw, whhT[d], bias[d], Rows(Slice(h0, d), 0, p), Rows(Slice(c0, d), 0, p), reverse: d == 1);
+        });
+    }
+
+    static Pass Run(RawTensor x, RawTensor wih, RawTensor whhT, RawTensor? bias, RawTensor? h0, RawTensor? c0, bool reverse)
+    {
+        var b = x.Backend;
+        int T = x.Shape[0], N = x.Shape[1], H = whhT.Shape[0];
         var gates = b.MatMul(x.Reshape([T * N, x.Shape[2]]), wih, false, true).Reshape([T, N, 4 * H]);
-        var bias = bih is null || bhh is null ? null : b.Binary(BinaryOp.Add, bih, bhh);
-        var whhT = b.Permute(whh, [1, 0]); // (H, 4H) once: the GEMM then copies rows of it instead of transposing every step
-        RawTensor? h = h0; // no initial state: h0 = 0, so the first step needs no GEMM
-        var c = c0 ?? b.Full([N, H], x.DType, 0);
-        RawTensor[] hs = new RawTensor[T], cs = new RawTensor[T];
+        // Each step writes its h and c into row t; without an initial state (h0 = c0 = 0) the first step has no GEMM.
+        RawTensor hs = b.Full([T, N, H], x.DType, 0), cs = b.Full([T, N, H], x.DType, 0);
         for (int s = 0; s < T; s++)
         {
-            int t = reverse ? T - 1 - s : s;
-            var (hNext, cNext) = b.LstmCell(gates, t, h, h is null ? null : whhT, bias, c);
-            (h, c, hs[t], cs[t]) = (hNext, cNext, hNext, cNext);
+            var (t, prev) = Order(s, T, reverse);
+            b.LstmCell(gates, t, prev, hs, cs, h0, c0, whhT, bias);
         }
-        return new Pass(b.Cat(hs, 0).Reshape([T, N, H]), gates, hs, cs);
+        return new Pass(gates, hs, cs);
     }
 
     /// <summary>Adds the gradient of c_n (from <see cref="LstmStateFn"/>, which always runs before this node).</summary>
@@ -132,7 +141,7 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         var b = g.Raw.Backend;
         int H = w[0].Whh.Size(1);
         bool needX = Edges[0].IsLive, needH0 = hasState && Edges[^2].IsLive;
-        var r = ForEachPart(ps, g.Device, i =>
+        var r = ForEachPart(ps, b, i =>
         {
             var (d, p) = (ps[i].Dir, ps[i]);
             var dy = dirs == 1 ? g.Raw : b.Narrow(g.Raw, 2, d * H, H);
@@ -169,24 +178,24 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         var b = x.Backend;
         RawTensor wih = w.Wih.Raw, whh = w.Whh.Raw;
         int T = x.Shape[0], N = x.Shape[1], H = whh.Shape[1];
-        var zeros = b.Full([N, H], x.DType, 0);
-        RawTensor? dh = null;
-        var hPrev = new RawTensor[T];
+        // The steps update dh and dc in place: fresh buffers, never a caller's tensor.
+        RawTensor dh = b.Full([N, H], x.DType, 0), dcs = dc is null ? b.Full([N, H], x.DType, 0) : b.Narrow(dc, 0, 0, N);
         for (int s = T - 1; s >= 0; s--)
         {
-            int t = reverse ? T - 1 - s : s, prev = reverse ? t + 1 : t - 1;
-            hPrev[t] = s == 0 ? h0 ?? zeros : st.H[prev];
-            var cPrev = s == 0 ? c0 ?? zeros : st.C[prev];
-            (dh, dc) = b.LstmCellBackward(st.Gates, t, cPrev, st.C[t], dy, dh, dc, s > 0 || needH0 ? whh : null);
+            var (t, prev) = Order(s, T, reverse);
+            b.LstmCellBackward(st.Gates, t, prev, st.Cs, c0, dy, dh, dcs, s > 0 || needH0 ? whh : null);
         }
-        // Time-major like x: row t * N + n of dG belongs to row t * N + n of X and of H_prev.
+        // Time-major like x: row t * N + n of dG belongs to row t * N + n of X and of H_prev, the h each step started
+        // from: the outputs one step back in time (forward in time when reverse), h0 (or zeros) for the first step.
         var dG = st.Gates.Reshape([T * N, 4 * H]);
+        var first = h0?.Reshape([1, N, H]) ?? b.Full([1, N, H], x.DType, 0);
+        var hPrev = T == 1 ? first : reverse ? b.Cat([b.Narrow(st.Hs, 0, 1, T - 1), first], 0) : b.Cat([first, b.Narrow(st.Hs, 0, 0, T - 1)], 0);
         return new Grads(
             needX ? b.MatMul(dG, wih, false, false).Reshape(x.Shape) : null,
             b.MatMul(dG, x.Reshape([T * N, x.Shape[2]]), true, false),
-            b.MatMul(dG, b.Cat(hPrev, 0), true, false),
+            b.MatMul(dG, hPrev.Reshape([T * N, H]), true, false),
             w.Bih is null ? null : b.Reduce(ReduceOp.Sum, dG, 0).Reshape([4 * H]),
-            dh, dc!);
+            needH0 ? dh : null, dcs);
     }
 }
 

@@ -136,45 +136,109 @@ public class BackendParityTests
         IG.Close((double[])cpu.ToArray(c3), (double[])dev.ToArray(d3), 0, "IndexSelect int32");
     }
 
+    // One LSTM step by the textbook formulas in float64 on the host: z = gates[t] + h W_hh^T + b, (i, f, g, o), c' = f c + i g, h' = o tanh(c').
+    static (double[] H, double[] C, double[] Act) CellReference(double[] gates, int t, double[]? h, double[]? c, double[] whhT, double[]? bias, int n, int hid)
+    {
+        double Sig(double v) => 1 / (1 + Math.Exp(-v));
+        var (hOut, cOut, act) = (new double[n * hid], new double[n * hid], new double[n * 4 * hid]);
+        for (int r = 0; r < n; r++)
+        {
+            var z = new double[4 * hid];
+            for (int k = 0; k < 4 * hid; k++)
+            {
+                z[k] = gates[(t * n + r) * 4 * hid + k] + (bias?[k] ?? 0);
+                if (h is not null) for (int m = 0; m < hid; m++) z[k] += h[r * hid + m] * whhT[m * 4 * hid + k];
+            }
+            for (int j = 0; j < hid; j++)
+            {
+                double i = Sig(z[j]), f = Sig(z[hid + j]), g = Math.Tanh(z[2 * hid + j]), o = Sig(z[3 * hid + j]);
+                cOut[r * hid + j] = f * (c?[r * hid + j] ?? 0) + i * g;
+                hOut[r * hid + j] = o * Math.Tanh(cOut[r * hid + j]);
+                (act[r * 4 * hid + j], act[r * 4 * hid + hid + j], act[r * 4 * hid + 2 * hid + j], act[r * 4 * hid + 3 * hid + j]) = (i, f, g, o);
+            }
+        }
+        return (hOut, cOut, act);
+    }
+
     [Fact]
-    public void LstmCellPrimitivesMatchCpu()
+    public void LstmCellPrimitivesMatchCpuAndTheFormulas()
     {
         foreach (var dt in new[] { DType.Float64, DType.Float32 })
         {
             double tol = dt == DType.Float64 ? 1e-10 : 2e-5;
-            int T = 3, N = 2, H = 5, t = 1;
+            const int T = 3, N = 2, H = 5;
             Tensor R(int seed, params int[] s) => Torch.Randn(s, dt, generator: new Generator(seed));
-            var gates = R(1, T, N, 4 * H); var hPrev = R(2, N, H); var whhT = R(8, H, 4 * H); var bias = R(3, 4 * H); var c = R(4, N, H);
-            var dy = R(5, T, N, H); var dhNext = R(6, N, H); var dc = R(7, N, H);
+            var gates = R(1, T, N, 4 * H); var seqH = R(2, T, N, H); var seqC = R(4, T, N, H); var h0 = R(10, N, H); var c0 = R(11, N, H);
+            var whhT = R(8, H, 4 * H); var bias = R(3, 4 * H); var whh = R(9, 4 * H, H); var dy = R(5, T, N, H); var dhIn = R(6, N, H); var dcIn = R(7, N, H);
             var cpu = Device.Cpu.Backend; var dev = IG.Backend;
-            RawTensor D(Tensor x) => x.To(IG.Dev).Raw;
-            double[] A(IBackend b, RawTensor x) => new Tensor(x).ToArray<double>();
-            var gC = cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape); var gD = D(gates);
-            var (hC, cC) = cpu.LstmCell(gC, t, hPrev.Raw, whhT.Raw, bias.Raw, c.Raw);
-            var (hD, cD) = dev.LstmCell(gD, t, D(hPrev), D(whhT), D(bias), D(c));
-            IG.Close(A(cpu, hC), A(dev, hD), tol, $"LstmCell h {dt}");
-            IG.Close(A(cpu, cC), A(dev, cD), tol, $"LstmCell c {dt}");
-            IG.Close(A(cpu, gC), A(dev, gD), tol, $"LstmCell activations {dt}");
-            var whh = R(9, 4 * H, H);
-            var (dhC, dcpC) = cpu.LstmCellBackward(gC, t, c.Raw, cC, dy.Raw, dhNext.Raw, dc.Raw, whh.Raw);
-            var (dhD, dcpD) = dev.LstmCellBackward(gD, t, D(c), cD, D(dy), D(dhNext), D(dc), D(whh));
-            IG.Close(A(cpu, gC), A(dev, gD), tol, $"LstmCellBackward dGates (row t) {dt}");
-            IG.Close(A(cpu, dhC!), A(dev, dhD!), tol, $"LstmCellBackward dhPrev {dt}");
-            IG.Close(A(cpu, dcpC), A(dev, dcpD), tol, $"LstmCellBackward dcPrev {dt}");
-            // dhPrev is d(pre-activation) of row t times W_hh, computed here independently.
-            var rowT = new Tensor(gC).Select(0, t);
-            IG.Close(rowT.MatMul(whh).ToArray<double>(), A(cpu, dhC!), tol, $"LstmCellBackward dhPrev = dG W_hh {dt}");
-            var (noDh, _) = cpu.LstmCellBackward(cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape), t, c.Raw, cC, dy.Raw, null, null, null);
-            Assert.Null(noDh);
-            // Without the optional inputs (the first step of a layer).
-            var (h2C, _) = cpu.LstmCell(cpu.FromArray(gates.Raw.Backend.ToArray(gates.Raw), gates.Shape), 0, null, null, null, c.Raw);
-            var (h2D, _) = dev.LstmCell(D(gates), 0, null, null, null, D(c));
-            // h without W_hh^T (or the reverse) is a caller's mistake, named before any work.
-            var e = Assert.Throws<ArgumentException>(() => cpu.LstmCell(gC, t, hPrev.Raw, null, null, c.Raw));
-            Assert.Contains("h without whhT", e.Message);
-            e = Assert.Throws<ArgumentException>(() => dev.LstmCell(gD, t, null, D(whhT), null, D(c)));
-            Assert.Contains("whhT without h", e.Message);
-            IG.Close(A(cpu, h2C), A(dev, h2D), tol, $"LstmCell without hh/bias {dt}");
+            double[] V(RawTensor x) => new Tensor(x).ToArray<double>();
+            double[] Row(double[] seq, int t) => seq.Skip(t * N * H).Take(N * H).ToArray();
+            RawTensor Fresh(IBackend b, Tensor x) => b == cpu ? cpu.FromArray(x.Raw.Backend.ToArray(x.Raw), x.Shape) : x.To(IG.Dev).Raw;
+            RawTensor? Opt(IBackend b, Tensor? x) => x is null ? null : Fresh(b, x);
+            // (t, prev): a forward-in-time step, a backward-in-time step, and first steps with and without an initial state.
+            foreach (var (t, prev, withState) in new[] { (1, 0, true), (1, 2, true), (0, -1, true), (2, -1, false) })
+            {
+                string what = $"{dt} t={t} prev={prev}{(withState ? "" : " no state")}";
+                var hPrev = prev >= 0 ? Row(V(seqH.Raw), prev) : withState ? V(h0.Raw) : null;
+                var cPrev = prev >= 0 ? Row(V(seqC.Raw), prev) : withState ? V(c0.Raw) : null;
+                var bs = withState ? bias : null;
+                var (hRef, cRef, actRef) = CellReference(V(gates.Raw), t, hPrev, cPrev, V(whhT.Raw), bs is null ? null : V(bs.Raw), N, H);
+                var runs = new List<(RawTensor G, RawTensor Hs, RawTensor Cs, RawTensor Dh, RawTensor Dc)>();
+                foreach (var b in new[] { cpu, dev })
+                {
+                    var (g, hs, cs) = (Fresh(b, gates), Fresh(b, seqH), Fresh(b, seqC));
+                    b.LstmCell(g, t, prev, hs, cs, withState ? Fresh(b, h0) : null, withState ? Fresh(b, c0) : null, Fresh(b, whhT), Opt(b, bs));
+                    string on = $"{what} on {b.Device}";
+                    IG.Close(hRef, Row(V(hs), t), tol, $"LstmCell h' {on}");
+                    IG.Close(cRef, Row(V(cs), t), tol, $"LstmCell c' {on}");
+                    IG.Close(actRef, V(g).Skip(t * N * 4 * H).Take(N * 4 * H).ToArray(), tol, $"LstmCell activations {on}");
+                    for (int other = 0; other < T; other++) // only row t is written
+                        if (other != t)
+                        {
+                            IG.Close(Row(V(seqH.Raw), other), Row(V(hs), other), 0, $"LstmCell leaves row {other} of hs {on}");
+                            IG.Close(Row(V(seqC.Raw), other), Row(V(cs), other), 0, $"LstmCell leaves row {other} of cs {on}");
+                        }
+                    var (dh, dc) = (Fresh(b, dhIn), Fresh(b, dcIn));
+                    b.LstmCellBackward(g, t, prev, cs, withState ? Fresh(b, c0) : null, Fresh(b, dy), dh, dc, Fresh(b, whh));
+                    // dh is now d(pre-activation) of row t times W_hh, computed here independently.
+                    var rowT = new Tensor(g).Select(0, t).To(Device.Cpu);
+                    IG.Close(rowT.MatMul(whh).ToArray<double>(), V(dh), tol, $"LstmCellBackward dh = dG W_hh {on}");
+                    // dc' f for the previous c: with f from the reference activations and dc' recomputed from the formula.
+                    var dcExp = new double[N * H];
+                    var (dyT, dhV, dcV, cNew) = (Row(V(dy.Raw), t), V(dhIn.Raw), V(dcIn.Raw), cRef);
+                    for (int r = 0; r < N; r++)
+                        for (int j = 0; j < H; j++)
+                        {
+                            int k = r * H + j, a0 = r * 4 * H;
+                            double s = Math.Tanh(cNew[k]), dhk = dyT[k] + dhV[k], dct = dcV[k] + dhk * actRef[a0 + 3 * H + j] * (1 - s * s);
+                            dcExp[k] = dct * actRef[a0 + H + j];
+                        }
+                    IG.Close(dcExp, V(dc), tol, $"LstmCellBackward dc {on}");
+                    runs.Add((g, hs, cs, dh, dc));
+                }
+                IG.Close(V(runs[0].G), V(runs[1].G), tol, $"LstmCellBackward d(pre-activation) {what}: cpu vs ilgpu");
+                // Without W_hh (the first step when h0 needs no gradient) dh is left as it was.
+                var dhKeep = Fresh(cpu, dhIn);
+                cpu.LstmCellBackward(Fresh(cpu, gates), t, prev, Fresh(cpu, seqC), null, Fresh(cpu, dy), dhKeep, Fresh(cpu, dcIn), null);
+                IG.Close(V(dhIn.Raw), V(dhKeep), 0, $"LstmCellBackward without whh keeps dh {what}");
+            }
+            // Bad calls are named before any work: prev == t, a row past the end, mismatched buffers.
+            foreach (var b in new[] { cpu, dev })
+            {
+                var (g, hs, cs) = (Fresh(b, gates), Fresh(b, seqH), Fresh(b, seqC));
+                var before = V(g);
+                var e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 1, hs, cs, null, null, Fresh(b, whhT), null));
+                Assert.Contains("step 1 after row 1", e.Message);
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, T, 0, hs, cs, null, null, Fresh(b, whhT), null));
+                Assert.Contains($"expected 0 <= t < {T}", e.Message);
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, Fresh(b, R(12, T, N + 1, H)), null, null, Fresh(b, whhT), null));
+                Assert.Contains("expected one (T, N, H) shape", e.Message);
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, cs, null, null, Fresh(b, whh.Narrow(0, 0, 2 * H)), null));
+                Assert.Contains("whhT is a", e.Message);
+                e = Assert.Throws<ArgumentException>(() => b.LstmCellBackward(g, 1, 0, cs, null, Fresh(b, dy), Fresh(b, R(13, N, H + 1)), Fresh(b, dcIn), null));
+                Assert.Contains("dh is a", e.Message);
+                IG.Close(before, V(g), 0, $"gates untouched after failed calls on {b.Device}");
+            }
         }
     }
 

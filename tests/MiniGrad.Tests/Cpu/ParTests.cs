@@ -1,0 +1,48 @@
+using MiniGrad.Backends.Cpu;
+
+namespace MiniGrad.Tests.Cpu;
+
+/// <summary>RunParts on the CPU: every part runs once, and the kernels inside a part do not split their work again.</summary>
+public class ParTests
+{
+    [Fact]
+    public void RunPartsRunsEachPartOnceWithItsKernelsInline()
+    {
+        var runs = new int[5];
+        var inPart = new bool[5];
+        var chunks = new List<(int, int)>[5];
+        Device.Cpu.Backend.RunParts(5, i =>
+        {
+            Interlocked.Increment(ref runs[i]);
+            inPart[i] = Par.InPart;
+            var seen = chunks[i] = [];
+            // Work big enough to be split when called from outside a part (see the next test) runs as one chunk.
+            Par.For(1 << 12, 1 << 10, (a, b) => { lock (seen) seen.Add((a, b)); });
+        });
+        Assert.All(runs, r => Assert.Equal(1, r));
+        Assert.All(inPart, Assert.True);
+        Assert.All(chunks, c => Assert.Equal([(0, 1 << 12)], c));
+        Assert.False(Par.InPart);
+    }
+
+    [Fact]
+    public void ParForOutsideAPartUsesTheCores()
+    {
+        if (Environment.ProcessorCount < 2) return; // nothing to split over
+        int calls = 0;
+        Par.For(1 << 12, 1 << 10, (a, b) => Interlocked.Increment(ref calls));
+        Assert.True(calls > 1, $"Par.For ran {calls} chunk(s); expected the work split into several");
+    }
+
+    [Fact]
+    public void GemmInsideAPartGivesTheSameBitsAsOutside()
+    {
+        var a = Torch.Randn([300, 200], generator: new Generator(1));
+        var b = Torch.Randn([200, 500], generator: new Generator(2));
+        var outside = a.MatMul(b).ToArray<float>();
+        var inside = new float[2][];
+        Device.Cpu.Backend.RunParts(2, i => inside[i] = new Tensor(Device.Cpu.Backend.MatMul(a.Raw, b.Raw, false, false)).ToArray<float>());
+        Assert.Equal(outside, inside[0]);
+        Assert.Equal(outside, inside[1]);
+    }
+}
