@@ -48,7 +48,7 @@ public sealed partial class CpuBackend
 
     // Row t of a (T, N, 4H) buffer holds the pre-activations z and becomes the activations (i, f, g, o):
     //   i = sigmoid(z_i), f = sigmoid(z_f), g = tanh(z_g), o = sigmoid(z_o),  c' = f c + i g,  h' = o tanh(c').
-    // The transcendental parts are two TensorPrimitives.Sigmoid calls over the whole block of rows (tanh(x) =
+    // The transcendental parts are two sigmoid passes (FastMath) over the whole block of rows (tanh(x) =
     // 2 sigmoid(2x) - 1); the vector passes around them only add, scale and combine. A sigmoid per vector inside the
     // loop (Vector512.Exp) measured 3-4x slower.
     static void CellRows<T>(T[] a, int t, T[]? b, T[]? c, int cAt, T[] hs, T[] cs, int n, int h, int r0, int r1)
@@ -74,7 +74,7 @@ public sealed partial class CpuBackend
                 }
             }
         var block = a.AsSpan((t * n + r0) * h4, (r1 - r0) * h4);
-        TP.Sigmoid<T>(block, block);
+        FastMath.Sigmoid<T>(block, block);
         for (int r = r0; r < r1; r++) // g = 2 sigmoid(2 z_g) - 1, c' = f c + i g; h' holds 2 c' for now
         {
             int a0 = (t * n + r) * h4, s0 = o + r * h, p0 = cAt + r * h, j = 0;
@@ -92,7 +92,7 @@ public sealed partial class CpuBackend
             }
         }
         var hb = hs.AsSpan(o + r0 * h, (r1 - r0) * h);
-        TP.Sigmoid<T>(hb, hb);
+        FastMath.Sigmoid<T>(hb, hb);
         for (int r = r0; r < r1; r++) // h' = o tanh(c') = o (2 sigmoid(2 c') - 1)
         {
             int o0 = (t * n + r) * h4 + 3 * h, s0 = o + r * h, j = 0;

@@ -183,7 +183,7 @@ public sealed partial class CpuBackend
                 Sub(ref xs, Vector256.Create(max), ref ys, o, d);
             }
             var block = y.AsSpan(b * d, rows * d);
-            TP.Exp(block, block);
+            FastMath.Exp<T>(block, block);
             for (int r = 0; r < rows; r++) s[r] = RowSum(ref ys, (nuint)((b + r) * d), d, tail);
             if (log)
             {
@@ -215,7 +215,7 @@ public sealed partial class CpuBackend
         for (int b = r0; b < r1; b += blockRows)
         {
             int rows = Math.Min(blockRows, r1 - b);
-            if (log) TP.Exp(y.AsSpan(b * d, rows * d), gx.AsSpan(b * d, rows * d));
+            if (log) FastMath.Exp<T>(y.AsSpan(b * d, rows * d), gx.AsSpan(b * d, rows * d));
             for (int r = 0; r < rows; r++)
             {
                 nuint o = (nuint)((b + r) * d), last = o + (nuint)(d - w);
