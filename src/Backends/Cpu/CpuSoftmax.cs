@@ -64,7 +64,7 @@ public sealed partial class CpuBackend
                     }
                     else
                     {
-                        TP.Exp(yr, yr);
+                        FastMath.Exp<T>(yr, yr);
                         TP.Divide(yr, Sum<T>(yr), yr);
                     }
                     continue;
@@ -77,7 +77,7 @@ public sealed partial class CpuBackend
                 {
                     var yr = y.AsSpan(b + k * inner, inner);
                     TP.Subtract(x.AsSpan(b + k * inner, inner), m, yr);
-                    TP.Exp(yr, yr);
+                    FastMath.Exp<T>(yr, yr);
                     TP.Add(s, yr, s);
                 }
                 if (log) TP.Log(s, s);
@@ -100,7 +100,7 @@ public sealed partial class CpuBackend
         {
             var c = v.Slice(i, Math.Min(buf.Length, v.Length - i));
             var b = buf[..c.Length];
-            TP.Exp(c, b);
+            FastMath.Exp<T>(c, b);
             s += Sum<T>(b);
         }
         return s;
@@ -126,7 +126,7 @@ public sealed partial class CpuBackend
                     if (log)
                     {
                         T sum = Sum<T>(gr);
-                        TP.Exp(yr, xr);
+                        FastMath.Exp<T>(yr, xr);
                         TP.MultiplyAdd(xr, -sum, gr, xr);
                     }
                     else
@@ -148,7 +148,7 @@ public sealed partial class CpuBackend
                 for (int k = 0; k < d; k++)
                 {
                     var yr = y.AsSpan(b + k * inner, inner); var gr = gy.AsSpan(b + k * inner, inner); var xr = gx.AsSpan(b + k * inner, inner);
-                    if (log) { TP.Exp(yr, tmp); TP.Multiply(tmp, s, tmp); TP.Subtract(gr, tmp, xr); }
+                    if (log) { FastMath.Exp<T>(yr, tmp); TP.Multiply(tmp, s, tmp); TP.Subtract(gr, tmp, xr); }
                     else { TP.Subtract(gr, s, tmp); TP.Multiply(tmp, yr, xr); }
                 }
             }
