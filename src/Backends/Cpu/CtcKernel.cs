@@ -1241,7 +1241,7 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
     {
         var m = Vector512.MaxNative(a, b);
         var d = Vector512.MinNative(a, b) - m;
-        var r = Log(Vector512<T>.One + ExpNeg(d)) + m;
+        var r = Log(Vector512<T>.One + Exp(d)) + m;
         var ninf = Vector512.Create(T.NegativeInfinity);
         return Vector512.ConditionalSelect(Vector512.Equals(m, ninf), ninf, r);
     }
@@ -1253,7 +1253,7 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
         var lo = Vector512.MinNative(a, b);
         var m = Vector512.MaxNative(hi, c);
         var mid = Vector512.MinNative(hi, c);
-        var r = Log(Vector512<T>.One + ExpNeg(mid - m) + ExpNeg(lo - m)) + m;
+        var r = Log(Vector512<T>.One + Exp(mid - m) + Exp(lo - m)) + m;
         var ninf = Vector512.Create(T.NegativeInfinity);
         return Vector512.ConditionalSelect(Vector512.Equals(m, ninf), ninf, r);
     }
@@ -1263,42 +1263,30 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
     {
         var mx = Vector512.MaxNative(lcab, x);
         var d = Vector512.MinNative(lcab, x) - mx;
-        var r = Log(Vector512<T>.One + ExpNeg(d)) + mx;
+        var r = Log(Vector512<T>.One + Exp(d)) + mx;
         return Vector512.ConditionalSelect(Vector512.Equals(lcab, Vector512.Create(T.NegativeInfinity)), x, r);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> ExpTimes(Vector512<T> lp, Vector512<T> gr)
     {
-        var r = ExpFull(lp) * gr;
+        var r = Exp(lp) * gr;
         return Vector512.ConditionalSelect(Vector512.Equals(lp, Vector512.Create(T.NegativeInfinity)), Vector512.Create(T.NaN), r);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> GradTerm(Vector512<T> lp, Vector512<T> lcab, Vector512<T> nll, Vector512<T> gr)
     {
-        var r = (ExpFull(lp) - ExpFull(lcab + nll - lp)) * gr;
+        var r = (Exp(lp) - Exp(lcab + nll - lp)) * gr;
         return Vector512.ConditionalSelect(Vector512.Equals(lp, Vector512.Create(T.NegativeInfinity)), Vector512.Create(T.NaN), r);
     }
 
+    /// <summary>exp(x): float32 by <see cref="FastMath"/> (the same Cephes expf as Simd256's, scaled by VSCALEFPS: 0 below
+    /// float's range, +inf above), double by the runtime's Vector512.Exp.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> ExpNeg(Vector512<T> x)
+    private static Vector512<T> Exp(Vector512<T> x)
     {
-        if (typeof(T) == typeof(float)) return ExpCore(x.AsSingle(), false).As<float, T>();
-        return Vector512.Exp(x.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> ExpFull(Vector512<T> x)
-    {
-        if (typeof(T) == typeof(float))
-        {
-            var xf = x.AsSingle();
-            var r = ExpCore(xf, true);
-            r = Vector512.ConditionalSelect(Vector512.LessThan(xf, Vector512.Create(SimdConst.MinArg)), Vector512<float>.Zero, r);
-            r = Vector512.ConditionalSelect(Vector512.GreaterThan(xf, Vector512.Create(SimdConst.OverflowArg)), Vector512.Create(float.PositiveInfinity), r);
-            return r.As<float, T>();
-        }
+        if (typeof(T) == typeof(float)) return FastMath.Exp(x.AsSingle()).As<float, T>();
         return Vector512.Exp(x.AsDouble()).As<double, T>();
     }
 
@@ -1307,27 +1295,6 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
     {
         if (typeof(T) == typeof(float)) return LogCore(x.AsSingle()).As<float, T>();
         return Vector512.Log(x.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ExpCore(Vector512<float> x, bool clampHigh)
-    {
-        x = Vector512.MaxNative(x, Vector512.Create(SimdConst.MinArg));
-        if (clampHigh) x = Vector512.MinNative(x, Vector512.Create(SimdConst.MaxArg));
-        var magic = Vector512.Create(SimdConst.Magic);
-        var t = Vector512.FusedMultiplyAdd(x, Vector512.Create(SimdConst.Log2E), magic);
-        var n = t - magic;
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(SimdConst.NegLn2Hi), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(SimdConst.NegLn2Lo), r);
-        var p = Vector512.Create(SimdConst.E6);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E5));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E1));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
-        var scale = ((t.AsInt32() << 23) + Vector512.Create(127 << 23)).AsSingle();
-        return p * scale;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -49,21 +49,22 @@ internal static class FastMath
         tail[..(n - i)].CopyTo(y[i..]);
     }
 
+    /// <summary>exp of 16 floats (Cephes expf, <see cref="SimdConst"/>); requires AVX-512.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Exp(Vector512<float> x)
+    internal static Vector512<float> Exp(Vector512<float> x)
     {
         // VMAXPS/VMINPS return their second operand when either is NaN: with x second, NaN stays NaN. Below -150 the
         // result is 0 and above 89 it is inf either way; the clamp keeps n and r finite.
         x = Avx512F.Min(Vector512.Create(89f), Avx512F.Max(Vector512.Create(-150f), x));
-        var n = Avx512F.RoundScale(x * Vector512.Create(1.44269504088896341f), 0); // round to nearest
-        var r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
-        r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
-        var p = Vector512.Create(1.9875691500e-4f);
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507e-3f));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        var n = Avx512F.RoundScale(x * Vector512.Create(SimdConst.Log2E), 0); // round to nearest
+        var r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(SimdConst.NegLn2Hi), x);
+        r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(SimdConst.NegLn2Lo), r);
+        var p = Vector512.Create(SimdConst.E6);
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E5));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E4));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E3));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E2));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E1));
         var e = Avx512F.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
         return Avx512F.Scale(e, n);
     }
