@@ -150,9 +150,11 @@ public static class SafeTensors
             if (name is null) throw new ArgumentException("SafeTensors.Write: a tensor name is null", nameof(tensors));
             if (name == MetadataKey) throw new ArgumentException($"SafeTensors.Write: '{MetadataKey}' is reserved for metadata and cannot name a tensor", nameof(tensors));
             if (t is null) throw new ArgumentException($"SafeTensors.Write: tensor '{name}' is null", nameof(tensors));
+            RequireValidUnicode(name, "tensor name", nameof(tensors));
             list.Add((name, t, (long)t.Numel * t.DType.Size()));
         }
-        // The reference writer's order: larger elements first, then by name, so every tensor is aligned to its element size.
+        // Larger elements first, then by name, so every tensor is aligned to its element size. (The reference writer breaks
+        // ties between equal-size dtypes by its dtype enum, e.g. I64 before F64; readers sort by offset, so either is valid.)
         list.Sort((a, b) =>
         {
             int c = b.Tensor.DType.Size().CompareTo(a.Tensor.DType.Size());
@@ -169,6 +171,8 @@ public static class SafeTensors
                 foreach (var (k, v) in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 {
                     if (k is null || v is null) throw new ArgumentException("SafeTensors.Write: metadata keys and values must not be null", nameof(metadata));
+                    RequireValidUnicode(k, "metadata key", nameof(metadata));
+                    RequireValidUnicode(v, "metadata value", nameof(metadata));
                     w.WriteString(k, v);
                 }
                 w.WriteEndObject();
@@ -195,6 +199,20 @@ public static class SafeTensors
         if (json.Length > MaxHeaderLength)
             throw new ArgumentException($"SafeTensors.Write: the header would be {json.Length} bytes, above the limit of {MaxHeaderLength}", nameof(tensors));
         return new Planned(json.ToArray(), list);
+    }
+
+    /// <summary>
+    /// Rejects strings with unpaired UTF-16 surrogates: the JSON writer would silently turn them into U+FFFD, renaming the
+    /// tensor (and two such names could collide into a duplicate key, which readers reject).
+    /// </summary>
+    static void RequireValidUnicode(string s, string what, string param)
+    {
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (!char.IsSurrogate(s[i])) continue;
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) { i++; continue; }
+            throw new ArgumentException($"SafeTensors.Write: {what} '{Short(s)}' holds an unpaired UTF-16 surrogate at index {i}, which UTF-8 JSON cannot represent", param);
+        }
     }
 
     static void WritePlanned(Stream stream, Planned plan)

@@ -263,6 +263,47 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal([-0.5f, float.PositiveInfinity], m32.NamedParameters().Last().Parameter.ToArray<float>());
     }
 
+    static byte[] Serialize(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var ms = new MemoryStream();
+        SafeTensors.Write(ms, tensors, metadata);
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public void WriterMatchesTheReferenceImplementationsTestVectors()
+    {
+        // The expected files of huggingface/safetensors' own tests (safetensors/src/tensor.rs: test_empty,
+        // test_serialization, test_serialization_forced_alignement), rebuilt here from their header text and data.
+        Assert.Equal(Build("{}      ", []), Serialize(new Dictionary<string, Tensor>()));
+        Assert.Equal(Build("""{"__metadata__":{"framework":"pt"}}     """, []),
+            Serialize(new Dictionary<string, Tensor>(), new Dictionary<string, string> { ["framework"] = "pt" }));
+        var values = Torch.Tensor(new float[] { 0, 1, 2, 3, 4, 5 }, 6);
+        Assert.Equal(Build("""{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}""", LeBytes(values)),
+            Serialize(new Dictionary<string, Tensor> { ["attn.0"] = values.Reshape(1, 2, 3) }));
+        Assert.Equal(Build("""{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}       """, LeBytes(values)),
+            Serialize(new Dictionary<string, Tensor> { ["attn0"] = values.Reshape(1, 1, 2, 3) }));
+    }
+
+    [Fact]
+    public void StringsThatUtf8CannotRepresentAreRejectedOnWrite()
+    {
+        // An unpaired surrogate would become U+FFFD in the JSON: the tensor would be renamed, and "w\ud800" and
+        // "w\udc00" would both become "w\ufffd", a duplicate key that readers (ours and the reference) reject.
+        var t = Torch.Tensor(new float[] { 1, 2 }, 2);
+        var path = PathOf("surrogate.safetensors");
+        Assert.Throws<ArgumentException>(() => SafeTensors.Write(path, new Dictionary<string, Tensor> { ["w\ud800"] = t }));
+        Assert.Throws<ArgumentException>(() => SafeTensors.Write(path, new Dictionary<string, Tensor> { ["w\ud800"] = t, ["w\udc00"] = t }));
+        Assert.Throws<ArgumentException>(() => SafeTensors.Write(path, new Dictionary<string, Tensor> { ["w"] = t }, new Dictionary<string, string> { ["k\udc00"] = "v" }));
+        Assert.Throws<ArgumentException>(() => SafeTensors.Write(path, new Dictionary<string, Tensor> { ["w"] = t }, new Dictionary<string, string> { ["k"] = "\ud83d" }));
+        Assert.False(File.Exists(path));
+        // Paired surrogates are fine and round-trip.
+        SafeTensors.Write(path, new Dictionary<string, Tensor> { ["w\ud83d\ude00"] = t }, new Dictionary<string, string> { ["k"] = "\ud83d\ude00" });
+        var read = SafeTensors.Read(path);
+        Assert.Equal([1f, 2f], read.Tensors["w\ud83d\ude00"].ToArray<float>());
+        Assert.Equal("\ud83d\ude00", read.Metadata["k"]);
+    }
+
     [Fact]
     public void LinearLayersRoundTripWithOptimizerState()
     {
