@@ -1284,11 +1284,7 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
     /// <summary>exp(x): float32 by <see cref="FastMath"/> (the same Cephes expf as Simd256's, scaled by VSCALEFPS: 0 below
     /// float's range, +inf above), double by the runtime's Vector512.Exp.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Exp(Vector512<T> x)
-    {
-        if (typeof(T) == typeof(float)) return FastMath.Exp(x.AsSingle()).As<float, T>();
-        return Vector512.Exp(x.AsDouble()).As<double, T>();
-    }
+    private static Vector512<T> Exp(Vector512<T> x) => FastMath.Exp(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<T> Log(Vector512<T> x)

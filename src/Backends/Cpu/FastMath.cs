@@ -49,6 +49,14 @@ internal static class FastMath
         tail[..(n - i)].CopyTo(y[i..]);
     }
 
+    /// <summary>exp of a vector: float32 by the expf below, float64 by the runtime's Vector512.Exp; requires AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<T> Exp<T>(Vector512<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) return Exp(x.AsSingle()).As<float, T>();
+        return Vector512.Exp(x.AsDouble()).As<double, T>();
+    }
+
     /// <summary>exp of 16 floats (Cephes expf, <see cref="SimdConst"/>); requires AVX-512.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Exp(Vector512<float> x)
