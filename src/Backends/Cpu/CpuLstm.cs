@@ -19,7 +19,7 @@ public sealed partial class CpuBackend
     public void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias)
     {
         ArgumentNullException.ThrowIfNull(whhT);
-        int n = hs.Shape.Length == 3 ? hs.Shape[1] : 0, h = hs.Shape[^1], nh = n * h;
+        int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
         BackendChecks.LstmStep("LstmCell", gates, t, prev, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
         // The step's GEMM adds h W_hh^T straight onto row t: no (N, 4H) buffer per step, and the cell reads one row less.
         var (hPrev, hAt) = prev >= 0 ? (hs, prev * nh) : (h0, 0);
@@ -34,7 +34,7 @@ public sealed partial class CpuBackend
     {
         ArgumentNullException.ThrowIfNull(dh);
         ArgumentNullException.ThrowIfNull(dc);
-        int n = cs.Shape.Length == 3 ? cs.Shape[1] : 0, h = cs.Shape[^1], nh = n * h;
+        int n = cs.Rank == 3 ? cs.Shape[1] : 0, h = cs.Rank == 3 ? cs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
         BackendChecks.LstmStep("LstmCellBackward", gates, t, prev, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
         var (cPrev, cAt) = prev >= 0 ? (cs, prev * nh) : (c0, 0);
         if (cs.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows(A<float>(gates), t, Opt<float>(cPrev), cAt, A<float>(cs), A<float>(dy), A<float>(dh), A<float>(dc), n, h, r0, r1));

@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace MiniGrad.Backends.Cpu;
 
 /// <summary>Splits index ranges over the cores only when the work is big enough to pay for it.</summary>
@@ -32,11 +34,18 @@ internal static class Par
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, count, i =>
+        try
         {
-            t_inPart = true;
-            try { body(i); }
-            finally { t_inPart = false; }
-        });
+            Parallel.For(0, count, i =>
+            {
+                t_inPart = true;
+                try { body(i); }
+                finally { t_inPart = false; }
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); // the part's own exception, as if it had run inline
+        }
     }
 }

@@ -442,7 +442,7 @@ public sealed partial class IlgpuBackend
         const string op = "LstmCell";
         ArgumentNullException.ThrowIfNull(whhT);
         var g = In(gates, op); var shs = In(hs, op); var scs = In(cs, op);
-        int n = hs.Shape.Length == 3 ? hs.Shape[1] : 0, h = hs.Shape[^1], nh = n * h;
+        int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
         BackendChecks.LstmStep(op, gates, t, prev, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
         if (nh == 0) return;
         var hPrev = prev >= 0 ? Narrow(hs, 0, prev, 1).Reshape([n, h]) : h0;
@@ -462,7 +462,7 @@ public sealed partial class IlgpuBackend
         ArgumentNullException.ThrowIfNull(dh);
         ArgumentNullException.ThrowIfNull(dc);
         var g = In(gates, op); var scs = In(cs, op); var sdy = In(dy, op); var sdh = In(dh, op); var sdc = In(dc, op);
-        int n = cs.Shape.Length == 3 ? cs.Shape[1] : 0, h = cs.Shape[^1], nh = n * h;
+        int n = cs.Rank == 3 ? cs.Shape[1] : 0, h = cs.Rank == 3 ? cs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
         BackendChecks.LstmStep(op, gates, t, prev, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
         if (nh == 0) return;
         var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);

@@ -26,6 +26,14 @@ public class ParTests
     }
 
     [Fact]
+    public void APartsExceptionComesOutAsItself()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Device.Cpu.Backend.RunParts(2, i => { if (i == 1) throw new ArgumentException("part 1 failed"); }));
+        Assert.Equal("part 1 failed", e.Message);
+        Assert.False(Par.InPart);
+    }
+
+    [Fact]
     public void ParForOutsideAPartUsesTheCores()
     {
         if (Environment.ProcessorCount < 2) return; // nothing to split over

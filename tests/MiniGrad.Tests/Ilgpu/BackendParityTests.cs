@@ -233,6 +233,8 @@ public class BackendParityTests
                 Assert.Contains($"expected 0 <= t < {T}", e.Message);
                 e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, Fresh(b, R(12, T, N + 1, H)), null, null, Fresh(b, whhT), null));
                 Assert.Contains("expected one (T, N, H) shape", e.Message);
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, Fresh(b, R(14, N, H)), Fresh(b, R(15, N, H)), null, null, Fresh(b, whhT), null));
+                Assert.Contains("expected one (T, N, H) shape", e.Message);
                 e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, cs, null, null, Fresh(b, whh.Narrow(0, 0, 2 * H)), null));
                 Assert.Contains("whhT is a", e.Message);
                 e = Assert.Throws<ArgumentException>(() => b.LstmCellBackward(g, 1, 0, cs, null, Fresh(b, dy), Fresh(b, R(13, N, H + 1)), Fresh(b, dcIn), null));
