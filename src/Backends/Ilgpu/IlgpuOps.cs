@@ -208,19 +208,25 @@ public sealed partial class IlgpuBackend
         // Each operand's batch is either the full batch or a single matrix; anything else is expanded first.
         var ea = BatchOperand(a, batch, count);
         var eb = BatchOperand(b, batch, count);
-        int ts = 1;
-        while ((ts * 2) * (ts * 2) <= MaxGroup && ts * 2 <= K.MaxTile) ts *= 2;
         var p = new MatArgs
         {
             M = m, N = n, K = k, Lda = a.Shape[ra - 1], Ldb = b.Shape[rb - 1], TransA = transA ? 1 : 0, TransB = transB ? 1 : 0,
             ABatch = Shapes.Numel(ea.Shape.AsSpan(0, ea.Rank - 2)) == 1 ? 0 : a.Shape[ra - 2] * a.Shape[ra - 1],
             BBatch = Shapes.Numel(eb.Shape.AsSpan(0, eb.Rank - 2)) == 1 ? 0 : b.Shape[rb - 2] * b.Shape[rb - 1],
-            TilesM = (m + ts - 1) / ts, TilesN = (n + ts - 1) / ts, Ts = ts,
         };
-        var cfg = new KernelConfig(count * p.TilesM * p.TilesN, ts * ts);
-        if (a.DType == DType.Float32) Ks<float, F32>().MatMul(cfg, ea.View<float>(), eb.View<float>(), d.View<float>(), p);
-        else Ks<double, F64>().MatMul(cfg, ea.View<double>(), eb.View<double>(), d.View<double>(), p);
+        LaunchMatMul(ea, 0, eb, d, 0, count, p);
         return d;
+    }
+
+    /// <summary>count products op(A) op(B) (p gives the sizes, strides and batch strides) into d from element dAt on, A read from element aAt on: the LSTM step multiplies rows of its buffers in place.</summary>
+    void LaunchMatMul(IlgpuTensor a, long aAt, IlgpuTensor b, IlgpuTensor d, long dAt, int count, MatArgs p)
+    {
+        int ts = 1;
+        while ((ts * 2) * (ts * 2) <= MaxGroup && ts * 2 <= K.MaxTile) ts *= 2;
+        (p.Ts, p.TilesM, p.TilesN) = (ts, (p.M + ts - 1) / ts, (p.N + ts - 1) / ts);
+        var cfg = new KernelConfig(count * p.TilesM * p.TilesN, ts * ts);
+        if (d.DType == DType.Float32) Ks<float, F32>().MatMul(cfg, a.View<float>().SubView(aAt, a.Numel - aAt), b.View<float>(), d.View<float>().SubView(dAt, d.Numel - dAt), p);
+        else Ks<double, F64>().MatMul(cfg, a.View<double>().SubView(aAt, a.Numel - aAt), b.View<double>(), d.View<double>().SubView(dAt, d.Numel - dAt), p);
     }
 
     IlgpuTensor BatchOperand(RawTensor x, int[] batch, int count)
@@ -445,8 +451,14 @@ public sealed partial class IlgpuBackend
         int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
         BackendChecks.LstmStep(op, gates, t, prev, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
         if (nh == 0) return;
-        var hPrev = prev >= 0 ? Narrow(hs, 0, prev, 1).Reshape([n, h]) : h0;
-        var hh = hPrev is null ? null : MatMul(hPrev, whhT, false, false); // the kernel adds it to row t
+        // h W_hh^T (from row prev of hs in place, or h0) into an (N, 4H) buffer that the kernel adds to row t.
+        var (hPrev, hAt) = prev >= 0 ? (shs, (long)prev * nh) : h0 is null ? (null, 0L) : (In(h0, op), 0L);
+        IlgpuTensor? hh = null;
+        if (hPrev is not null)
+        {
+            hh = Alloc([n, 4 * h], hs.DType);
+            LaunchMatMul(hPrev, hAt, In(whhT, op), hh, 0, 1, new MatArgs { M = n, N = 4 * h, K = h, Lda = h, Ldb = 4 * h });
+        }
         var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
         var shh = hh is null ? g : In(hh, op); var sbias = bias is null ? g : In(bias, op);
         var p = new LstmArgs { T = t, N = n, H = h, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
@@ -473,10 +485,8 @@ public sealed partial class IlgpuBackend
             Ks<float, F32>().LstmBackward(nh, g.View<float>(), sc.View<float>(), scs.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), dG.View<float>(), p);
         else
             Ks<double, F64>().LstmBackward(nh, g.View<double>(), sc.View<double>(), scs.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), dG.View<double>(), p);
-        if (whh is null) return;
-        var dhPrev = In(MatMul(dG, whh, false, false), op); // runs after the kernel has read dh (one stream)
-        if (cs.DType == DType.Float32) dhPrev.View<float>().CopyTo(acc.DefaultStream, sdh.View<float>());
-        else dhPrev.View<double>().CopyTo(acc.DefaultStream, sdh.View<double>());
+        // dG W_hh straight into dh, after the kernel has read it (one stream: kernels run in order).
+        if (whh is not null) LaunchMatMul(dG, 0, In(whh, op), sdh, 0, 1, new MatArgs { M = n, N = h, K = 4 * h, Lda = 4 * h, Ldb = h });
     }
 
     // ---- CTC ------------------------------------------------------------------------------------------------------
