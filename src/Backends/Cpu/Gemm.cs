@@ -123,13 +123,13 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
     static int ThreadCount(in GemmProblem<T> p)
     {
         long work = (long)p.M * p.N * p.K;
-        if (work < ParallelThreshold || Par.InPart)
+        if (work < ParallelThreshold)
             return 1;
         // Split only in whole micro-tiles along the larger dimension; the work per thread must stay
         // above the threshold too.
         long maxByWork = work / ParallelThreshold;
         int tiles = p.N >= p.M ? (p.N + NR - 1) / NR : (p.M + MR - 1) / MR;
-        return (int)Math.Min(Math.Min(Environment.ProcessorCount, maxByWork), tiles);
+        return (int)Math.Min(Math.Min(Par.Cores, maxByWork), tiles); // Par.Cores: 1 inside one of two parts on 2 cores
     }
 
     /// <summary>

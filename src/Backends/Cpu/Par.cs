@@ -5,42 +5,46 @@ namespace MiniGrad.Backends.Cpu;
 /// <summary>Splits index ranges over the cores only when the work is big enough to pay for it.</summary>
 internal static class Par
 {
-    // Set on the threads that run one of several independent parts (RunParts): every core already has a part, so the
-    // kernels a part calls run inline instead of queueing work that no core is free to take.
-    [ThreadStatic] static bool t_inPart;
+    // The cores a thread's kernels may split their work over: all of them, except on a thread that runs one of several
+    // independent parts (Parts), which gets its share. On 2 cores with 2 parts that share is 1 and the kernels run
+    // inline, instead of queueing work that no core is free to take.
+    [ThreadStatic] static int t_cores;
 
-    /// <summary>True on a thread running a part of <see cref="Parts"/>: kernels should not split their work.</summary>
-    public static bool InPart => t_inPart;
+    /// <summary>How many cores the calling thread's kernels may use.</summary>
+    public static int Cores => t_cores > 0 ? t_cores : Environment.ProcessorCount;
 
     /// <summary>Runs body over [0, count) in contiguous chunks; inline when count * costPerItem is small.</summary>
     public static void For(int count, long costPerItem, Action<int, int> body)
     {
-        int workers = Environment.ProcessorCount;
+        int workers = Cores;
         long work = count * Math.Max(costPerItem, 1);
-        if (workers <= 1 || count < 2 || work < 1 << 16 || t_inPart) { body(0, count); return; }
+        if (workers <= 1 || count < 2 || work < 1 << 16) { body(0, count); return; }
         int chunks = (int)Math.Min(Math.Min(count, workers * 4L), Math.Max(2, work >> 15));
-        Parallel.For(0, chunks, c =>
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = workers }, c =>
         {
             int start = (int)((long)count * c / chunks), end = (int)((long)count * (c + 1) / chunks);
             if (start < end) body(start, end);
         });
     }
 
-    /// <summary>Runs count independent parts, one per core where there are several cores; the kernels inside run inline.</summary>
+    /// <summary>Runs count independent parts side by side, each with an equal share of the calling thread's cores.</summary>
     public static void Parts(int count, Action<int> body)
     {
-        if (count < 2 || Environment.ProcessorCount <= 1 || t_inPart)
+        int cores = Cores;
+        if (count < 2 || cores < 2)
         {
             for (int i = 0; i < count; i++) body(i);
             return;
         }
+        int share = Math.Max(1, cores / count);
         try
         {
-            Parallel.For(0, count, i =>
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = cores }, i =>
             {
-                t_inPart = true;
+                int outer = t_cores;
+                t_cores = share;
                 try { body(i); }
-                finally { t_inPart = false; }
+                finally { t_cores = outer; }
             });
         }
         catch (AggregateException e) when (e.InnerExceptions.Count == 1)

@@ -478,15 +478,14 @@ public sealed partial class IlgpuBackend
         BackendChecks.LstmStep(op, gates, t, prev, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
         if (nh == 0) return;
         var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
-        var dG = Alloc([n, 4 * h], cs.DType);
         var p = new LstmArgs { T = t, N = n, H = h, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
         var sc = cPrev ?? g;
         if (cs.DType == DType.Float32)
-            Ks<float, F32>().LstmBackward(nh, g.View<float>(), sc.View<float>(), scs.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), dG.View<float>(), p);
+            Ks<float, F32>().LstmBackward(nh, g.View<float>(), sc.View<float>(), scs.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), p);
         else
-            Ks<double, F64>().LstmBackward(nh, g.View<double>(), sc.View<double>(), scs.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), dG.View<double>(), p);
-        // dG W_hh straight into dh, after the kernel has read it (one stream: kernels run in order).
-        if (whh is not null) LaunchMatMul(dG, 0, In(whh, op), sdh, 0, 1, new MatArgs { M = n, N = h, K = 4 * h, Lda = 4 * h, Ldb = h });
+            Ks<double, F64>().LstmBackward(nh, g.View<double>(), sc.View<double>(), scs.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), p);
+        // Row t (now d(pre-activation)) times W_hh straight into dh, after the kernel has read dh (one stream: in order).
+        if (whh is not null) LaunchMatMul(g, (long)t * n * 4 * h, In(whh, op), sdh, 0, 1, new MatArgs { M = n, N = h, K = 4 * h, Lda = 4 * h, Ldb = h });
     }
 
     // ---- CTC ------------------------------------------------------------------------------------------------------

@@ -71,8 +71,8 @@ internal sealed class KernelCache<T, O>(Accelerator acc) where T : unmanaged whe
     Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>? lstm;
     public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs> Lstm => Get(ref lstm, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>(K.LstmCell<T, O>));
 
-    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>? lstmBackward;
-    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs> LstmBackward => Get(ref lstmBackward, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>(K.LstmCellBackward<T, O>));
+    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>? lstmBackward;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs> LstmBackward => Get(ref lstmBackward, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>(K.LstmCellBackward<T, O>));
 
     Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<T>, CtcArgs>? ctc;
     public Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<T>, CtcArgs> Ctc => Get(ref ctc, () => acc.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<T>, CtcArgs>(K.CtcForward<T, O>));

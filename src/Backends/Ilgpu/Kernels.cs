@@ -362,14 +362,14 @@ internal static class K
         hs[y0 + j] = o.Mul(og, o.Tanh(cn));
     }
 
-    /// <summary>Its backward, one thread per (row, unit): row T of a becomes d(pre-activation) (and is copied to dG for the dh GEMM); dc becomes dcPrev in place.</summary>
+    /// <summary>Its backward, one thread per (row, unit): row T of a becomes d(pre-activation), which the dh GEMM then reads in place; dc becomes dcPrev in place.</summary>
     public static void LstmCellBackward<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> cPrev, ArrayView<T> cs, ArrayView<T> dy, ArrayView<T> dhIn, ArrayView<T> dc,
-        ArrayView<T> dG, LstmArgs p) where T : unmanaged where O : struct, INumOps<T>
+        LstmArgs p) where T : unmanaged where O : struct, INumOps<T>
     {
         var o = default(O);
         T one = o.FromLong(1);
         int h = p.H, r = idx / h, j = idx % h;
-        long a0 = ((long)p.T * p.N + r) * 4 * h, g0 = (long)r * 4 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
+        long a0 = ((long)p.T * p.N + r) * 4 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
         T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], og = a[a0 + 3 * h + j], s = o.Tanh(cs[y0 + j]);
         T dh = o.Add(dy[y0 + j], dhIn[s0 + j]);
         T dct = o.Add(dc[s0 + j], o.Mul(o.Mul(dh, og), o.Sub(one, o.Mul(s, s))));
@@ -377,10 +377,7 @@ internal static class K
         T df = p.HasC != 0 ? o.Mul(o.Mul(o.Mul(dct, cPrev[p.CAt + s0 + j]), f), o.Sub(one, f)) : o.FromLong(0);
         T dgg = o.Mul(o.Mul(dct, i), o.Sub(one, o.Mul(g, g)));
         T dO = o.Mul(o.Mul(o.Mul(dh, s), og), o.Sub(one, og));
-        a[a0 + j] = di; dG[g0 + j] = di;
-        a[a0 + h + j] = df; dG[g0 + h + j] = df;
-        a[a0 + 2 * h + j] = dgg; dG[g0 + 2 * h + j] = dgg;
-        a[a0 + 3 * h + j] = dO; dG[g0 + 3 * h + j] = dO;
+        a[a0 + j] = di; a[a0 + h + j] = df; a[a0 + 2 * h + j] = dgg; a[a0 + 3 * h + j] = dO;
         dc[s0 + j] = o.Mul(dct, f);
     }
 

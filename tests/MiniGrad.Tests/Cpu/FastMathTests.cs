@@ -23,7 +23,8 @@ public class FastMathTests
             double want = f(x[i]);
             float want32 = (float)want;
             if (double.IsNaN(want)) { Assert.True(float.IsNaN(y[i]), $"{what}({x[i]}) = {y[i]}; expected NaN"); continue; }
-            if (float.IsInfinity(want32) || want32 == 0) { Assert.True(y[i] == want32 || Math.Abs(y[i]) < 1e-37f, $"{what}({x[i]}) = {y[i]}; expected {want32}"); continue; }
+            if (float.IsInfinity(want32)) { Assert.True(y[i] == want32, $"{what}({x[i]}) = {y[i]}; expected {want32}"); continue; }
+            if (want32 == 0) { Assert.True(Math.Abs(y[i]) < 1e-37f, $"{what}({x[i]}) = {y[i]}; expected 0"); continue; }
             if (Math.Abs(want32) < 1e-37f) { Assert.True(Math.Abs(y[i]) < 1e-36f, $"{what}({x[i]}) = {y[i]}; expected about {want}"); continue; } // denormal range
             double rel = Math.Abs(y[i] - want) / Math.Abs(want);
             Assert.True(rel < 2.5e-7, $"{what}({x[i]:R}) = {y[i]:R}; expected {want:R} (relative error {rel:E2})");
@@ -39,7 +40,17 @@ public class FastMathTests
         AgreesWith(Math.Exp, x, y, "exp");
         Assert.Equal(0f, y[Array.IndexOf(x, float.NegativeInfinity)]);
         Assert.Equal(float.PositiveInfinity, y[Array.IndexOf(x, float.PositiveInfinity)]);
-        Assert.Equal(1f, y[0]);
+    }
+
+    [Fact]
+    public void AShortDestinationIsRefusedBeforeAnyWrite()
+    {
+        var x = new float[37];
+        var y = new float[40];
+        var e = Assert.Throws<ArgumentException>(() => FastMath.Exp<float>(x, y.AsSpan(0, 20)));
+        Assert.Contains("destination has 20 elements; expected at least 37", e.Message);
+        Assert.All(y, v => Assert.Equal(0f, v));
+        Assert.Throws<ArgumentException>(() => FastMath.Sigmoid<float>(x, y.AsSpan(0, 36)));
     }
 
     [Fact]

@@ -2,27 +2,29 @@ using MiniGrad.Backends.Cpu;
 
 namespace MiniGrad.Tests.Cpu;
 
-/// <summary>RunParts on the CPU: every part runs once, and the kernels inside a part do not split their work again.</summary>
+/// <summary>RunParts on the CPU: every part runs once, with its share of the cores for the kernels inside it.</summary>
 public class ParTests
 {
     [Fact]
-    public void RunPartsRunsEachPartOnceWithItsKernelsInline()
+    public void RunPartsRunsEachPartOnceWithItsShareOfTheCores()
     {
-        var runs = new int[5];
-        var inPart = new bool[5];
-        var chunks = new List<(int, int)>[5];
-        Device.Cpu.Backend.RunParts(5, i =>
+        const int parts = 2;
+        var runs = new int[parts];
+        var cores = new int[parts];
+        var chunks = new List<(int, int)>[parts];
+        int share = Math.Max(1, Environment.ProcessorCount / parts);
+        Device.Cpu.Backend.RunParts(parts, i =>
         {
             Interlocked.Increment(ref runs[i]);
-            inPart[i] = Par.InPart;
+            cores[i] = Par.Cores;
             var seen = chunks[i] = [];
-            // Work big enough to be split when called from outside a part (see the next test) runs as one chunk.
+            // Work big enough to be split when called from outside a part (see the next test).
             Par.For(1 << 12, 1 << 10, (a, b) => { lock (seen) seen.Add((a, b)); });
         });
         Assert.All(runs, r => Assert.Equal(1, r));
-        Assert.All(inPart, Assert.True);
-        Assert.All(chunks, c => Assert.Equal([(0, 1 << 12)], c));
-        Assert.False(Par.InPart);
+        Assert.All(cores, c => Assert.Equal(Environment.ProcessorCount >= 2 ? share : Environment.ProcessorCount, c));
+        if (share == 1) Assert.All(chunks, c => Assert.Equal([(0, 1 << 12)], c)); // one core each: the loop ran inline
+        Assert.Equal(Environment.ProcessorCount, Par.Cores); // restored outside
     }
 
     [Fact]
@@ -30,7 +32,7 @@ public class ParTests
     {
         var e = Assert.Throws<ArgumentException>(() => Device.Cpu.Backend.RunParts(2, i => { if (i == 1) throw new ArgumentException("part 1 failed"); }));
         Assert.Equal("part 1 failed", e.Message);
-        Assert.False(Par.InPart);
+        Assert.Equal(Environment.ProcessorCount, Par.Cores);
     }
 
     [Fact]

@@ -205,15 +205,20 @@ public class BackendParityTests
                     IG.Close(rowT.MatMul(whh).ToArray<double>(), V(dh), tol, $"LstmCellBackward dh = dG W_hh {on}");
                     // dc' f for the previous c: with f from the reference activations and dc' recomputed from the formula.
                     var dcExp = new double[N * H];
+                    var dzExp = new double[N * 4 * H];
                     var (dyT, dhV, dcV, cNew) = (Row(V(dy.Raw), t), V(dhIn.Raw), V(dcIn.Raw), cRef);
                     for (int r = 0; r < N; r++)
                         for (int j = 0; j < H; j++)
                         {
                             int k = r * H + j, a0 = r * 4 * H;
-                            double s = Math.Tanh(cNew[k]), dhk = dyT[k] + dhV[k], dct = dcV[k] + dhk * actRef[a0 + 3 * H + j] * (1 - s * s);
-                            dcExp[k] = dct * actRef[a0 + H + j];
+                            double gi = actRef[a0 + j], gf = actRef[a0 + H + j], gg = actRef[a0 + 2 * H + j], go = actRef[a0 + 3 * H + j];
+                            double s = Math.Tanh(cNew[k]), dhk = dyT[k] + dhV[k], dct = dcV[k] + dhk * go * (1 - s * s);
+                            dcExp[k] = dct * gf;
+                            (dzExp[a0 + j], dzExp[a0 + H + j]) = (dct * gg * gi * (1 - gi), dct * (cPrev?[k] ?? 0) * gf * (1 - gf));
+                            (dzExp[a0 + 2 * H + j], dzExp[a0 + 3 * H + j]) = (dct * gi * (1 - gg * gg), dhk * s * go * (1 - go));
                         }
                     IG.Close(dcExp, V(dc), tol, $"LstmCellBackward dc {on}");
+                    IG.Close(dzExp, V(g).Skip(t * N * 4 * H).Take(N * 4 * H).ToArray(), tol, $"LstmCellBackward d(pre-activation) {on}");
                     runs.Add((g, hs, cs, dh, dc));
                 }
                 IG.Close(V(runs[0].G), V(runs[1].G), tol, $"LstmCellBackward d(pre-activation) {what}: cpu vs ilgpu");
