@@ -45,15 +45,15 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         return (y, y.GradFn is LstmLayerFn fn ? LstmStateFn.Apply(y, cLast, fn) : new Tensor(cLast));
     }
 
-    // The directions are independent, and so are the samples of a batch: on the CPU each part gets its share of the
-    // cores (the backend's RunParts; one core each on a 2-core machine), and the GEMMs and cells inside a part stay on
-    // that share, with no hand-over per step. A
-    // bidirectional layer gives each direction a core. A one-way layer of 8 or more samples splits its batch in two
-    // halves: forward + backward of I=40 H=128 T=100 N=16 went from 9.2 to 8.1 ms (one part, each step's GEMM split
-    // over both cores, against two parts), and of I=80 H=256 T=200 N=32 from ~92 to ~79 ms once the kernels inside a
-    // part stopped splitting their work over both cores. The split depends on the shape only, never on the core count, so
-    // results are the same on every machine. Devices that queue kernels in order get one part per direction.
-    // Only raw backend calls run on the worker threads: grad mode and the tape are per thread.
+    // The directions are independent, and so are the samples of a batch: on the CPU the parts run side by side (the
+    // backend's RunParts), each with its share of the cores (one each on a 2-core machine), and the GEMMs and cells
+    // inside a part stay on that share, with no hand-over per step. A bidirectional layer has one part per direction. A
+    // one-way layer of 8 or more samples splits its batch in two halves: forward + backward of I=40 H=128 T=100 N=16
+    // went from 9.2 to 8.1 ms (two parts against one part whose every step's GEMM was split over both cores), and of
+    // I=80 H=256 T=200 N=32 from ~92 to ~79 ms once the kernels inside a part kept to their share. The split depends on
+    // the shape only, never on the core count, so results are the same on every machine. Devices that queue kernels in
+    // order get one part per direction. Only raw backend calls run on the worker threads: grad mode and the tape are
+    // per thread.
     static Part[] Split(int dirs, int T, int N, int H, Device device)
     {
         int halves = device == Device.Cpu && dirs == 1 && T > 1 && N >= 8 ? 2 : 1;
