@@ -76,13 +76,13 @@ internal sealed unsafe class CtcWorkspace<T> where T : unmanaged, IFloatingPoint
     {
         ForwardBody = n =>
         {
-            if (Wide) CtcKernel.ForwardSample<T, Vector512<T>, Simd512<T>>(this, n);
-            else CtcKernel.ForwardSample<T, Vector256<T>, Simd256<T>>(this, n);
+            if (Wide) CtcKernel.ForwardSample<T, Vector512<T>, CtcSimd512<T>>(this, n);
+            else CtcKernel.ForwardSample<T, Vector256<T>, CtcSimd256<T>>(this, n);
         };
         BackwardBody = n =>
         {
-            if (Wide) CtcKernel.BackwardSample<T, Vector512<T>, Simd512<T>>(this, n);
-            else CtcKernel.BackwardSample<T, Vector256<T>, Simd256<T>>(this, n);
+            if (Wide) CtcKernel.BackwardSample<T, Vector512<T>, CtcSimd512<T>>(this, n);
+            else CtcKernel.BackwardSample<T, Vector256<T>, CtcSimd256<T>>(this, n);
         };
     }
 
@@ -378,7 +378,7 @@ internal static unsafe class CtcKernel
     // and a training run would otherwise spend its first calls there.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ForwardSample<T, TV, S>(CtcWorkspace<T> ws, int n)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ICtcSimd<TV, T>
     {
         int il = ws.InputLengths[n], L = ws.TargetLengths[n];
         if (il == 0)
@@ -467,7 +467,7 @@ internal static unsafe class CtcKernel
     private const int EmitTable = 0, EmitShortRow = 1, EmitCopy = 2;
 
     private static int EmissionMode<T, TV, S>(int classes)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ICtcSimd<TV, T>
         => !S.HasLookup || classes > 2 * S.Lanes ? EmitCopy : classes < S.Lanes ? EmitShortRow : EmitTable;
 
     /// <summary>
@@ -476,7 +476,7 @@ internal static unsafe class CtcKernel
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void LoadEmissions<T, TV, S>(int mode, T* lr, T* lrNext, int C, ReadOnlySpan<int> lab, T* eL,
-        T* rowCopy, out TV t0, out TV t1) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        T* rowCopy, out TV t0, out TV t1) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ICtcSimd<TV, T>
     {
         if (mode == EmitTable)
         {
@@ -500,7 +500,7 @@ internal static unsafe class CtcKernel
     /// <summary>The label emissions of states j0 .. j0+V-1 (-inf past the last label).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV Emissions<T, TV, S>(int mode, TV t0, TV t1, int* ints, T* tail, T* eL, int j0)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ICtcSimd<TV, T>
         => mode == EmitCopy ? S.Load(eL + j0) : S.Add(S.Lookup(t0, t1, ints + j0), S.Load(tail + j0));
 
     /// <summary>
@@ -538,7 +538,7 @@ internal static unsafe class CtcKernel
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BackwardSample<T, TV, S>(CtcWorkspace<T> ws, int n)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ICtcSimd<TV, T>
     {
         int il = ws.InputLengths[n], L = ws.TargetLengths[n], C = ws.Classes, blank = ws.Blank;
         nint rowStep = (nint)ws.Batch * C;
@@ -739,7 +739,7 @@ internal static unsafe class CtcKernel
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ScatterColumn<T, TV, S>(T* dst, TV v, int frames, nint rowStep)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ICtcSimd<TV, T>
     {
         for (int f = 0; f < frames; f++) dst[f * rowStep] = S.Element(v, f);
     }
@@ -747,7 +747,7 @@ internal static unsafe class CtcKernel
     /// <summary>dst[c] = exp(lp[c]) * gr, NaN where lp is -inf (PyTorch computes exp(-inf - -inf) there).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WriteExpRow<T, TV, S>(T* dst, T* lp, int C, TV gr)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ICtcSimd<TV, T>
     {
         int V = S.Lanes;
         if (C < V)
@@ -813,7 +813,7 @@ internal static unsafe class CtcKernel
 /// (static abstract members: the JIT specializes and inlines them per struct, no virtual calls). The log-sum-exp
 /// steps keep PyTorch's rounding points: log(sum of exps relative to the max) + max, then + emission.
 /// </summary>
-internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged, IFloatingPointIeee754<T>
+internal unsafe interface ICtcSimd<TV, T> where TV : unmanaged where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Elements per vector.</summary>
     static abstract int Lanes { get; }
@@ -874,7 +874,7 @@ internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged,
 }
 
 /// <summary>256-bit implementation (AVX2, or the portable fallback where Vector256 is not accelerated).</summary>
-internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+internal readonly unsafe struct CtcSimd256<T> : ICtcSimd<Vector256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static int Lanes => Vector256<T>.Count;
     public static int ChainGroups => 4;
@@ -1078,8 +1078,8 @@ internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T> where T : un
         {
             var xf = x.AsSingle();
             var r = ExpCore(xf, true);
-            r = Vector256.ConditionalSelect(Vector256.LessThan(xf, Vector256.Create(SimdConst.MinArg)), Vector256<float>.Zero, r);
-            r = Vector256.ConditionalSelect(Vector256.GreaterThan(xf, Vector256.Create(SimdConst.OverflowArg)), Vector256.Create(float.PositiveInfinity), r);
+            r = Vector256.ConditionalSelect(Vector256.LessThan(xf, Vector256.Create(CtcConst.MinArg)), Vector256<float>.Zero, r);
+            r = Vector256.ConditionalSelect(Vector256.GreaterThan(xf, Vector256.Create(CtcConst.OverflowArg)), Vector256.Create(float.PositiveInfinity), r);
             return r.As<float, T>();
         }
         return Vector256.Exp(x.AsDouble()).As<double, T>();
@@ -1096,20 +1096,20 @@ internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T> where T : un
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> ExpCore(Vector256<float> x, bool clampHigh)
     {
-        x = Vector256.MaxNative(x, Vector256.Create(SimdConst.MinArg));
-        if (clampHigh) x = Vector256.MinNative(x, Vector256.Create(SimdConst.MaxArg));
+        x = Vector256.MaxNative(x, Vector256.Create(CtcConst.MinArg));
+        if (clampHigh) x = Vector256.MinNative(x, Vector256.Create(CtcConst.MaxArg));
         // n = round(x / ln2) via the 1.5 * 2^23 trick: the low mantissa bits of t hold n.
-        var magic = Vector256.Create(SimdConst.Magic);
-        var t = Vector256.FusedMultiplyAdd(x, Vector256.Create(SimdConst.Log2E), magic);
+        var magic = Vector256.Create(CtcConst.Magic);
+        var t = Vector256.FusedMultiplyAdd(x, Vector256.Create(CtcConst.Log2E), magic);
         var n = t - magic;
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(SimdConst.NegLn2Hi), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(SimdConst.NegLn2Lo), r);
-        var p = Vector256.Create(SimdConst.E6);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(SimdConst.E5));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(SimdConst.E4));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(SimdConst.E3));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(SimdConst.E2));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(SimdConst.E1));
+        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(CtcConst.NegLn2Hi), x);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(CtcConst.NegLn2Lo), r);
+        var p = Vector256.Create(CtcConst.E6);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(CtcConst.E5));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(CtcConst.E4));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(CtcConst.E3));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(CtcConst.E2));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(CtcConst.E1));
         p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
         var scale = ((t.AsInt32() << 23) + Vector256.Create(127 << 23)).AsSingle();
         return p * scale;
@@ -1120,28 +1120,28 @@ internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T> where T : un
     {
         // x = 2^k f with f in [sqrt(1/2), sqrt(2)); log x = k ln2 + log1p(f - 1).
         var bits = x.AsInt32();
-        var k = Vector256.ShiftRightArithmetic(bits - Vector256.Create(SimdConst.SqrtHalfBits), 23);
+        var k = Vector256.ShiftRightArithmetic(bits - Vector256.Create(CtcConst.SqrtHalfBits), 23);
         var u = (bits - (k << 23)).AsSingle() - Vector256<float>.One;
         var z = u * u;
-        var p = Vector256.Create(SimdConst.L9);
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L8));
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L7));
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L6));
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L5));
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L4));
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L3));
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L2));
-        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(SimdConst.L1));
+        var p = Vector256.Create(CtcConst.L9);
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L8));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L7));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L6));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L5));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L4));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L3));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L2));
+        p = Vector256.FusedMultiplyAdd(p, u, Vector256.Create(CtcConst.L1));
         var kf = Vector256.ConvertToSingle(k);
         var y = p * u * z;
-        y = Vector256.FusedMultiplyAdd(kf, Vector256.Create(SimdConst.Ln2Lo), y);
+        y = Vector256.FusedMultiplyAdd(kf, Vector256.Create(CtcConst.Ln2Lo), y);
         y = Vector256.FusedMultiplyAdd(z, Vector256.Create(-0.5f), y);
-        return Vector256.FusedMultiplyAdd(kf, Vector256.Create(SimdConst.Ln2Hi), u + y);
+        return Vector256.FusedMultiplyAdd(kf, Vector256.Create(CtcConst.Ln2Hi), u + y);
     }
 }
 
-/// <summary>512-bit implementation (AVX-512); per lane the same operations as <see cref="Simd256{T}"/>, so the same results.</summary>
-internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+/// <summary>512-bit implementation (AVX-512); per lane the same operations as <see cref="CtcSimd256{T}"/>, so the same results.</summary>
+internal readonly unsafe struct CtcSimd512<T> : ICtcSimd<Vector512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static int Lanes => Vector512<T>.Count;
     public static int ChainGroups => 2;
@@ -1297,28 +1297,28 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
     private static Vector512<float> LogCore(Vector512<float> x)
     {
         var bits = x.AsInt32();
-        var k = Vector512.ShiftRightArithmetic(bits - Vector512.Create(SimdConst.SqrtHalfBits), 23);
+        var k = Vector512.ShiftRightArithmetic(bits - Vector512.Create(CtcConst.SqrtHalfBits), 23);
         var u = (bits - (k << 23)).AsSingle() - Vector512<float>.One;
         var z = u * u;
-        var p = Vector512.Create(SimdConst.L9);
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L8));
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L7));
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L6));
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L5));
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L4));
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L3));
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L2));
-        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(SimdConst.L1));
+        var p = Vector512.Create(CtcConst.L9);
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L8));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L7));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L6));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L5));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L4));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L3));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L2));
+        p = Vector512.FusedMultiplyAdd(p, u, Vector512.Create(CtcConst.L1));
         var kf = Vector512.ConvertToSingle(k);
         var y = p * u * z;
-        y = Vector512.FusedMultiplyAdd(kf, Vector512.Create(SimdConst.Ln2Lo), y);
+        y = Vector512.FusedMultiplyAdd(kf, Vector512.Create(CtcConst.Ln2Lo), y);
         y = Vector512.FusedMultiplyAdd(z, Vector512.Create(-0.5f), y);
-        return Vector512.FusedMultiplyAdd(kf, Vector512.Create(SimdConst.Ln2Hi), u + y);
+        return Vector512.FusedMultiplyAdd(kf, Vector512.Create(CtcConst.Ln2Hi), u + y);
     }
 }
 
 /// <summary>Constants of the float32 exp/log approximations (Cephes expf/logf).</summary>
-internal static class SimdConst
+internal static class CtcConst
 {
     internal const float MinArg = -87.33654f;     // ln(float.MinNormal): keeps 2^n a normal float
     internal const float MaxArg = 88.0f;          // keeps n <= 127

@@ -65,22 +65,22 @@ internal static class FastMath
         return Vector512.Exp(x.AsDouble()).As<double, T>();
     }
 
-    /// <summary>exp of 16 floats (Cephes expf, <see cref="SimdConst"/>); requires AVX-512.</summary>
+    /// <summary>exp of 16 floats (Cephes expf, <see cref="CtcConst"/>); requires AVX-512.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Exp(Vector512<float> x)
     {
         // VMAXPS/VMINPS return their second operand when either is NaN: with x second, NaN stays NaN. Below -150 the
         // result is 0 and above 89 it is inf either way; the clamp keeps n and r finite.
         x = Avx512F.Min(Vector512.Create(89f), Avx512F.Max(Vector512.Create(-150f), x));
-        var n = Avx512F.RoundScale(x * Vector512.Create(SimdConst.Log2E), 0); // round to nearest
-        var r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(SimdConst.NegLn2Hi), x);
-        r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(SimdConst.NegLn2Lo), r);
-        var p = Vector512.Create(SimdConst.E6);
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E5));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E4));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E3));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E2));
-        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(SimdConst.E1));
+        var n = Avx512F.RoundScale(x * Vector512.Create(CtcConst.Log2E), 0); // round to nearest
+        var r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(CtcConst.NegLn2Hi), x);
+        r = Avx512F.FusedMultiplyAdd(n, Vector512.Create(CtcConst.NegLn2Lo), r);
+        var p = Vector512.Create(CtcConst.E6);
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(CtcConst.E5));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(CtcConst.E4));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(CtcConst.E3));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(CtcConst.E2));
+        p = Avx512F.FusedMultiplyAdd(p, r, Vector512.Create(CtcConst.E1));
         var e = Avx512F.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
         return Avx512F.Scale(e, n);
     }

@@ -1,0 +1,93 @@
+using System.Numerics;
+
+namespace MiniGrad.Backends.Cpu;
+
+/// <summary>
+/// The width-specific primitives every CPU kernel is written against: one struct per vector width (<see cref="Simd512{T}"/>,
+/// <see cref="Simd256{T}"/>, <see cref="Simd128{T}"/>, and <see cref="SimdScalar{T}"/> where no vector is accelerated), so
+/// that a kernel and the composites in <see cref="SimdMath"/> are written once as generic code over <c>S</c>. Static
+/// abstract members: the JIT specializes a kernel per struct and inlines these; no virtual calls. T is float or double.
+/// Per lane every width computes the same operations, so a kernel gives the same bits at every width.
+/// Masks are vectors whose lanes are all ones (true) or all zeros (false).
+/// </summary>
+internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Elements per vector.</summary>
+    static abstract int Lanes { get; }
+
+    /// <summary>Whether this width runs in hardware here (a kernel never runs at an emulated width).</summary>
+    static abstract bool IsAccelerated { get; }
+
+    /// <summary>Unaligned load of <see cref="Lanes"/> elements.</summary>
+    static abstract TV Load(T* p);
+
+    /// <summary>Unaligned store of <see cref="Lanes"/> elements.</summary>
+    static abstract void Store(TV v, T* p);
+
+    /// <summary>x in every lane.</summary>
+    static abstract TV Splat(T x);
+
+    static abstract TV Add(TV a, TV b);
+    static abstract TV Sub(TV a, TV b);
+    static abstract TV Mul(TV a, TV b);
+    static abstract TV Div(TV a, TV b);
+
+    /// <summary>a * b + c, fused (one rounding) where the machine has FMA, else a multiply and an add: the same choice
+    /// at every width, so that the widths agree bit for bit.</summary>
+    static abstract TV Fma(TV a, TV b, TV c);
+
+    /// <summary>a &gt; b ? a : b lane-wise (x86 semantics: b when either is NaN; ARM64 returns NaN: keep NaN in b).</summary>
+    static abstract TV Max(TV a, TV b);
+
+    /// <summary>a &lt; b ? a : b lane-wise (b when either is NaN on x86).</summary>
+    static abstract TV Min(TV a, TV b);
+
+    /// <summary>Mask of a == b.</summary>
+    static abstract TV Equal(TV a, TV b);
+
+    /// <summary>Mask of a &lt; b.</summary>
+    static abstract TV LessThan(TV a, TV b);
+
+    /// <summary>Lane-wise mask ? a : b.</summary>
+    static abstract TV Select(TV mask, TV a, TV b);
+
+    /// <summary>Bitwise a &amp; b.</summary>
+    static abstract TV And(TV a, TV b);
+
+    /// <summary>True when every lane of the mask is set.</summary>
+    static abstract bool AllSet(TV mask);
+
+    /// <summary>Round to the nearest integer, ties to even.</summary>
+    static abstract TV Round(TV x);
+
+    /// <summary>x * 2^n for integral n with |n| &lt;= 250, rounded once (exact 0 and inf at the ends of the range).</summary>
+    static abstract TV ScaleB(TV x, TV n);
+
+    /// <summary>Splits positive normal x into 2^k * f with f in [sqrt(1/2), sqrt(2)); returns f and k (as T).</summary>
+    static abstract TV SplitExponent(TV x, out TV k);
+
+    /// <summary>exp and log by the runtime (used for float64, where its vector math is already in float64).</summary>
+    static abstract TV RuntimeExp(TV x);
+    static abstract TV RuntimeLog(TV x);
+
+    /// <summary>Lane i of v.</summary>
+    static abstract T Element(TV v, int i);
+
+    /// <summary>Sum of the lanes.</summary>
+    static abstract T Sum(TV v);
+
+    /// <summary>Largest lane (NaN lanes are not looked at).</summary>
+    static abstract T MaxAcross(TV v);
+
+    /// <summary>Lane i = p[idx[i]].</summary>
+    static abstract TV Gather(T* p, int* idx);
+
+    /// <summary>Whether <see cref="Lookup"/> is fast here (a two-source permute).</summary>
+    static abstract bool HasLookup { get; }
+
+    /// <summary>Lane i = element idx[i] of the 2V-element table (t0, t1).</summary>
+    static abstract TV Lookup(TV t0, TV t1, int* idx);
+
+    /// <summary>Transposes the V x V matrix whose rows are rows[0..V) in place.</summary>
+    static abstract void Transpose(TV* rows);
+}

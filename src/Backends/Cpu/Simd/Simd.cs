@@ -1,0 +1,88 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace MiniGrad.Backends.Cpu;
+
+/// <summary>A kernel written once over <see cref="ISimd{TV, T}"/>, run by <see cref="Simd.Run{T, K}"/> at one width.</summary>
+internal interface ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>;
+}
+
+/// <summary>
+/// Picks the width kernels run at: the widest vector the hardware accelerates (512, 256 or 128 bits), else one element at
+/// a time (bits = 0). Never an emulated width: on ARM64, and on x64 with <c>DOTNET_EnableAVX=0</c>, Vector256 exists but
+/// the runtime emulates it element by element, so kernels use Vector128 there.
+/// </summary>
+internal static class Simd
+{
+    /// <summary>Whether <see cref="ISimd{TV, T}.Fma"/> fuses: x64 with FMA3, and every ARM64.</summary>
+    public static readonly bool HasFma = Fma.IsSupported || AdvSimd.IsSupported;
+
+    /// <summary>The widest hardware-accelerated width in bits (0: none, scalar).</summary>
+    public static readonly int NativeBits =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 512 :
+        Vector256.IsHardwareAccelerated ? 256 :
+        Vector128.IsHardwareAccelerated ? 128 : 0;
+
+    [ThreadStatic] static int t_limit; // 0: no limit; else 1 + the most bits this thread's calls may use
+
+    /// <summary>The width this thread's kernel calls run at: <see cref="NativeBits"/>, or less inside <see cref="Limit"/>.</summary>
+    public static int Bits => t_limit == 0 ? NativeBits : Widest(Math.Min(NativeBits, t_limit - 1));
+
+    static int Widest(int maxBits) => maxBits >= 512 ? 512 : maxBits >= 256 ? 256 : maxBits >= 128 ? 128 : 0;
+
+    /// <summary>Until disposed, kernels called from this thread run at no more than <paramref name="bits"/> (tests, benchmarks).</summary>
+    public static Scope Limit(int bits)
+    {
+        if (bits is not (0 or 128 or 256 or 512))
+            throw new ArgumentOutOfRangeException(nameof(bits), bits, "expected 0 (scalar), 128, 256 or 512");
+        var scope = new Scope(t_limit);
+        t_limit = bits + 1;
+        return scope;
+    }
+
+    public readonly struct Scope(int previous) : IDisposable
+    {
+        public void Dispose() => t_limit = previous;
+    }
+
+    /// <summary>Runs the kernel at <see cref="Bits"/>. A kernel that fans out to other threads does so inside Run.</summary>
+    public static void Run<T, K>(ref K kernel) where T : unmanaged, IFloatingPointIeee754<T> where K : ISimdKernel<T>, allows ref struct
+    {
+        switch (Bits)
+        {
+            case 512: kernel.Run<Vector512<T>, Simd512<T>>(); break;
+            case 256: kernel.Run<Vector256<T>, Simd256<T>>(); break;
+            case 128: kernel.Run<Vector128<T>, Simd128<T>>(); break;
+            default: kernel.Run<T, SimdScalar<T>>(); break;
+        }
+    }
+
+    /// <summary>Transposes an n x n matrix stored row by row, element by element (the permute-less fallback).</summary>
+    public static unsafe void TransposeInMemory<T>(T* m, int n) where T : unmanaged
+    {
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++)
+                (m[i * n + j], m[j * n + i]) = (m[j * n + i], m[i * n + j]);
+    }
+}
+
+/// <summary>Constants of the float32 exp/log/tanh approximations (Cephes expf/logf/tanhf).</summary>
+internal static class SimdConst
+{
+    internal const float Log2E = 1.44269504088896341f;
+    internal const float Ln2Hi = 0.693359375f;
+    internal const float Ln2Lo = -2.12194440e-4f;   // ln2 = Ln2Hi + Ln2Lo
+    internal const float E6 = 1.9875691500E-4f, E5 = 1.3981999507E-3f, E4 = 8.3334519073E-3f;
+    internal const float E3 = 4.1665795894E-2f, E2 = 1.6666665459E-1f, E1 = 5.0000001201E-1f;
+    internal const int SqrtHalfBits = 0x3F3504F3;
+    internal const long SqrtHalfBits64 = 0x3FE6A09E667F3BCD;
+    internal const float L9 = 7.0376836292E-2f, L8 = -1.1514610310E-1f, L7 = 1.1676998740E-1f;
+    internal const float L6 = -1.2420140846E-1f, L5 = 1.4249322787E-1f, L4 = -1.6668057665E-1f;
+    internal const float L3 = 2.0000714765E-1f, L2 = -2.4999993993E-1f, L1 = 3.3333331174E-1f;
+    internal const float T5 = -5.70498872745E-3f, T4 = 2.06390887954E-2f, T3 = -5.37397155531E-2f;
+    internal const float T2 = 1.33314422036E-1f, T1 = -3.33332819422E-1f;
+}

@@ -1,0 +1,261 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace MiniGrad.Backends.Cpu;
+
+/// <summary>
+/// The composites, written once over <see cref="ISimd{TV, T}"/>: exp, log, sigmoid and tanh in float32 arithmetic
+/// (Cephes' expf, logf and tanhf; TensorPrimitives' float exp widens every vector to two double vectors, twice the work),
+/// float64 by the runtime's vector math, and the log-sum-exp steps of the CTC recursions. The same operations per lane
+/// at every width, so every width gives the same bits. Plus span forms that run at <see cref="Simd.Bits"/>.
+/// </summary>
+internal static unsafe class SimdMath
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static TV F<T, TV, S>(float c) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        => S.Splat(Unsafe.As<float, T>(ref c)); // float32 constants: only called where T is float
+
+    /// <summary>
+    /// exp(x). float32: x = n ln2 + r with |r| &lt;= ln2/2 (ln2 in two parts), a degree-5 polynomial for e^r, then 2^n by
+    /// ScaleB, which gives exact 0 and inf where the result underflows or overflows and correctly rounded subnormals;
+    /// relative error below 2^-22 wherever the result is a normal float. NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Exp<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        if (typeof(T) != typeof(float)) return S.RuntimeExp(x);
+        // Max/Min return their second operand when either is NaN (x86), or NaN (ARM64): with x second, NaN stays NaN.
+        // Below -150 the result is 0 and above 89 it is inf either way; the clamp keeps n and r finite.
+        x = S.Min(F<T, TV, S>(89f), S.Max(F<T, TV, S>(-150f), x));
+        var n = S.Round(S.Mul(x, F<T, TV, S>(SimdConst.Log2E)));
+        var r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Hi), x);
+        r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Lo), r);
+        var p = F<T, TV, S>(SimdConst.E6);
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E5));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E4));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E3));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E2));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E1));
+        var e = S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One)));
+        return S.ScaleB(e, n);
+    }
+
+    /// <summary>log(x) for positive normal x (the CTC's sums of exps, in [1, 3]); use <see cref="Log{T, TV, S}"/> for any x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV LogPositive<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        if (typeof(T) != typeof(float)) return S.RuntimeLog(x);
+        // x = 2^k f with f in [sqrt(1/2), sqrt(2)); log x = k ln2 + log1p(f - 1).
+        var u = S.Sub(S.SplitExponent(x, out var k), S.Splat(T.One));
+        var z = S.Mul(u, u);
+        var p = F<T, TV, S>(SimdConst.L9);
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L8));
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L7));
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L6));
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L5));
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L4));
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L3));
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L2));
+        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L1));
+        var y = S.Mul(S.Mul(p, u), z);
+        y = S.Fma(k, F<T, TV, S>(SimdConst.Ln2Lo), y);
+        y = S.Fma(z, F<T, TV, S>(-0.5f), y);
+        return S.Fma(k, F<T, TV, S>(SimdConst.Ln2Hi), S.Add(u, y));
+    }
+
+    /// <summary>log(x) for any x: -inf at 0, NaN below 0 and at NaN, +inf at +inf; subnormals scaled up first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Log<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        if (typeof(T) != typeof(float)) return S.RuntimeLog(x);
+        var tiny = S.LessThan(x, F<T, TV, S>(1.17549435e-38f));
+        var scaled = S.Select(tiny, S.Mul(x, F<T, TV, S>(16777216f)), x); // 2^24
+        var r = S.Sub(LogPositive<T, TV, S>(scaled), S.And(tiny, F<T, TV, S>(16.635532f))); // 24 ln2
+        var zero = S.Splat(T.Zero);
+        r = S.Select(S.Equal(x, zero), S.Splat(T.NegativeInfinity), r);
+        r = S.Select(S.LessThan(x, zero), S.Splat(T.NaN), r);
+        r = S.Select(S.Equal(x, S.Splat(T.PositiveInfinity)), x, r);
+        return S.Select(S.Equal(x, x), r, x); // NaN in, NaN out
+    }
+
+    /// <summary>1 / (1 + exp(-x)): 0 below about -88.7, where exp(-x) overflows, 1 above about 17.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Sigmoid<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var one = S.Splat(T.One);
+        return S.Div(one, S.Add(one, Exp<T, TV, S>(S.Sub(S.Splat(T.Zero), x))));
+    }
+
+    /// <summary>
+    /// tanh(x), float32 as Cephes' tanhf: x + x^3 P(x^2) for |x| &lt; 0.625, else sign(x) (1 - 2 / (exp(2|x|) + 1)).
+    /// float64: the second form throughout (absolute error about 1e-16, relative error larger near 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Tanh<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var one = S.Splat(T.One);
+        var two = S.Add(one, one);
+        var zero = S.Splat(T.Zero);
+        var neg = S.LessThan(x, zero);
+        var ax = S.Select(neg, S.Sub(zero, x), x);
+        var big = S.Sub(one, S.Div(two, S.Add(Exp<T, TV, S>(S.Mul(two, ax)), one)));
+        big = S.Select(neg, S.Sub(zero, big), big);
+        if (typeof(T) != typeof(float)) return S.Select(S.Equal(x, x), big, x);
+        var z = S.Mul(x, x);
+        var p = F<T, TV, S>(SimdConst.T5);
+        p = S.Fma(p, z, F<T, TV, S>(SimdConst.T4));
+        p = S.Fma(p, z, F<T, TV, S>(SimdConst.T3));
+        p = S.Fma(p, z, F<T, TV, S>(SimdConst.T2));
+        p = S.Fma(p, z, F<T, TV, S>(SimdConst.T1));
+        var small = S.Fma(S.Mul(p, z), x, x);
+        // NaN: ax < 0.625 is false, and big is NaN.
+        return S.Select(S.LessThan(ax, F<T, TV, S>(0.625f)), small, big);
+    }
+
+    // The log-sum-exp steps of the CTC recursions. They keep PyTorch's rounding points: log(sum of exps relative to the
+    // max) + max.
+
+    /// <summary>log(exp(a) + exp(b)); -inf when both are -inf.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Lse2<T, TV, S>(TV a, TV b) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var m = S.Max(a, b);
+        var d = S.Sub(S.Min(a, b), m);
+        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), Exp<T, TV, S>(d))), m);
+        var ninf = S.Splat(T.NegativeInfinity);
+        return S.Select(S.Equal(m, ninf), ninf, r);
+    }
+
+    /// <summary>log(exp(a) + exp(b) + exp(c)); -inf when all are -inf.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Lse3<T, TV, S>(TV a, TV b, TV c) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var hi = S.Max(a, b);
+        var lo = S.Min(a, b);
+        var m = S.Max(hi, c);
+        var mid = S.Min(hi, c);
+        var sum = S.Add(S.Add(S.Splat(T.One), Exp<T, TV, S>(S.Sub(mid, m))), Exp<T, TV, S>(S.Sub(lo, m)));
+        var r = S.Add(LogPositive<T, TV, S>(sum), m);
+        var ninf = S.Splat(T.NegativeInfinity);
+        return S.Select(S.Equal(m, ninf), ninf, r);
+    }
+
+    /// <summary>PyTorch's running log-add step: x where acc = -inf, else log(1 + exp(min - max)) + max.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV ChainLogAdd<T, TV, S>(TV acc, TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var mx = S.Max(acc, x);
+        var d = S.Sub(S.Min(acc, x), mx);
+        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), Exp<T, TV, S>(d))), mx);
+        return S.Select(S.Equal(acc, S.Splat(T.NegativeInfinity)), x, r);
+    }
+
+    /// <summary>exp(lp) * gr, NaN where lp = -inf (PyTorch computes exp(-inf - -inf) there).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV ExpTimes<T, TV, S>(TV lp, TV gr) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var r = S.Mul(Exp<T, TV, S>(lp), gr);
+        return S.Select(S.Equal(lp, S.Splat(T.NegativeInfinity)), S.Splat(T.NaN), r);
+    }
+
+    /// <summary>(exp(lp) - exp(lcab + nll - lp)) * gr, NaN where lp = -inf.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV GradTerm<T, TV, S>(TV lp, TV lcab, TV nll, TV gr) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var r = S.Mul(S.Sub(Exp<T, TV, S>(lp), Exp<T, TV, S>(S.Sub(S.Add(lcab, nll), lp))), gr);
+        return S.Select(S.Equal(lp, S.Splat(T.NegativeInfinity)), S.Splat(T.NaN), r);
+    }
+
+    // Span forms: float32 through the composites above at Simd.Bits; float64 through TensorPrimitives (already float64
+    // arithmetic, at every width).
+
+    /// <summary>y = exp(x) elementwise; x and y may be the same span.</summary>
+    public static void Exp<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) Map<T, ExpOp>(x, y);
+        else { CheckLengths(x.Length, y.Length); TP.Exp(x, y); }
+    }
+
+    /// <summary>y = 1 / (1 + exp(-x)) elementwise; x and y may be the same span.</summary>
+    public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) Map<T, SigmoidOp>(x, y);
+        else { CheckLengths(x.Length, y.Length); TP.Sigmoid(x, y); }
+    }
+
+    /// <summary>y = tanh(x) elementwise; x and y may be the same span.</summary>
+    public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) Map<T, TanhOp>(x, y);
+        else { CheckLengths(x.Length, y.Length); TP.Tanh(x, y); }
+    }
+
+    /// <summary>y = log(x) elementwise; x and y may be the same span.</summary>
+    public static void Log<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float)) Map<T, LogOp>(x, y);
+        else { CheckLengths(x.Length, y.Length); TP.Log(x, y); }
+    }
+
+    static void CheckLengths(int x, int y)
+    {
+        if (y < x) throw new ArgumentException($"SimdMath: destination has {y} elements; expected at least {x}, the source's length", nameof(y));
+    }
+
+    interface IUnary
+    {
+        static abstract TV Invoke<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>;
+    }
+
+    struct ExpOp : IUnary
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Invoke<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> => Exp<T, TV, S>(x);
+    }
+
+    struct SigmoidOp : IUnary
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Invoke<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> => Sigmoid<T, TV, S>(x);
+    }
+
+    struct TanhOp : IUnary
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Invoke<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> => Tanh<T, TV, S>(x);
+    }
+
+    struct LogOp : IUnary
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Invoke<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> => Log<T, TV, S>(x);
+    }
+
+    static void Map<T, TOp>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where TOp : struct, IUnary
+    {
+        CheckLengths(x.Length, y.Length);
+        fixed (T* xp = x)
+        fixed (T* yp = y)
+        {
+            var kernel = new MapKernel<T, TOp>(xp, yp, x.Length);
+            Simd.Run<T, MapKernel<T, TOp>>(ref kernel);
+        }
+    }
+
+    readonly struct MapKernel<T, TOp>(T* x, T* y, int n) : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T> where TOp : struct, IUnary
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int v = S.Lanes, i = 0;
+            for (; i + v <= n; i += v) S.Store(TOp.Invoke<T, TV, S>(S.Load(x + i)), y + i);
+            if (i == n) return;
+            T* tail = stackalloc T[16]; // the rest through a whole vector (in place, an overlapping one would re-read results)
+            new Span<T>(x + i, n - i).CopyTo(new Span<T>(tail, 16));
+            S.Store(TOp.Invoke<T, TV, S>(S.Load(tail)), tail);
+            new Span<T>(tail, n - i).CopyTo(new Span<T>(y + i, n - i));
+        }
+    }
+}
