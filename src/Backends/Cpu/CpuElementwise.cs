@@ -29,12 +29,12 @@ public sealed partial class CpuBackend
         switch (op)
         {
             case UnaryOp.Neg: TP.Negate(x, d); break;
-            case UnaryOp.Exp: FastMath.Exp(x, d); break;
-            case UnaryOp.Log: TP.Log(x, d); break;
+            case UnaryOp.Exp: SimdMath.Exp(x, d); break;
+            case UnaryOp.Log: SimdMath.Log(x, d); break;
             case UnaryOp.Sqrt: TP.Sqrt(x, d); break;
             case UnaryOp.Abs: TP.Abs(x, d); break;
-            case UnaryOp.Tanh: TP.Tanh(x, d); break;
-            case UnaryOp.Sigmoid: FastMath.Sigmoid(x, d); break;
+            case UnaryOp.Tanh: SimdMath.Tanh(x, d); break;
+            case UnaryOp.Sigmoid: SimdMath.Sigmoid(x, d); break;
             case UnaryOp.Relu: TP.Max(x, T.Zero, d); break;
             case UnaryOp.Square: TP.Multiply(x, x, d); break;
             case UnaryOp.Sign: for (int i = 0; i < x.Length; i++) d[i] = T.IsNaN(x[i]) ? x[i] : T.CreateTruncating(T.Sign(x[i])); break;

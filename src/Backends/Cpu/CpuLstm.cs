@@ -1,12 +1,10 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using TP = System.Numerics.Tensors.TensorPrimitives;
+using System.Runtime.CompilerServices;
 
 namespace MiniGrad.Backends.Cpu;
 
 // The fused LSTM cell. Next to the step's GEMM (N x H x 4H multiply-adds) the gate math is cheap, but as separate
-// ops it would be a dozen passes over N x 4H values with a buffer each; here it is a few Vector512 passes over the
+// ops it would be a dozen passes over N x 4H values with a buffer each; here it is a few vector passes (SimdMath, any width) over the
 // step's rows, with no buffers of its own. Rows go to static methods: inside a lambda each array would be a closure
 // field, reloaded after every store (measured 2.4x slower).
 public sealed partial class CpuBackend
@@ -48,58 +46,77 @@ public sealed partial class CpuBackend
 
     // Row t of a (T, N, 4H) buffer holds the pre-activations z and becomes the activations (i, f, g, o):
     //   i = sigmoid(z_i), f = sigmoid(z_f), g = tanh(z_g), o = sigmoid(z_o),  c' = f c + i g,  h' = o tanh(c').
-    // The transcendental parts are two sigmoid passes (FastMath) over the whole block of rows (tanh(x) =
+    // The transcendental parts are two sigmoid passes (SimdMath) over the whole block of rows (tanh(x) =
     // 2 sigmoid(2x) - 1); the vector passes around them only add, scale and combine. A sigmoid per vector inside the
-    // loop (Vector512.Exp) measured 3-4x slower.
+    // loop measured 3-4x slower.
     static void CellRows<T>(T[] a, int t, T[]? b, T[]? c, int cAt, T[] hs, T[] cs, int n, int h, int r0, int r1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int h4 = 4 * h, o = t * n * h; // hs and cs are written at row t
-        T two = T.One + T.One;
-        for (int r = r0; r < r1; r++) // z = a + b (a already holds x W_ih^T + h W_hh^T), with the g block doubled
-            for (int k = 0; k < h4; k += h)
-            {
-                int a0 = (t * n + r) * h4 + k, j = 0;
-                bool isG = k == 2 * h;
-                if (Vector512.IsHardwareAccelerated)
-                    for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
+        var kernel = new CellKernel<T>(a, t, b, c, cAt, hs, cs, n, h, r0, r1);
+        Simd.Run<T, CellKernel<T>>(ref kernel);
+    }
+
+    readonly unsafe struct CellKernel<T>(T[] a, int t, T[]? b, T[]? c, int cAt, T[] hs, T[] cs, int n, int h, int r0, int r1)
+        : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
+        {
+            fixed (T* ap = a, bp = b, cp = c, hp = hs, sp = cs)
+                Rows<TV, S>(ap, t, bp, cp, cAt, hp, sp, n, h, r0, r1, a.AsSpan(), hs.AsSpan());
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void Rows<TV, S>(T* a, int t, T* b, T* c, int cAt, T* hs, T* cs, int n, int h, int r0, int r1, Span<T> aSpan, Span<T> hsSpan)
+            where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int h4 = 4 * h, o = t * n * h, w = S.Lanes; // hs and cs are written at row t
+            T two = T.One + T.One;
+            TV twoV = S.Splat(two), oneV = S.Splat(T.One);
+            for (int r = r0; r < r1; r++) // z = a + b (a already holds x W_ih^T + h W_hh^T), with the g block doubled
+                for (int k = 0; k < h4; k += h)
+                {
+                    T* ar = a + (t * n + r) * h4 + k;
+                    bool isG = k == 2 * h;
+                    int j = 0;
+                    for (; j + w <= h; j += w)
                     {
-                        var z = L(a, a0 + j) + (b is null ? default : L(b, k + j));
-                        S(a, a0 + j, isG ? z + z : z);
+                        var z = b is null ? S.Load(ar + j) : S.Add(S.Load(ar + j), S.Load(b + k + j));
+                        S.Store(isG ? S.Add(z, z) : z, ar + j);
                     }
+                    for (; j < h; j++)
+                    {
+                        T z = ar[j] + (b is null ? T.Zero : b[k + j]);
+                        ar[j] = isG ? z + z : z;
+                    }
+                }
+            var block = aSpan.Slice((t * n + r0) * h4, (r1 - r0) * h4);
+            SimdMath.Sigmoid<T>(block, block);
+            for (int r = r0; r < r1; r++) // g = 2 sigmoid(2 z_g) - 1, c' = f c + i g; h' holds 2 c' for now
+            {
+                T* ar = a + (t * n + r) * h4, hr = hs + o + r * h, cr = cs + o + r * h, pr = c + cAt + r * h;
+                int j = 0;
+                for (; j + w <= h; j += w)
+                {
+                    var g = S.Sub(S.Mul(S.Load(ar + 2 * h + j), twoV), oneV);
+                    var ig = S.Mul(S.Load(ar + j), g);
+                    var cn = c is null ? ig : S.Add(S.Mul(S.Load(ar + h + j), S.Load(pr + j)), ig);
+                    S.Store(g, ar + 2 * h + j); S.Store(cn, cr + j); S.Store(S.Add(cn, cn), hr + j);
+                }
                 for (; j < h; j++)
                 {
-                    T z = a[a0 + j] + (b is null ? T.Zero : b[k + j]);
-                    a[a0 + j] = isG ? z + z : z;
+                    T g = two * ar[2 * h + j] - T.One, cn = (c is null ? T.Zero : ar[h + j] * pr[j]) + ar[j] * g;
+                    (ar[2 * h + j], cr[j], hr[j]) = (g, cn, cn + cn);
                 }
             }
-        var block = a.AsSpan((t * n + r0) * h4, (r1 - r0) * h4);
-        FastMath.Sigmoid<T>(block, block);
-        for (int r = r0; r < r1; r++) // g = 2 sigmoid(2 z_g) - 1, c' = f c + i g; h' holds 2 c' for now
-        {
-            int a0 = (t * n + r) * h4, s0 = o + r * h, p0 = cAt + r * h, j = 0;
-            if (Vector512.IsHardwareAccelerated)
-                for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
-                {
-                    var g = L(a, a0 + 2 * h + j) * Vector512.Create(two) - Vector512<T>.One;
-                    var cn = (c is null ? default : L(a, a0 + h + j) * L(c, p0 + j)) + L(a, a0 + j) * g;
-                    S(a, a0 + 2 * h + j, g); S(cs, s0 + j, cn); S(hs, s0 + j, cn + cn);
-                }
-            for (; j < h; j++)
+            var hb = hsSpan.Slice(o + r0 * h, (r1 - r0) * h);
+            SimdMath.Sigmoid<T>(hb, hb);
+            for (int r = r0; r < r1; r++) // h' = o tanh(c') = o (2 sigmoid(2 c') - 1)
             {
-                T g = two * a[a0 + 2 * h + j] - T.One, cn = (c is null ? T.Zero : a[a0 + h + j] * c[p0 + j]) + a[a0 + j] * g;
-                (a[a0 + 2 * h + j], cs[s0 + j], hs[s0 + j]) = (g, cn, cn + cn);
+                T* og = a + (t * n + r) * h4 + 3 * h, hr = hs + o + r * h;
+                int j = 0;
+                for (; j + w <= h; j += w) S.Store(S.Mul(S.Load(og + j), S.Sub(S.Mul(S.Load(hr + j), twoV), oneV)), hr + j);
+                for (; j < h; j++) hr[j] = og[j] * (two * hr[j] - T.One);
             }
-        }
-        var hb = hs.AsSpan(o + r0 * h, (r1 - r0) * h);
-        FastMath.Sigmoid<T>(hb, hb);
-        for (int r = r0; r < r1; r++) // h' = o tanh(c') = o (2 sigmoid(2 c') - 1)
-        {
-            int o0 = (t * n + r) * h4 + 3 * h, s0 = o + r * h, j = 0;
-            if (Vector512.IsHardwareAccelerated)
-                for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
-                    S(hs, s0 + j, L(a, o0 + j) * (L(hs, s0 + j) * Vector512.Create(two) - Vector512<T>.One));
-            for (; j < h; j++) hs[s0 + j] = a[o0 + j] * (two * hs[s0 + j] - T.One);
         }
     }
 
@@ -110,37 +127,53 @@ public sealed partial class CpuBackend
     static void CellBackwardRows<T>(T[] a, int t, T[]? cPrev, int cAt, T[] cs, T[] dy, T[] dhIn, T[] dc, int n, int h, int r0, int r1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int o = t * n * h;
         var tanh = Scratch<T>.Get((r1 - r0) * h);
-        TP.Tanh<T>(cs.AsSpan(o + r0 * h, (r1 - r0) * h), tanh.AsSpan(0, (r1 - r0) * h));
-        for (int r = r0; r < r1; r++)
+        SimdMath.Tanh<T>(cs.AsSpan(t * n * h + r0 * h, (r1 - r0) * h), tanh.AsSpan(0, (r1 - r0) * h));
+        var kernel = new CellBackwardKernel<T>(a, t, cPrev, cAt, tanh, dy, dhIn, dc, n, h, r0, r1);
+        Simd.Run<T, CellBackwardKernel<T>>(ref kernel);
+    }
+
+    readonly unsafe struct CellBackwardKernel<T>(T[] a, int t, T[]? cPrev, int cAt, T[] tanh, T[] dy, T[] dhIn, T[] dc, int n, int h, int r0, int r1)
+        : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
         {
-            int a0 = (t * n + r) * 4 * h, s0 = r * h, p0 = cAt + s0, q0 = (r - r0) * h, y0 = o + s0, j = 0;
-            if (Vector512.IsHardwareAccelerated)
-                for (; j + Vector512<T>.Count <= h; j += Vector512<T>.Count)
-                {
-                    var one = Vector512<T>.One;
-                    Vector512<T> i = L(a, a0 + j), f = L(a, a0 + h + j), g = L(a, a0 + 2 * h + j), og = L(a, a0 + 3 * h + j), s = L(tanh, q0 + j);
-                    var dh = L(dy, y0 + j) + L(dhIn, s0 + j);
-                    var dct = L(dc, s0 + j) + dh * og * (one - s * s);
-                    void Put(int k, Vector512<T> v) => S(a, a0 + k + j, v);
-                    Put(0, dct * g * i * (one - i));
-                    Put(h, (cPrev is null ? default : dct * L(cPrev, p0 + j)) * f * (one - f));
-                    Put(2 * h, dct * i * (one - g * g));
-                    Put(3 * h, dh * s * og * (one - og));
-                    S(dc, s0 + j, dct * f);
-                }
-            for (; j < h; j++) // the same formulas for the lanes left over
+            fixed (T* ap = a, pp = cPrev, sp = tanh, yp = dy, hp = dhIn, dp = dc)
+                Rows<TV, S>(ap, t, pp, cAt, sp, yp, hp, dp, n, h, r0, r1);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void Rows<TV, S>(T* a, int t, T* cPrev, int cAt, T* tanh, T* dy, T* dhIn, T* dc, int n, int h, int r0, int r1)
+            where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int o = t * n * h, w = S.Lanes;
+            TV one = S.Splat(T.One);
+            for (int r = r0; r < r1; r++)
             {
-                T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], og = a[a0 + 3 * h + j], s = tanh[q0 + j];
-                T dh = dy[y0 + j] + dhIn[s0 + j];
-                T dct = dc[s0 + j] + dh * og * (T.One - s * s);
-                void Put(int k, T v) => a[a0 + k + j] = v;
-                Put(0, dct * g * i * (T.One - i));
-                Put(h, (cPrev is null ? T.Zero : dct * cPrev[p0 + j]) * f * (T.One - f));
-                Put(2 * h, dct * i * (T.One - g * g));
-                Put(3 * h, dh * s * og * (T.One - og));
-                dc[s0 + j] = dct * f;
+                T* ar = a + (t * n + r) * 4 * h, sr = tanh + (r - r0) * h, yr = dy + o + r * h, hr = dhIn + r * h, dr = dc + r * h, pr = cPrev + cAt + r * h;
+                int j = 0;
+                for (; j + w <= h; j += w)
+                {
+                    TV i = S.Load(ar + j), f = S.Load(ar + h + j), g = S.Load(ar + 2 * h + j), og = S.Load(ar + 3 * h + j), s = S.Load(sr + j);
+                    var dh = S.Add(S.Load(yr + j), S.Load(hr + j));
+                    var dct = S.Add(S.Load(dr + j), S.Mul(S.Mul(dh, og), S.Sub(one, S.Mul(s, s))));
+                    S.Store(S.Mul(S.Mul(S.Mul(dct, g), i), S.Sub(one, i)), ar + j);
+                    S.Store(S.Mul(S.Mul(cPrev is null ? S.Splat(T.Zero) : S.Mul(dct, S.Load(pr + j)), f), S.Sub(one, f)), ar + h + j);
+                    S.Store(S.Mul(S.Mul(dct, i), S.Sub(one, S.Mul(g, g))), ar + 2 * h + j);
+                    S.Store(S.Mul(S.Mul(S.Mul(dh, s), og), S.Sub(one, og)), ar + 3 * h + j);
+                    S.Store(S.Mul(dct, f), dr + j);
+                }
+                for (; j < h; j++) // the same formulas for the lanes left over
+                {
+                    T i = ar[j], f = ar[h + j], g = ar[2 * h + j], og = ar[3 * h + j], s = sr[j];
+                    T dh = yr[j] + hr[j];
+                    T dct = dr[j] + dh * og * (T.One - s * s);
+                    ar[j] = dct * g * i * (T.One - i);
+                    ar[h + j] = (cPrev is null ? T.Zero : dct * pr[j]) * f * (T.One - f);
+                    ar[2 * h + j] = dct * i * (T.One - g * g);
+                    ar[3 * h + j] = dh * s * og * (T.One - og);
+                    dr[j] = dct * f;
+                }
             }
         }
     }
@@ -151,7 +184,4 @@ public sealed partial class CpuBackend
         [ThreadStatic] static T[]? t_buf;
         public static T[] Get(int length) => t_buf is { } b && b.Length >= length ? b : t_buf = new T[length];
     }
-
-    static Vector512<T> L<T>(T[] x, int at) => Vector512.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(x), (nuint)at);
-    static void S<T>(T[] x, int at, Vector512<T> v) => v.StoreUnsafe(ref MemoryMarshal.GetArrayDataReference(x), (nuint)at);
 }

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
@@ -94,39 +96,49 @@ public sealed partial class CpuBackend
     static bool IsNaN<T>(T v) where T : INumber<T> => T.IsNaN(v);
 
     /// <summary>
-    /// A vectorized sum whose order depends only on the length (four Vector512 lanes from index 0, then a fixed
-    /// tree), so a repeated run is bit-identical; TensorPrimitives.Sum aligns to the address, which can vary.
+    /// A vectorized sum whose order depends only on the length and the width (four vectors from index 0, then a fixed
+    /// tree), so a repeated run is bit-identical; TensorPrimitives.Sum aligns to the address, which can vary. Integer
+    /// sums do not depend on the order: TensorPrimitives.
     /// </summary>
     internal static T Sum<T>(ReadOnlySpan<T> x) where T : unmanaged, INumber<T>
     {
-        int n = x.Length, i = 0, w = Vector512<T>.Count;
-        T s = T.Zero;
-        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && n >= 4 * w)
+        if (typeof(T) == typeof(float)) { float s = FloatSum(MemoryMarshal.Cast<T, float>(x)); return Unsafe.As<float, T>(ref s); }
+        if (typeof(T) == typeof(double)) { double s = FloatSum(MemoryMarshal.Cast<T, double>(x)); return Unsafe.As<double, T>(ref s); }
+        return TP.Sum(x);
+    }
+
+    static unsafe T FloatSum<T>(ReadOnlySpan<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        fixed (T* p = x)
         {
-            Vector512<T> a0 = Vector512<T>.Zero, a1 = a0, a2 = a0, a3 = a0;
-            for (; i <= n - 4 * w; i += 4 * w)
-            {
-                a0 += Vector512.Create(x.Slice(i, w));
-                a1 += Vector512.Create(x.Slice(i + w, w));
-                a2 += Vector512.Create(x.Slice(i + 2 * w, w));
-                a3 += Vector512.Create(x.Slice(i + 3 * w, w));
-            }
-            s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            var kernel = new SumKernel<T>(p, x.Length);
+            Simd.Run<T, SumKernel<T>>(ref kernel);
+            return kernel.Result;
         }
-        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && n >= 4 * Vector256<T>.Count)
+    }
+
+    unsafe struct SumKernel<T>(T* x, int n) : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public T Result;
+
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
         {
-            int v = Vector256<T>.Count;
-            Vector256<T> a0 = Vector256<T>.Zero, a1 = a0, a2 = a0, a3 = a0;
-            for (; i <= n - 4 * v; i += 4 * v)
+            int w = S.Lanes, i = 0;
+            T s = T.Zero;
+            if (n >= 4 * w)
             {
-                a0 += Vector256.Create(x.Slice(i, v));
-                a1 += Vector256.Create(x.Slice(i + v, v));
-                a2 += Vector256.Create(x.Slice(i + 2 * v, v));
-                a3 += Vector256.Create(x.Slice(i + 3 * v, v));
+                TV a0 = S.Splat(T.Zero), a1 = a0, a2 = a0, a3 = a0;
+                for (; i <= n - 4 * w; i += 4 * w)
+                {
+                    a0 = S.Add(a0, S.Load(x + i));
+                    a1 = S.Add(a1, S.Load(x + i + w));
+                    a2 = S.Add(a2, S.Load(x + i + 2 * w));
+                    a3 = S.Add(a3, S.Load(x + i + 3 * w));
+                }
+                s = S.Sum(S.Add(S.Add(a0, a1), S.Add(a2, a3)));
             }
-            s = Vector256.Sum((a0 + a1) + (a2 + a3));
+            for (; i < n; i++) s += x[i];
+            Result = s;
         }
-        for (; i < n; i++) s += x[i];
-        return s;
     }
 }

@@ -1,7 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace MiniGrad.Backends.Cpu;
@@ -40,7 +38,7 @@ public sealed partial class CpuBackend
     static void SoftmaxT<T>(T[] x, T[] y, int outer, int d, int inner, bool log) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (d == 0) return;
-        if (inner == 1 && IsShortRow<T>(d))
+        if (inner == 1 && IsShortRow(d))
         {
             Par.For(outer, (long)d * 4, (r0, r1) => ShortRowsForward(x, y, r0, r1, d, log));
             return;
@@ -64,7 +62,7 @@ public sealed partial class CpuBackend
                     }
                     else
                     {
-                        FastMath.Exp<T>(yr, yr);
+                        SimdMath.Exp<T>(yr, yr);
                         TP.Divide(yr, Sum<T>(yr), yr);
                     }
                     continue;
@@ -77,7 +75,7 @@ public sealed partial class CpuBackend
                 {
                     var yr = y.AsSpan(b + k * inner, inner);
                     TP.Subtract(x.AsSpan(b + k * inner, inner), m, yr);
-                    FastMath.Exp<T>(yr, yr);
+                    SimdMath.Exp<T>(yr, yr);
                     TP.Add(s, yr, s);
                 }
                 if (log) TP.Log(s, s);
@@ -100,7 +98,7 @@ public sealed partial class CpuBackend
         {
             var c = v.Slice(i, Math.Min(buf.Length, v.Length - i));
             var b = buf[..c.Length];
-            FastMath.Exp<T>(c, b);
+            SimdMath.Exp<T>(c, b);
             s += Sum<T>(b);
         }
         return s;
@@ -109,7 +107,7 @@ public sealed partial class CpuBackend
     // log: gx = gy - exp(y) * sum(gy);  softmax: gx = y * (gy - sum(gy * y)).
     static void SoftmaxBackwardT<T>(T[] y, T[] gy, T[] gx, int outer, int d, int inner, bool log) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (inner == 1 && IsShortRow<T>(d))
+        if (inner == 1 && IsShortRow(d))
         {
             Par.For(outer, (long)d * 4, (r0, r1) => ShortRowsBackward(y, gy, gx, r0, r1, d, log));
             return;
@@ -126,7 +124,7 @@ public sealed partial class CpuBackend
                     if (log)
                     {
                         T sum = Sum<T>(gr);
-                        FastMath.Exp<T>(yr, xr);
+                        SimdMath.Exp<T>(yr, xr);
                         TP.MultiplyAdd(xr, -sum, gr, xr);
                     }
                     else
@@ -148,7 +146,7 @@ public sealed partial class CpuBackend
                 for (int k = 0; k < d; k++)
                 {
                     var yr = y.AsSpan(b + k * inner, inner); var gr = gy.AsSpan(b + k * inner, inner); var xr = gx.AsSpan(b + k * inner, inner);
-                    if (log) { FastMath.Exp<T>(yr, tmp); TP.Multiply(tmp, s, tmp); TP.Subtract(gr, tmp, xr); }
+                    if (log) { SimdMath.Exp<T>(yr, tmp); TP.Multiply(tmp, s, tmp); TP.Subtract(gr, tmp, xr); }
                     else { TP.Subtract(gr, s, tmp); TP.Multiply(tmp, yr, xr); }
                 }
             }
@@ -156,132 +154,141 @@ public sealed partial class CpuBackend
     }
 
     // Short contiguous rows (classes last, one vector up to 1024 values, as in 4800x29): per-row TensorPrimitives calls
-    // would cost more than the arithmetic. Instead, rows go a block at a time; each per-row step is inline Vector256
-    // code whose last vector overlaps the one before it (no scalar tail), and exp and log run once over the block.
-    // Measured slower (4800x29, one core): an in-register exp per row in Vector512 with no exp pass (137 against 97 us;
-    // each row's max -> exp -> sum chain then runs in series), the same with the maxima of a block first (102 against 97
-    // us: Zen 4 splits 512-bit ops in two, and 2 vectors for a 29-value row do 10% more exp work), and a native,
-    // non-NaN-propagating max (no change).
-    static bool IsShortRow<T>(int d) => Vector256.IsHardwareAccelerated && d >= Vector256<T>.Count && d <= 1024;
+    // would cost more than the arithmetic. Instead, rows go a block at a time; each per-row step is inline vector code
+    // whose last vector overlaps the one before it (no scalar tail), and exp and log run once over the block. At most 256
+    // bits: measured slower at 512 (4800x29, one core, Zen 4): an in-register exp per row in Vector512 with no exp pass
+    // (137 against 97 us; each row's max -> exp -> sum chain then runs in series), the same with the maxima of a block
+    // first (102 against 97 us: Zen 4 splits 512-bit ops in two, and 2 vectors for a 29-value row do 10% more exp work).
+    static bool IsShortRow(int d) => d <= 1024 && d >= ShortRowMaxLanes;
 
-    const int ShortRowBlock = 2048; // values per block: the block's exp stays in L1
+    const int ShortRowBlock = 2048;    // values per block: the block's exp stays in L1
+    const int ShortRowMaxLanes = 8;    // a row must fill one vector of the widest width used (256 bits of float32)
 
     static void ShortRowsForward<T>(T[] x, T[] y, int r0, int r1, int d, bool log) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int w = Vector256<T>.Count, blockRows = Math.Max(1, ShortRowBlock / d);
-        Span<T> m = stackalloc T[blockRows], s = stackalloc T[blockRows];
-        var tail = TailMask<T>(d);
-        ref T xs = ref MemoryMarshal.GetArrayDataReference(x);
-        ref T ys = ref MemoryMarshal.GetArrayDataReference(y);
-        for (int b = r0; b < r1; b += blockRows)
-        {
-            int rows = Math.Min(blockRows, r1 - b);
-            for (int r = 0; r < rows; r++)
-            {
-                nuint o = (nuint)((b + r) * d);
-                var mv = Vector256.LoadUnsafe(ref xs, o + (nuint)(d - w));
-                for (int i = 0; i + w <= d; i += w) mv = Vector256.Max(mv, Vector256.LoadUnsafe(ref xs, o + (nuint)i));
-                T max = MaxAcross(mv);
-                if (T.IsNegativeInfinity(max)) max = T.Zero; // an all -inf row gives NaN like PyTorch, not -inf - -inf noise
-                m[r] = max;
-                Sub(ref xs, Vector256.Create(max), ref ys, o, d);
-            }
-            var block = y.AsSpan(b * d, rows * d);
-            FastMath.Exp<T>(block, block);
-            for (int r = 0; r < rows; r++) s[r] = RowSum(ref ys, (nuint)((b + r) * d), d, tail);
-            if (log)
-            {
-                TP.Log(s[..rows], s[..rows]);
-                for (int r = 0; r < rows; r++) Sub(ref xs, Vector256.Create(m[r] + s[r]), ref ys, (nuint)((b + r) * d), d);
-            }
-            else
-            {
-                for (int r = 0; r < rows; r++)
-                {
-                    nuint o = (nuint)((b + r) * d), last = o + (nuint)(d - w);
-                    var sv = Vector256.Create(T.One / s[r]);
-                    var lastV = Vector256.LoadUnsafe(ref ys, last); // read before the in-place stores reach it
-                    for (int i = 0; i + w <= d; i += w) (Vector256.LoadUnsafe(ref ys, o + (nuint)i) * sv).StoreUnsafe(ref ys, o + (nuint)i);
-                    (lastV * sv).StoreUnsafe(ref ys, last);
-                }
-            }
-        }
+        var kernel = new ShortRowsKernel<T>(x, y, null, r0, r1, d, log, false);
+        Simd.Run<T, ShortRowsKernel<T>>(ref kernel, maxBits: 256);
     }
 
     // log: gx = gy - exp(y) * sum(gy);  softmax: gx = y * (gy - sum(gy * y)), as in SoftmaxBackwardT.
     static void ShortRowsBackward<T>(T[] y, T[] gy, T[] gx, int r0, int r1, int d, bool log) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int w = Vector256<T>.Count, blockRows = Math.Max(1, ShortRowBlock / d);
-        var tail = TailMask<T>(d);
-        ref T ys = ref MemoryMarshal.GetArrayDataReference(y);
-        ref T gs = ref MemoryMarshal.GetArrayDataReference(gy);
-        ref T xs = ref MemoryMarshal.GetArrayDataReference(gx);
-        for (int b = r0; b < r1; b += blockRows)
+        var kernel = new ShortRowsKernel<T>(y, gx, gy, r0, r1, d, log, true);
+        Simd.Run<T, ShortRowsKernel<T>>(ref kernel, maxBits: 256);
+    }
+
+    /// <summary>Forward: src = x, dst = y. Backward: src = y, dst = gx, g = gy.</summary>
+    readonly unsafe struct ShortRowsKernel<T>(T[] src, T[] dst, T[]? g, int r0, int r1, int d, bool log, bool backward)
+        : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
         {
-            int rows = Math.Min(blockRows, r1 - b);
-            if (log) FastMath.Exp<T>(y.AsSpan(b * d, rows * d), gx.AsSpan(b * d, rows * d));
-            for (int r = 0; r < rows; r++)
+            fixed (T* sp = src, dp = dst, gp = g)
             {
-                nuint o = (nuint)((b + r) * d), last = o + (nuint)(d - w);
+                if (backward) Backward<TV, S>(sp, gp, dp, src.AsSpan(), dst.AsSpan(), r0, r1, d, log);
+                else Forward<TV, S>(sp, dp, dst.AsSpan(), r0, r1, d, log);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void Forward<TV, S>(T* x, T* y, Span<T> ySpan, int r0, int r1, int d, bool log) where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int w = S.Lanes, blockRows = Math.Max(1, ShortRowBlock / d);
+            Span<T> m = stackalloc T[blockRows], s = stackalloc T[blockRows];
+            var tail = TailMask<TV, S>(d);
+            for (int b = r0; b < r1; b += blockRows)
+            {
+                int rows = Math.Min(blockRows, r1 - b);
+                for (int r = 0; r < rows; r++)
+                {
+                    T* xr = x + (b + r) * d;
+                    var mv = S.Load(xr + d - w);
+                    for (int i = 0; i + w <= d; i += w) mv = S.Max(mv, S.Load(xr + i));
+                    T max = S.MaxAcross(mv);
+                    if (T.IsNegativeInfinity(max)) max = T.Zero; // an all -inf row gives NaN like PyTorch, not -inf - -inf noise
+                    m[r] = max;
+                    Sub<TV, S>(xr, S.Splat(max), y + (b + r) * d, d);
+                }
+                var block = ySpan.Slice(b * d, rows * d);
+                SimdMath.Exp<T>(block, block);
+                for (int r = 0; r < rows; r++) s[r] = RowSum<TV, S>(y + (b + r) * d, d, tail);
                 if (log)
                 {
-                    var sv = Vector256.Create(RowSum(ref gs, o, d, tail));
-                    var lastE = Vector256.LoadUnsafe(ref xs, last); // read before the in-place stores reach it
-                    for (int i = 0; i + w <= d; i += w)
-                    {
-                        nuint k = o + (nuint)i;
-                        (Vector256.LoadUnsafe(ref gs, k) - Vector256.LoadUnsafe(ref xs, k) * sv).StoreUnsafe(ref xs, k);
-                    }
-                    (Vector256.LoadUnsafe(ref gs, last) - lastE * sv).StoreUnsafe(ref xs, last);
+                    SimdMath.Log<T>(s[..rows], s[..rows]);
+                    for (int r = 0; r < rows; r++) Sub<TV, S>(x + (b + r) * d, S.Splat(m[r] + s[r]), y + (b + r) * d, d);
                 }
                 else
                 {
-                    var acc = Vector256.LoadUnsafe(ref gs, last) * Vector256.LoadUnsafe(ref ys, last) & tail;
-                    for (int i = 0; i + w <= d; i += w) acc += Vector256.LoadUnsafe(ref gs, o + (nuint)i) * Vector256.LoadUnsafe(ref ys, o + (nuint)i);
-                    var dv = Vector256.Create(Vector256.Sum(acc));
-                    for (int i = 0; i + w <= d; i += w)
+                    for (int r = 0; r < rows; r++)
                     {
-                        nuint k = o + (nuint)i;
-                        (Vector256.LoadUnsafe(ref ys, k) * (Vector256.LoadUnsafe(ref gs, k) - dv)).StoreUnsafe(ref xs, k);
+                        T* yr = y + (b + r) * d;
+                        var sv = S.Splat(T.One / s[r]);
+                        var lastV = S.Load(yr + d - w); // read before the in-place stores reach it
+                        for (int i = 0; i + w <= d; i += w) S.Store(S.Mul(S.Load(yr + i), sv), yr + i);
+                        S.Store(S.Mul(lastV, sv), yr + d - w);
                     }
-                    (Vector256.LoadUnsafe(ref ys, last) * (Vector256.LoadUnsafe(ref gs, last) - dv)).StoreUnsafe(ref xs, last);
                 }
             }
         }
-    }
 
-    /// <summary>dst[o..o+d) = src[o..o+d) - v; the last vector overlaps the one before it and writes the same values.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Sub<T>(ref T src, Vector256<T> v, ref T dst, nuint o, int d) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int w = Vector256<T>.Count;
-        for (int i = 0; i + w <= d; i += w) (Vector256.LoadUnsafe(ref src, o + (nuint)i) - v).StoreUnsafe(ref dst, o + (nuint)i);
-        nuint last = o + (nuint)(d - w);
-        (Vector256.LoadUnsafe(ref src, last) - v).StoreUnsafe(ref dst, last);
-    }
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        static void Backward<TV, S>(T* y, T* gy, T* gx, Span<T> ySpan, Span<T> gxSpan, int r0, int r1, int d, bool log)
+            where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int w = S.Lanes, blockRows = Math.Max(1, ShortRowBlock / d);
+            var tail = TailMask<TV, S>(d);
+            for (int b = r0; b < r1; b += blockRows)
+            {
+                int rows = Math.Min(blockRows, r1 - b);
+                if (log) SimdMath.Exp<T>(ySpan.Slice(b * d, rows * d), gxSpan.Slice(b * d, rows * d));
+                for (int r = 0; r < rows; r++)
+                {
+                    int o = (b + r) * d, last = o + d - w;
+                    if (log)
+                    {
+                        var sv = S.Splat(RowSum<TV, S>(gy + o, d, tail));
+                        var lastE = S.Load(gx + last); // read before the in-place stores reach it
+                        for (int i = o; i + w <= o + d; i += w) S.Store(S.Sub(S.Load(gy + i), S.Mul(S.Load(gx + i), sv)), gx + i);
+                        S.Store(S.Sub(S.Load(gy + last), S.Mul(lastE, sv)), gx + last);
+                    }
+                    else
+                    {
+                        var acc = S.And(S.Mul(S.Load(gy + last), S.Load(y + last)), tail);
+                        for (int i = o; i + w <= o + d; i += w) acc = S.Add(acc, S.Mul(S.Load(gy + i), S.Load(y + i)));
+                        var dv = S.Splat(S.Sum(acc));
+                        for (int i = o; i + w <= o + d; i += w) S.Store(S.Mul(S.Load(y + i), S.Sub(S.Load(gy + i), dv)), gx + i);
+                        S.Store(S.Mul(S.Load(y + last), S.Sub(S.Load(gy + last), dv)), gx + last);
+                    }
+                }
+            }
+        }
 
-    /// <summary>Sum of a row of d values: whole vectors, then the last vector with the lanes already counted masked off.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static T RowSum<T>(ref T src, nuint o, int d, Vector256<T> tail) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int w = Vector256<T>.Count;
-        var acc = Vector256.LoadUnsafe(ref src, o + (nuint)(d - w)) & tail;
-        for (int i = 0; i + w <= d; i += w) acc += Vector256.LoadUnsafe(ref src, o + (nuint)i);
-        return Vector256.Sum(acc);
-    }
+        /// <summary>dst[0..d) = src[0..d) - v; the last vector overlaps the one before it and writes the same values.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Sub<TV, S>(T* src, TV v, T* dst, int d) where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int w = S.Lanes;
+            for (int i = 0; i + w <= d; i += w) S.Store(S.Sub(S.Load(src + i), v), dst + i);
+            S.Store(S.Sub(S.Load(src + d - w), v), dst + d - w);
+        }
 
-    /// <summary>Lanes of a row's last vector (it starts at d - w) that the whole vectors before it did not cover.</summary>
-    static Vector256<T> TailMask<T>(int d) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int w = Vector256<T>.Count, covered = d % w == 0 ? w : w - d % w;
-        return Vector256.GreaterThanOrEqual(Vector256<T>.Indices, Vector256.Create(T.CreateTruncating(covered)));
-    }
+        /// <summary>Sum of a row of d values: whole vectors, then the last vector with the lanes already counted masked off.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static T RowSum<TV, S>(T* src, int d, TV tail) where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int w = S.Lanes;
+            var acc = S.And(S.Load(src + d - w), tail);
+            for (int i = 0; i + w <= d; i += w) acc = S.Add(acc, S.Load(src + i));
+            return S.Sum(acc);
+        }
 
-    static T MaxAcross<T>(Vector256<T> v) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var h = Vector128.Max(v.GetLower(), v.GetUpper());
-        T max = h.GetElement(0);
-        for (int i = 1; i < Vector128<T>.Count; i++) max = T.Max(max, h.GetElement(i));
-        return max;
+        /// <summary>Lanes of a row's last vector (it starts at d - w) that the whole vectors before it did not cover.</summary>
+        static TV TailMask<TV, S>(int d) where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int w = S.Lanes, covered = d % w == 0 ? w : w - d % w;
+            T* lanes = stackalloc T[w];
+            for (int i = 0; i < w; i++) lanes[i] = T.CreateTruncating(i);
+            return S.Equal(S.Max(S.Load(lanes), S.Splat(T.CreateTruncating(covered))), S.Load(lanes)); // lane >= covered
+        }
     }
 }

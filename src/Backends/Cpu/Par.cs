@@ -20,9 +20,11 @@ internal static class Par
         long work = count * Math.Max(costPerItem, 1);
         if (workers <= 1 || count < 2 || work < 1 << 16) { body(0, count); return; }
         int chunks = (int)Math.Min(Math.Min(count, workers * 4L), Math.Max(2, work >> 15));
+        int simd = Simd.Capture(); // the workers' kernels run at the caller's width
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = workers }, c =>
         {
             int start = (int)((long)count * c / chunks), end = (int)((long)count * (c + 1) / chunks);
+            using var width = Simd.Restore(simd);
             if (start < end) body(start, end);
         });
     }
@@ -36,13 +38,14 @@ internal static class Par
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        int share = Math.Max(1, cores / count);
+        int share = Math.Max(1, cores / count), simd = Simd.Capture();
         try
         {
             Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = cores }, i =>
             {
                 int outer = t_cores;
                 t_cores = share;
+                using var width = Simd.Restore(simd);
                 try { body(i); }
                 finally { t_cores = outer; }
             });

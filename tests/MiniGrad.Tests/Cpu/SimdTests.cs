@@ -7,13 +7,10 @@ namespace MiniGrad.Tests.Cpu;
 public unsafe class SimdTests
 {
     /// <summary>The widths to test here: every accelerated one up to the native width, and scalar.</summary>
-    public static TheoryData<int> Widths()
-    {
-        var data = new TheoryData<int>();
-        foreach (int bits in new[] { 512, 256, 128, 0 })
-            if (bits <= Simd.NativeBits) data.Add(bits);
-        return data;
-    }
+    public static TheoryData<int> Widths() => new(WidthList);
+
+    /// <summary>512, 256, 128 and 0 (scalar), those up to this machine's native width.</summary>
+    public static int[] WidthList => [.. new[] { 512, 256, 128, 0 }.Where(bits => bits <= Simd.NativeBits)];
 
     static float[] Inputs()
     {

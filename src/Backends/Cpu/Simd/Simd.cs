@@ -49,10 +49,21 @@ internal static class Simd
         public void Dispose() => t_limit = previous;
     }
 
-    /// <summary>Runs the kernel at <see cref="Bits"/>. A kernel that fans out to other threads does so inside Run.</summary>
-    public static void Run<T, K>(ref K kernel) where T : unmanaged, IFloatingPointIeee754<T> where K : ISimdKernel<T>, allows ref struct
+    /// <summary>This thread's limit, for a fan-out to carry to its workers (<see cref="Par"/>) through <see cref="Restore"/>.</summary>
+    public static int Capture() => t_limit;
+
+    /// <summary>Sets a captured limit on a worker thread until disposed.</summary>
+    public static Scope Restore(int captured)
     {
-        switch (Bits)
+        var scope = new Scope(t_limit);
+        t_limit = captured;
+        return scope;
+    }
+
+    /// <summary>Runs the kernel at <see cref="Bits"/>, or at most <paramref name="maxBits"/> (a kernel measured faster narrower).</summary>
+    public static void Run<T, K>(ref K kernel, int maxBits = 512) where T : unmanaged, IFloatingPointIeee754<T> where K : ISimdKernel<T>, allows ref struct
+    {
+        switch (Widest(Math.Min(Bits, maxBits)))
         {
             case 512: kernel.Run<Vector512<T>, Simd512<T>>(); break;
             case 256: kernel.Run<Vector256<T>, Simd256<T>>(); break;
