@@ -108,8 +108,8 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     //      a large MC means B is packed once per k block for most shapes (2016 x 256 x 4 B ~ 2 MiB).
     // Measured on the target (fp32, one core, n = 256..1024): KC in 192..512 and NC in 256..768 all land
     // within noise (105-110 GFLOP/s, ~93% of the FMA peak), so these are the cache-derived values.
-    // The narrower tiles keep them: their A micro-panels are smaller still, and a B micro-panel (KC x NR) streams
-    // from L2 at no more bytes per multiply-add than at 512 bits.
+    // The narrower tiles keep them (not tuned separately): their A micro-panels are smaller still, and B streams from
+    // L2 at more bytes per multiply-add (64 B per 96 at 256 bits, against 128 B per 448) but well within L2's bandwidth.
     static readonly int KC = 1024 / sizeof(T);
     static readonly int NC = 512 / NR * NR;
     static readonly int MC = 2016 / MR * MR;
