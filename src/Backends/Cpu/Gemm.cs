@@ -1,9 +1,7 @@
-using System;
-using System.Collections.Generic;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using System.Threading.Tasks;
 
@@ -13,9 +11,12 @@ namespace MiniGrad.Backends.Cpu;
 /// Dense row-major matrix multiply, C = op(A) * op(B) (or C += ...), in the BLIS/GotoBLAS style:
 /// the operands are cut into cache-sized blocks, each block is packed into a contiguous buffer laid
 /// out in the order the micro-kernel reads it (transposition is absorbed there), and a register-blocked
-/// micro-kernel computes one MR x NR tile of C at a time with fused multiply-adds
-/// (14 x 32 fp32 / 14 x 16 fp64 with AVX-512, 6 x 16 / 6 x 8 with AVX2).
-/// Results are deterministic: every element of C is summed in the same k order whatever the thread count.
+/// micro-kernel computes one MR x NR tile of C at a time with fused multiply-adds. The kernel is written once
+/// over <see cref="ISimd{TV, T}"/> and runs at the width <see cref="Simd.Bits"/> picks, with a register tile per
+/// width (<see cref="GemmCall{T}"/>): 14 x 2 vectors at 512 bits, 6 x 2 at 256, 8 x 3 at 128 on ARM64, 6 x 2 on SSE
+/// and one element at a time.
+/// Results are deterministic: every element of C is summed in the same k order whatever the thread count
+/// (the order depends on the width only through the block sizes, so two widths may differ in the last bits).
 /// </summary>
 internal static unsafe class Gemm
 {
@@ -23,10 +24,33 @@ internal static unsafe class Gemm
     // transA == false: A is stored m x k with row stride lda; transA == true: A is stored k x m (row stride lda) and op(A) = A^T.
     // Same for B: transB == false: stored k x n (ldb); true: stored n x k, op(B) = B^T. C is m x n with row stride ldc.
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, bool accumulate)
-        => GemmDriver<float>.Run(new GemmProblem<float>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
+    {
+        var call = new GemmCall<float>(new GemmProblem<float>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
+        Simd.Run<float, GemmCall<float>>(ref call);
+    }
 
     public static void Dgemm(bool transA, bool transB, int m, int n, int k, double* a, int lda, double* b, int ldb, double* c, int ldc, bool accumulate)
-        => GemmDriver<double>.Run(new GemmProblem<double>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
+    {
+        var call = new GemmCall<double>(new GemmProblem<double>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
+        Simd.Run<double, GemmCall<double>>(ref call);
+    }
+}
+
+/// <summary>
+/// Picks the register tile for the width <see cref="Simd.Run{T, K}"/> chose, once per call (worker threads inherit it):
+/// as many accumulators as the registers allow, next to the B vectors and the broadcast A value.
+/// </summary>
+internal readonly unsafe struct GemmCall<T>(GemmProblem<T> problem) : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
+    {
+        if (S.Lanes > 1 && sizeof(TV) == 64)
+            GemmDriver<T, TV, S, Tile14x2>.Run(problem); // AVX-512, 32 registers: 28 accumulators + 2 B + 1 broadcast
+        else if (S.Lanes > 1 && sizeof(TV) == 16 && AdvSimd.Arm64.IsSupported)
+            GemmDriver<T, TV, S, Tile8x3>.Run(problem);  // NEON, 32 registers: 24 accumulators + 3 B + 1 broadcast
+        else
+            GemmDriver<T, TV, S, Tile6x2>.Run(problem);  // AVX2, SSE, scalar (16 registers): 12 + 2 B + 1 broadcast (+ 1 product without FMA)
+    }
 }
 
 /// <summary>One GEMM call's operands. A sub-rectangle of C is described by the same type with shifted pointers.</summary>
@@ -67,13 +91,12 @@ internal readonly unsafe struct GemmProblem<T> where T : unmanaged
 /// The broadcast operand (A) is the one kept in L1, the vector operand (B) streams from L2: a B
 /// micro-panel is NR/MR times wider than an A micro-panel, so this keeps the L1-resident panel small.
 /// </summary>
-internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
+internal static unsafe class GemmDriver<T, TV, S, P>
+    where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> where P : struct, IGemmTile
 {
-    // Vector512 kernel when AVX-512 is usable, otherwise the Vector256 kernel (correct everywhere,
-    // fast with AVX2). The JIT folds these static readonly values into constants.
-    static readonly bool Wide = Vector512.IsHardwareAccelerated;
-    static readonly int MR = Wide ? GemmKernel<T>.MR512 : GemmKernel<T>.MR256;
-    static readonly int NR = Wide ? GemmKernel<T>.NR512 : GemmKernel<T>.NR256;
+    // The register tile: MR rows of C by NR columns (P.Vectors vectors). Static abstract members: the JIT folds them.
+    static int MR => P.Count;
+    static int NR => P.Vectors * S.Lanes;
 
     // Block sizes, chosen for Zen 4 (32 KiB L1d and 1 MiB L2 per core, 32 MiB shared L3) and scaled by the
     // element size so that the packed panels have the same byte size for fp32 and fp64:
@@ -85,8 +108,10 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
     //      a large MC means B is packed once per k block for most shapes (2016 x 256 x 4 B ~ 2 MiB).
     // Measured on the target (fp32, one core, n = 256..1024): KC in 192..512 and NC in 256..768 all land
     // within noise (105-110 GFLOP/s, ~93% of the FMA peak), so these are the cache-derived values.
+    // The narrower tiles keep them (not tuned separately): their A micro-panels are smaller still, and B streams from
+    // L2 at more bytes per multiply-add (64 B per 96 at 256 bits, against 128 B per 448) but well within L2's bandwidth.
     static readonly int KC = 1024 / sizeof(T);
-    static readonly int NC = 512;
+    static readonly int NC = 512 / NR * NR;
     static readonly int MC = 2016 / MR * MR;
 
     // Below this many multiply-adds a second thread costs more (pool wake-up, duplicated packing) than it
@@ -95,6 +120,9 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
 
     // Up to two MR row panels: B is then streamed at most twice, which costs less than packing it.
     static readonly int DirectBMaxRows = 2 * MR;
+
+    /// <summary>Elements a transposed block's stores may write past the end of a packed panel buffer.</summary>
+    const int Overrun = 64;
 
     // Per-thread packing buffers, grown on demand and kept for the thread's lifetime (no per-call allocation).
     [ThreadStatic] static T* t_aPack;
@@ -161,14 +189,14 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
         int kcMax = Math.Min(KC, p.K), ncMax = Math.Min(NC, RoundUp(p.N, NR));
         T* aPack = Buffer(ref t_aPack, ref t_aCap, (nint)mcStep * kcMax);
         T* bPack = Buffer(ref t_bPack, ref t_bCap, (nint)ncMax * kcMax);
-        T* spill = t_spill != null ? t_spill : t_spill = (T*)NativeMemory.AlignedAlloc((nuint)(GemmKernel<T>.MaxTile * sizeof(T)), 64);
+        T* spill = t_spill != null ? t_spill : t_spill = (T*)NativeMemory.AlignedAlloc((nuint)(MR * NR * sizeof(T)), 64);
         // With few rows, B is read by one or two row panels only: packing it would cost about as much as using it
         // (16 x 128 x 512, an LSTM step: 7.6 of 30 us), so the kernel reads B's rows in place when they are
         // contiguous. The k order per element is the packed path's, so results are bit-identical either way.
-        bool directB = Wide && !p.TransB && p.M <= DirectBMaxRows;
+        bool directB = !p.TransB && p.M <= DirectBMaxRows;
         // 15 or 16 rows (a batch of 16) as 8 + 8 rather than 14 + 2: two 8-row kernels cost less than a 14-row one plus a
         // nearly empty one, which loads as much of B for 1/7 of the work.
-        int panelRows = Wide && p.M > MR && p.M <= 16 ? 8 : MR;
+        int panelRows = MR > 8 && p.M > MR && p.M <= 16 ? 8 : MR;
 
         for (int ic = 0; ic < p.M; ic += mcStep)
         {
@@ -224,20 +252,21 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
                 Tile(ir, jr, mc, nc, kc, aPack, panelRows, b + (nint)jr * kc, bRowStep, c, ldc, overwrite, spill);
     }
 
-    /// <summary>The tile of C at (ir, jr), by the kernel for its row count.</summary>
+    /// <summary>
+    /// The tile of C at (ir, jr), by the kernel for its row count: the full MR rows, or 8 or 4 where that is fewer, so that
+    /// e.g. m = 256 = 18 x 14 + 4 does not spend a 14-row kernel on the last 4 rows.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Tile(int ir, int jr, int mc, int nc, int kc, T* aPack, int panelRows, T* bPanel, int bRowStep, T* c, int ldc, bool overwrite, T* spill)
     {
         int rows = Math.Min(panelRows, mc - ir), cols = Math.Min(NR, nc - jr);
         T* aPanel = aPack + (nint)(ir / panelRows) * MR * kc, cTile = c + (nint)ir * ldc + jr;
-        if (!Wide)
-            GemmKernel<T>.Kernel256(kc, aPanel, bPanel, cTile, ldc, rows, cols, overwrite, spill);
-        else if (rows > 8)
-            GemmKernel<T>.Kernel512<Rows14>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
-        else if (rows > 4)
-            GemmKernel<T>.Kernel512<Rows8>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+        if (rows <= 4 && MR > 4)
+            GemmKernel<T, TV, S, P>.Run<Rows4>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+        else if (rows <= 8 && MR > 8)
+            GemmKernel<T, TV, S, P>.Run<Rows8>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
         else
-            GemmKernel<T>.Kernel512<Rows4>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+            GemmKernel<T, TV, S, P>.Run<P>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
     }
 
     /// <summary>
@@ -292,25 +321,25 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
 
     /// <summary>
     /// Source row r (at src + r * ld) holds element r of the panels for all kc steps: transpose it into
-    /// dst[kk * width + r], padding the last panel with zero rows. Whole V x V blocks (V = lanes per
-    /// Vector512) go through a vector transpose; the k tail, and everything without AVX-512, is scalar.
+    /// dst[kk * width + r], padding the last panel with zero rows. Whole V x V blocks (V = lanes per vector)
+    /// go through the width's vector transpose; the k tail (and everything at the scalar width) is element-wise.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackAcrossRows(T* src, int ld, int kc, int extent, int width, T* dst)
     {
-        int v = Vector512<T>.Count;
-        bool vector = GemmTranspose<T>.IsSupported;
+        int v = S.Lanes;
+        TV* block = stackalloc TV[v];
         for (int r0 = 0; r0 < extent; r0 += width, dst += (nint)width * kc, src += (nint)width * ld)
         {
             int rows = Math.Min(width, extent - r0), kk = 0;
-            if (vector)
+            if (v > 1)
             {
                 for (; kk + v <= kc; kk += v)
                 {
                     // Row groups in descending order: a group whose V-lane stores run past the panel width
                     // spills into the next k step's first lanes, which group 0 then overwrites.
                     for (int g = (width - 1) / v * v; g >= 0; g -= v)
-                        GemmTranspose<T>.Block(src + (nint)g * ld + kk, ld, Math.Max(0, rows - g), dst + (nint)kk * width + g, width);
+                        TransposeBlock(src + (nint)g * ld + kk, ld, rows - g, dst + (nint)kk * width + g, width, block);
                 }
             }
             for (int r = 0; r < rows; r++)
@@ -318,6 +347,21 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
             for (int r = rows; r < width; r++)
                 StridedZero(dst + (nint)kk * width + r, kc - kk, width);
         }
+    }
+
+    /// <summary>
+    /// Reads rows x V elements (row r at src + r * ld, rows past `rows` read as zero) and writes the transpose:
+    /// V lanes (one per source row) at dst + j * width for j in [0, V). Lanes past `width` spill into the next line;
+    /// the caller's write order makes that harmless.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void TransposeBlock(T* src, int ld, int rows, T* dst, int width, TV* block)
+    {
+        for (int r = 0; r < S.Lanes; r++)
+            block[r] = r < rows ? S.Load(src + (nint)r * ld) : S.Splat(T.Zero);
+        S.Transpose(block);
+        for (int j = 0; j < S.Lanes; j++)
+            S.Store(block[j], dst + (nint)j * width);
     }
 
     /// <summary>dst[0..count) = src[0..count), dst[count..width) = 0.</summary>
@@ -358,7 +402,7 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
 
     static T* Buffer(ref T* buffer, ref nint capacity, nint elements)
     {
-        elements += GemmTranspose<T>.Overrun;
+        elements += Overrun;
         if (capacity < elements)
         {
             NativeMemory.AlignedFree(buffer);
@@ -369,155 +413,30 @@ internal static unsafe class GemmDriver<T> where T : unmanaged, INumber<T>
     }
 }
 
-/// <summary>
-/// V x V transpose of row vectors (V = Vector512&lt;T&gt;.Count) for the packing of operands whose panel
-/// elements are rows of the source. log2(V) stages; the stage of half-size h swaps the off-diagonal
-/// h x h blocks of every 2h x 2h tile, i.e. swaps bit h of the row and column indices, with one
-/// two-source permute (vpermt2ps / vpermt2pd) per output row.
-/// </summary>
-internal static unsafe class GemmTranspose<T> where T : unmanaged, INumber<T>
-{
-    // Only used alongside the Vector512 kernel (whose panel widths it is tested with).
-    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported
-        && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
-
-    /// <summary>Elements a block store may write past the end of a packed panel buffer.</summary>
-    public const int Overrun = 64;
-
-    // Permute indices, two per stage (low and high output row of each pair), largest h first.
-    static readonly Vector512<T>[] s_index = BuildIndices();
-
-    /// <summary>
-    /// Reads rows x V elements (row r at src + r * ld, rows past `rows` read as zero) and writes the
-    /// transpose: V lanes (one per source row) at dst + j * width for j in [0, V). Lanes past `width`
-    /// spill into the next line; the caller's write order makes that harmless.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Block(T* src, int ld, int rows, T* dst, int width)
-    {
-        // Written out for 16 rows (float); the double instantiation (8 rows) drops rows 8-15 and the first stage.
-        bool wide = Vector512<T>.Count == 16;
-        Vector512<T>[] index = s_index; // first, so that a class-init helper call cannot sit among live vectors
-        Vector512<T> r0 = Row(src, ld, 0, rows), r1 = Row(src, ld, 1, rows), r2 = Row(src, ld, 2, rows), r3 = Row(src, ld, 3, rows),
-            r4 = Row(src, ld, 4, rows), r5 = Row(src, ld, 5, rows), r6 = Row(src, ld, 6, rows), r7 = Row(src, ld, 7, rows);
-        Vector512<T> r8 = default, r9 = default, rA = default, rB = default, rC = default, rD = default, rE = default, rF = default;
-        Vector512<T> lo, hi;
-        int s = 0;
-        if (wide)
-        {
-            r8 = Row(src, ld, 8, rows); r9 = Row(src, ld, 9, rows); rA = Row(src, ld, 10, rows); rB = Row(src, ld, 11, rows);
-            rC = Row(src, ld, 12, rows); rD = Row(src, ld, 13, rows); rE = Row(src, ld, 14, rows); rF = Row(src, ld, 15, rows);
-            (lo, hi) = (index[0], index[1]);
-            s = 2;
-            (r0, r8) = (Permute(r0, lo, r8), Permute(r0, hi, r8)); (r1, r9) = (Permute(r1, lo, r9), Permute(r1, hi, r9));
-            (r2, rA) = (Permute(r2, lo, rA), Permute(r2, hi, rA)); (r3, rB) = (Permute(r3, lo, rB), Permute(r3, hi, rB));
-            (r4, rC) = (Permute(r4, lo, rC), Permute(r4, hi, rC)); (r5, rD) = (Permute(r5, lo, rD), Permute(r5, hi, rD));
-            (r6, rE) = (Permute(r6, lo, rE), Permute(r6, hi, rE)); (r7, rF) = (Permute(r7, lo, rF), Permute(r7, hi, rF));
-        }
-        (lo, hi) = (index[s], index[s + 1]); s += 2;  // h = 4
-        (r0, r4) = (Permute(r0, lo, r4), Permute(r0, hi, r4)); (r1, r5) = (Permute(r1, lo, r5), Permute(r1, hi, r5));
-        (r2, r6) = (Permute(r2, lo, r6), Permute(r2, hi, r6)); (r3, r7) = (Permute(r3, lo, r7), Permute(r3, hi, r7));
-        if (wide)
-        {
-            (r8, rC) = (Permute(r8, lo, rC), Permute(r8, hi, rC)); (r9, rD) = (Permute(r9, lo, rD), Permute(r9, hi, rD));
-            (rA, rE) = (Permute(rA, lo, rE), Permute(rA, hi, rE)); (rB, rF) = (Permute(rB, lo, rF), Permute(rB, hi, rF));
-        }
-        (lo, hi) = (index[s], index[s + 1]); s += 2;  // h = 2
-        (r0, r2) = (Permute(r0, lo, r2), Permute(r0, hi, r2)); (r1, r3) = (Permute(r1, lo, r3), Permute(r1, hi, r3));
-        (r4, r6) = (Permute(r4, lo, r6), Permute(r4, hi, r6)); (r5, r7) = (Permute(r5, lo, r7), Permute(r5, hi, r7));
-        if (wide)
-        {
-            (r8, rA) = (Permute(r8, lo, rA), Permute(r8, hi, rA)); (r9, rB) = (Permute(r9, lo, rB), Permute(r9, hi, rB));
-            (rC, rE) = (Permute(rC, lo, rE), Permute(rC, hi, rE)); (rD, rF) = (Permute(rD, lo, rF), Permute(rD, hi, rF));
-        }
-        (lo, hi) = (index[s], index[s + 1]);          // h = 1
-        (r0, r1) = (Permute(r0, lo, r1), Permute(r0, hi, r1)); (r2, r3) = (Permute(r2, lo, r3), Permute(r2, hi, r3));
-        (r4, r5) = (Permute(r4, lo, r5), Permute(r4, hi, r5)); (r6, r7) = (Permute(r6, lo, r7), Permute(r6, hi, r7));
-        if (wide)
-        {
-            (r8, r9) = (Permute(r8, lo, r9), Permute(r8, hi, r9)); (rA, rB) = (Permute(rA, lo, rB), Permute(rA, hi, rB));
-            (rC, rD) = (Permute(rC, lo, rD), Permute(rC, hi, rD)); (rE, rF) = (Permute(rE, lo, rF), Permute(rE, hi, rF));
-        }
-
-        Store(r0, dst, width, 0); Store(r1, dst, width, 1); Store(r2, dst, width, 2); Store(r3, dst, width, 3);
-        Store(r4, dst, width, 4); Store(r5, dst, width, 5); Store(r6, dst, width, 6); Store(r7, dst, width, 7);
-        if (wide)
-        {
-            Store(r8, dst, width, 8); Store(r9, dst, width, 9); Store(rA, dst, width, 10); Store(rB, dst, width, 11);
-            Store(rC, dst, width, 12); Store(rD, dst, width, 13); Store(rE, dst, width, 14); Store(rF, dst, width, 15);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<T> Row(T* src, int ld, int r, int rows) => r < rows ? Vector512.Load(src + (nint)r * ld) : Vector512<T>.Zero;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(Vector512<T> row, T* dst, int width, int j) => Vector512.Store(row, dst + (nint)j * width);
-
-    /// <summary>Lane c of the result is lane idx[c] of the 2V-lane concatenation (a, b).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<T> Permute(Vector512<T> a, Vector512<T> idx, Vector512<T> b)
-    {
-        if (typeof(T) == typeof(float))
-            return Avx512F.PermuteVar16x32x2(a.AsSingle(), idx.AsInt32(), b.AsSingle()).As<float, T>();
-        return Avx512F.PermuteVar8x64x2(a.AsDouble(), idx.AsInt64(), b.AsDouble()).As<double, T>();
-    }
-
-    static Vector512<T>[] BuildIndices()
-    {
-        int n = Vector512<T>.Count;
-        var result = new List<Vector512<T>>();
-        for (int h = n / 2; h >= 1; h >>= 1)
-        {
-            // Row i (bit h clear) takes the low h-blocks of rows i and i+h; row i+h takes their high h-blocks.
-            result.Add(Index(c => (c & h) == 0 ? c : n + c - h));
-            result.Add(Index(c => (c & h) == 0 ? c + h : n + c));
-        }
-        return result.ToArray();
-    }
-
-    static Vector512<T> Index(Func<int, int> lane)
-    {
-        int n = Vector512<T>.Count;
-        if (sizeof(T) == 4)
-        {
-            int* x = stackalloc int[16];
-            for (int c = 0; c < n; c++)
-                x[c] = lane(c);
-            return Vector512.Load(x).As<int, T>();
-        }
-        long* y = stackalloc long[8];
-        for (int c = 0; c < n; c++)
-            y[c] = lane(c);
-        return Vector512.Load(y).As<long, T>();
-    }
-}
-
 /// <summary>A compile-time row count for the micro-kernel (static abstract, so the JIT folds it per struct type).</summary>
 internal interface IRowCount { static abstract int Count { get; } }
-internal struct Rows14 : IRowCount { public static int Count => 14; }
 internal struct Rows8 : IRowCount { public static int Count => 8; }
 internal struct Rows4 : IRowCount { public static int Count => 4; }
 
+/// <summary>A register tile: <see cref="IRowCount.Count"/> rows (at most 14) by <see cref="Vectors"/> vectors (2 or 3).</summary>
+internal interface IGemmTile : IRowCount { static abstract int Vectors { get; } }
+internal struct Tile14x2 : IGemmTile { public static int Count => 14; public static int Vectors => 2; }
+internal struct Tile8x3 : IGemmTile { public static int Count => 8; public static int Vectors => 3; }
+internal struct Tile6x2 : IGemmTile { public static int Count => 6; public static int Vectors => 2; }
+
 /// <summary>
-/// Micro-kernels: C[0..MR, 0..NR) (+)= sum over k of Apanel[k, 0..MR) outer Bpanel[k, 0..NR), with the
-/// whole tile held in vector registers. Per k step: load the NR-wide row of B (two vectors), then for
-/// every one of the MR rows broadcast one A value and issue two FMAs.
+/// The micro-kernel: C[0..rows, 0..cols) (+)= sum over k of Apanel[k, 0..MR) outer Bpanel[k, 0..NR), with the
+/// whole tile held in vector registers. Per k step: load the NR-wide row of B (P.Vectors vectors), then for
+/// every row broadcast one A value and issue one FMA per B vector.
 /// </summary>
-internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
+internal static unsafe class GemmKernel<T, TV, S, P>
+    where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> where P : struct, IGemmTile
 {
     // AVX-512 has 32 vector registers: 14 x 2 accumulators + 2 B vectors + 1 broadcast = 31, no spills
     // (checked in the JIT disassembly). 28 independent FMA chains per k step hide the FMA latency, and
     // 16 loads per 28 FMAs keep the load ports well below saturation. Measured: ~93% of the FMA peak of
-    // one Zen 4 core (single thread 105-110 of 116 GFLOP/s fp32).
-    public const int MR512 = 14;
-    public static int NR512 => 2 * Vector512<T>.Count;
-
-    // AVX2 has 16 registers: 6 x 2 accumulators + 2 B vectors + 1 broadcast.
-    public const int MR256 = 6;
-    public static int NR256 => 2 * Vector256<T>.Count;
-
-    public static int MaxTile => Math.Max(MR512 * NR512, MR256 * NR256);
+    // one Zen 4 core (single thread 105-110 of 116 GFLOP/s fp32). The other tiles follow the same rule for
+    // their register files (GemmCall).
 
     /// <summary>
     /// Asks for the C tile's cache lines at the start of the k loop, so that the read-modify-write at the end
@@ -535,143 +454,85 @@ internal static unsafe class GemmKernel<T> where T : unmanaged, INumber<T>
         }
     }
 
-    // Vector512/256.FusedMultiplyAdd exist only for float and double; the typeof test is resolved by the JIT
-    // per instantiation, so these compile to a single vfmadd231ps/pd.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector512.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
-        return Vector512.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<T> Fma(Vector256<T> a, Vector256<T> b, Vector256<T> c)
-    {
-        if (typeof(T) == typeof(float))
-            return Vector256.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
-        return Vector256.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
-    }
-
     /// <summary>
-    /// R.Count x (2 x Vector512) tile, R.Count &lt;= 14. The A panel is always packed MR512 wide; the shorter
-    /// instantiations only serve the last row panel of a block, so that e.g. m = 256 = 18 x 14 + 4 does not
-    /// spend a full 14-row kernel on 4 rows. The JIT specializes the method per R and drops the unused rows.
-    /// rows/cols give the valid part of the tile (edge tiles). Row k of the B panel is at b + k * ldb: ldb = NR
-    /// when B is packed, B's own row stride when it is read in place.
+    /// R.Count x (P.Vectors vectors) tile, R.Count &lt;= P.Count. The A panel is always packed P.Count wide; the shorter
+    /// instantiations only serve the last row panel of a block. The JIT specializes the method per R and P and drops the
+    /// unused rows and vectors. rows/cols give the valid part of the tile (edge tiles). Row k of the B panel is at
+    /// b + k * ldb: ldb = NR when B is packed, B's own row stride when it is read in place.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel512<R>(int kc, T* a, T* b, int ldb, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
+    public static void Run<R>(int kc, T* a, T* b, int ldb, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
         where R : struct, IRowCount
     {
-        int w = Vector512<T>.Count;
-        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
-            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
-            c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
-            c90 = default, c91 = default, cA0 = default, cA1 = default, cB0 = default, cB1 = default,
-            cC0 = default, cC1 = default, cD0 = default, cD1 = default;
-        PrefetchTile(c, ldc, Math.Min(rows, R.Count), 2 * w);
+        int w = S.Lanes, nr = P.Vectors * w;
+        bool three = P.Vectors > 2;
+        TV c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default,
+            c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default,
+            c40 = default, c41 = default, c42 = default, c50 = default, c51 = default, c52 = default,
+            c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default,
+            c80 = default, c81 = default, c90 = default, c91 = default, cA0 = default, cA1 = default,
+            cB0 = default, cB1 = default, cC0 = default, cC1 = default, cD0 = default, cD1 = default;
+        PrefetchTile(c, ldc, Math.Min(rows, R.Count), nr);
 
-        for (int p = 0; p < kc; p++, a += MR512, b += ldb)
+        for (int p = 0; p < kc; p++, a += P.Count, b += ldb)
         {
-            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + w), x;
-            { x = Vector512.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01); }
-            if (R.Count > 1) { x = Vector512.Create(a[1]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11); }
-            if (R.Count > 2) { x = Vector512.Create(a[2]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21); }
-            if (R.Count > 3) { x = Vector512.Create(a[3]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31); }
-            if (R.Count > 4) { x = Vector512.Create(a[4]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41); }
-            if (R.Count > 5) { x = Vector512.Create(a[5]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51); }
-            if (R.Count > 6) { x = Vector512.Create(a[6]); c60 = Fma(x, b0, c60); c61 = Fma(x, b1, c61); }
-            if (R.Count > 7) { x = Vector512.Create(a[7]); c70 = Fma(x, b0, c70); c71 = Fma(x, b1, c71); }
-            if (R.Count > 8) { x = Vector512.Create(a[8]); c80 = Fma(x, b0, c80); c81 = Fma(x, b1, c81); }
-            if (R.Count > 9) { x = Vector512.Create(a[9]); c90 = Fma(x, b0, c90); c91 = Fma(x, b1, c91); }
-            if (R.Count > 10) { x = Vector512.Create(a[10]); cA0 = Fma(x, b0, cA0); cA1 = Fma(x, b1, cA1); }
-            if (R.Count > 11) { x = Vector512.Create(a[11]); cB0 = Fma(x, b0, cB0); cB1 = Fma(x, b1, cB1); }
-            if (R.Count > 12) { x = Vector512.Create(a[12]); cC0 = Fma(x, b0, cC0); cC1 = Fma(x, b1, cC1); }
-            if (R.Count > 13) { x = Vector512.Create(a[13]); cD0 = Fma(x, b0, cD0); cD1 = Fma(x, b1, cD1); }
+            TV b0 = S.Load(b), b1 = S.Load(b + w), b2 = three ? S.Load(b + 2 * w) : default, x;
+            { x = S.Splat(a[0]); c00 = S.Fma(x, b0, c00); c01 = S.Fma(x, b1, c01); if (three) c02 = S.Fma(x, b2, c02); }
+            if (R.Count > 1) { x = S.Splat(a[1]); c10 = S.Fma(x, b0, c10); c11 = S.Fma(x, b1, c11); if (three) c12 = S.Fma(x, b2, c12); }
+            if (R.Count > 2) { x = S.Splat(a[2]); c20 = S.Fma(x, b0, c20); c21 = S.Fma(x, b1, c21); if (three) c22 = S.Fma(x, b2, c22); }
+            if (R.Count > 3) { x = S.Splat(a[3]); c30 = S.Fma(x, b0, c30); c31 = S.Fma(x, b1, c31); if (three) c32 = S.Fma(x, b2, c32); }
+            if (R.Count > 4) { x = S.Splat(a[4]); c40 = S.Fma(x, b0, c40); c41 = S.Fma(x, b1, c41); if (three) c42 = S.Fma(x, b2, c42); }
+            if (R.Count > 5) { x = S.Splat(a[5]); c50 = S.Fma(x, b0, c50); c51 = S.Fma(x, b1, c51); if (three) c52 = S.Fma(x, b2, c52); }
+            if (R.Count > 6) { x = S.Splat(a[6]); c60 = S.Fma(x, b0, c60); c61 = S.Fma(x, b1, c61); if (three) c62 = S.Fma(x, b2, c62); }
+            if (R.Count > 7) { x = S.Splat(a[7]); c70 = S.Fma(x, b0, c70); c71 = S.Fma(x, b1, c71); if (three) c72 = S.Fma(x, b2, c72); }
+            // Rows 8-13 exist only in two-vector tiles (14 x 3 would not fit in 32 registers).
+            if (R.Count > 8) { x = S.Splat(a[8]); c80 = S.Fma(x, b0, c80); c81 = S.Fma(x, b1, c81); }
+            if (R.Count > 9) { x = S.Splat(a[9]); c90 = S.Fma(x, b0, c90); c91 = S.Fma(x, b1, c91); }
+            if (R.Count > 10) { x = S.Splat(a[10]); cA0 = S.Fma(x, b0, cA0); cA1 = S.Fma(x, b1, cA1); }
+            if (R.Count > 11) { x = S.Splat(a[11]); cB0 = S.Fma(x, b0, cB0); cB1 = S.Fma(x, b1, cB1); }
+            if (R.Count > 12) { x = S.Splat(a[12]); cC0 = S.Fma(x, b0, cC0); cC1 = S.Fma(x, b1, cC1); }
+            if (R.Count > 13) { x = S.Splat(a[13]); cD0 = S.Fma(x, b0, cD0); cD1 = S.Fma(x, b1, cD1); }
         }
 
         // Full tiles go straight to C; edge tiles go through a scratch tile and a scalar copy of the valid part.
-        bool full = rows == R.Count && cols == 2 * w;
+        bool full = rows == R.Count && cols == nr;
         T* dst = full ? c : spill;
-        nint ld = full ? ldc : 2 * w;
+        nint ld = full ? ldc : nr;
         bool ow = overwrite || !full;
-        Store(dst + 0 * ld, c00, c01, ow);
-        if (R.Count > 1) Store(dst + 1 * ld, c10, c11, ow);
-        if (R.Count > 2) Store(dst + 2 * ld, c20, c21, ow);
-        if (R.Count > 3) Store(dst + 3 * ld, c30, c31, ow);
-        if (R.Count > 4) Store(dst + 4 * ld, c40, c41, ow);
-        if (R.Count > 5) Store(dst + 5 * ld, c50, c51, ow);
-        if (R.Count > 6) Store(dst + 6 * ld, c60, c61, ow);
-        if (R.Count > 7) Store(dst + 7 * ld, c70, c71, ow);
-        if (R.Count > 8) Store(dst + 8 * ld, c80, c81, ow);
-        if (R.Count > 9) Store(dst + 9 * ld, c90, c91, ow);
-        if (R.Count > 10) Store(dst + 10 * ld, cA0, cA1, ow);
-        if (R.Count > 11) Store(dst + 11 * ld, cB0, cB1, ow);
-        if (R.Count > 12) Store(dst + 12 * ld, cC0, cC1, ow);
-        if (R.Count > 13) Store(dst + 13 * ld, cD0, cD1, ow);
+        Store(dst + 0 * ld, c00, c01, c02, ow);
+        if (R.Count > 1) Store(dst + 1 * ld, c10, c11, c12, ow);
+        if (R.Count > 2) Store(dst + 2 * ld, c20, c21, c22, ow);
+        if (R.Count > 3) Store(dst + 3 * ld, c30, c31, c32, ow);
+        if (R.Count > 4) Store(dst + 4 * ld, c40, c41, c42, ow);
+        if (R.Count > 5) Store(dst + 5 * ld, c50, c51, c52, ow);
+        if (R.Count > 6) Store(dst + 6 * ld, c60, c61, c62, ow);
+        if (R.Count > 7) Store(dst + 7 * ld, c70, c71, c72, ow);
+        if (R.Count > 8) Store(dst + 8 * ld, c80, c81, default, ow);
+        if (R.Count > 9) Store(dst + 9 * ld, c90, c91, default, ow);
+        if (R.Count > 10) Store(dst + 10 * ld, cA0, cA1, default, ow);
+        if (R.Count > 11) Store(dst + 11 * ld, cB0, cB1, default, ow);
+        if (R.Count > 12) Store(dst + 12 * ld, cC0, cC1, default, ow);
+        if (R.Count > 13) Store(dst + 13 * ld, cD0, cD1, default, ow);
         if (!full)
-            WriteEdge(spill, 2 * w, c, ldc, rows, cols, overwrite);
+            WriteEdge(spill, nr, c, ldc, rows, cols, overwrite);
     }
 
-    /// <summary>6 x (2 x Vector256) tile, the same scheme for machines without AVX-512.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel256(int kc, T* a, T* b, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
-    {
-        const int mr = MR256;
-        int w = Vector256<T>.Count;
-        Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
-            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-
-        for (int p = 0; p < kc; p++, a += mr, b += 2 * w)
-        {
-            Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + w), x;
-            x = Vector256.Create(a[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
-            x = Vector256.Create(a[1]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
-            x = Vector256.Create(a[2]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
-            x = Vector256.Create(a[3]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
-            x = Vector256.Create(a[4]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
-            x = Vector256.Create(a[5]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
-        }
-
-        bool full = rows == mr && cols == 2 * w;
-        T* dst = full ? c : spill;
-        int ld = full ? ldc : 2 * w;
-        bool ow = overwrite || !full;
-        Store(dst, c00, c01, ow); dst += ld;
-        Store(dst, c10, c11, ow); dst += ld;
-        Store(dst, c20, c21, ow); dst += ld;
-        Store(dst, c30, c31, ow); dst += ld;
-        Store(dst, c40, c41, ow); dst += ld;
-        Store(dst, c50, c51, ow);
-        if (!full)
-            WriteEdge(spill, 2 * w, c, ldc, rows, cols, overwrite);
-    }
-
+    /// <summary>One row of the tile: P.Vectors vectors at dst, added to what is there unless overwrite.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(T* dst, Vector512<T> lo, Vector512<T> hi, bool overwrite)
+    static void Store(T* dst, TV v0, TV v1, TV v2, bool overwrite)
     {
-        T* dst1 = dst + Vector512<T>.Count;
+        int w = S.Lanes;
         if (!overwrite)
         {
-            lo += Vector512.Load(dst);
-            hi += Vector512.Load(dst1);
+            v0 = S.Add(v0, S.Load(dst));
+            v1 = S.Add(v1, S.Load(dst + w));
+            if (P.Vectors > 2)
+                v2 = S.Add(v2, S.Load(dst + 2 * w));
         }
-        Vector512.Store(lo, dst);
-        Vector512.Store(hi, dst1);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store(T* dst, Vector256<T> lo, Vector256<T> hi, bool overwrite)
-    {
-        T* dst1 = dst + Vector256<T>.Count;
-        if (!overwrite)
-        {
-            lo += Vector256.Load(dst);
-            hi += Vector256.Load(dst1);
-        }
-        Vector256.Store(lo, dst);
-        Vector256.Store(hi, dst1);
+        S.Store(v0, dst);
+        S.Store(v1, dst + w);
+        if (P.Vectors > 2)
+            S.Store(v2, dst + 2 * w);
     }
 
     /// <summary>Copies the valid rows x cols corner of a scratch tile into C (partial tiles at the matrix edges).</summary>

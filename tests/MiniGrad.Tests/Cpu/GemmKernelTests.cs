@@ -1,63 +1,86 @@
 using System;
-using MathNet.Numerics.LinearAlgebra;
-using MathNet.Numerics.LinearAlgebra.Double;
 using MiniGrad.Backends.Cpu;
 using Xunit;
 
 namespace MiniGrad.Tests.Cpu;
 
 /// <summary>
-/// Checks the packed GEMM kernel against MathNet.Numerics. The reference is computed in double from the
-/// same inputs; the tolerance per element is a forward error bound scaled by k:
+/// Checks the packed GEMM kernel, at every width this machine accelerates (and scalar), against a naive reference
+/// accumulated in double from the same inputs; the tolerance per element is a forward error bound scaled by k:
 /// |C - ref| &lt;= c * k * eps * (|op(A)| |op(B)|)_ij (+ |C0| * eps when accumulating).
 /// </summary>
 public unsafe class GemmKernelTests
 {
-    // Shapes chosen to hit: single elements, sizes below/at/above the micro-tile (MR = 14 / 6, NR = 32 / 16),
-    // edge panels in every dimension, several k blocks (KC = 256 fp32 / 128 fp64), multi-threaded splits.
+    // Shapes chosen to hit: single elements, sizes below/at/above the micro-tile (MR x NR fp32 = 14 x 32 at 512 bits,
+    // 6 x 16 at 256, 6 x 8 (SSE) or 8 x 12 (NEON) at 128, 6 x 2 scalar), edge panels in every dimension, several k blocks
+    // (KC = 256 fp32 / 128 fp64), multi-threaded splits.
     public static TheoryData<int, int, int> Shapes => new()
     {
         { 1, 1, 1 }, { 1, 7, 1 }, { 7, 1, 7 }, { 7, 7, 7 }, { 1, 1, 257 }, { 33, 1, 257 }, { 1, 33, 257 },
         { 33, 33, 33 }, { 33, 257, 7 }, { 257, 33, 7 }, { 64, 64, 64 }, { 257, 7, 33 }, { 15, 17, 300 },
         { 100, 130, 90 }, { 257, 257, 257 }, { 300, 97, 530 },
         // few rows: B read in place (whole panels) or packed (the ragged one); 16 rows as two 8-row panels
-        { 16, 70, 300 }, { 28, 64, 33 }, { 15, 33, 7 },
+        { 16, 70, 300 }, { 28, 64, 33 }, { 15, 33, 7 }, { 12, 25, 40 }, { 9, 13, 70 },
     };
 
-    [Theory]
-    [MemberData(nameof(ShapesWithModes))]
-    public void SgemmMatchesMathNet(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
-        => CheckSingle(m, n, k, transA, transB, accumulate, pad);
+    /// <summary>The widths to test here: every accelerated one up to the native width, and scalar (as SimdTests).</summary>
+    static IEnumerable<int> Widths() => new[] { 512, 256, 128, 0 }.Where(bits => bits <= Simd.NativeBits);
+
+    public static TheoryData<int> WidthData() => new(Widths());
 
     [Theory]
     [MemberData(nameof(ShapesWithModes))]
-    public void DgemmMatchesMathNet(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
-        => CheckDouble(m, n, k, transA, transB, accumulate, pad);
+    public void SgemmMatchesReference(int bits, int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+    {
+        using var _ = Simd.Limit(bits);
+        CheckSingle(m, n, k, transA, transB, accumulate, pad);
+    }
+
+    [Theory]
+    [MemberData(nameof(ShapesWithModes))]
+    public void DgemmMatchesReference(int bits, int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+    {
+        using var _ = Simd.Limit(bits);
+        CheckDouble(m, n, k, transA, transB, accumulate, pad);
+    }
 
     // A few explicit cases, including non-tight leading dimensions on every operand.
-    [Theory]
-    [InlineData(33, 1, 257, false, false, false, 0)]
-    [InlineData(33, 1, 257, true, true, true, 3)]
-    [InlineData(1, 257, 33, false, true, false, 5)]
-    [InlineData(257, 257, 1, true, false, true, 1)]
-    [InlineData(7, 33, 257, true, true, false, 17)]
-    [InlineData(520, 530, 270, false, false, false, 7)]
-    [InlineData(270, 600, 300, true, true, true, 2)]
-    public void SgemmExplicitCases(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
-        => CheckSingle(m, n, k, transA, transB, accumulate, pad);
+    static readonly (int M, int N, int K, bool TransA, bool TransB, bool Accumulate, int Pad)[] SingleCases =
+    [
+        (33, 1, 257, false, false, false, 0), (33, 1, 257, true, true, true, 3), (1, 257, 33, false, true, false, 5),
+        (257, 257, 1, true, false, true, 1), (7, 33, 257, true, true, false, 17), (520, 530, 270, false, false, false, 7),
+        (270, 600, 300, true, true, true, 2),
+    ];
+
+    static readonly (int M, int N, int K, bool TransA, bool TransB, bool Accumulate, int Pad)[] DoubleCases =
+    [
+        (33, 1, 257, false, false, false, 0), (33, 1, 257, true, true, true, 3), (1, 257, 33, false, true, false, 5),
+        (7, 33, 257, true, true, false, 17), (270, 600, 300, true, false, true, 2),
+    ];
+
+    public static TheoryData<int, int, int, int, bool, bool, bool, int> SingleExplicit() => AtEveryWidth(SingleCases);
+
+    public static TheoryData<int, int, int, int, bool, bool, bool, int> DoubleExplicit() => AtEveryWidth(DoubleCases);
 
     [Theory]
-    [InlineData(33, 1, 257, false, false, false, 0)]
-    [InlineData(33, 1, 257, true, true, true, 3)]
-    [InlineData(1, 257, 33, false, true, false, 5)]
-    [InlineData(7, 33, 257, true, true, false, 17)]
-    [InlineData(270, 600, 300, true, false, true, 2)]
-    public void DgemmExplicitCases(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
-        => CheckDouble(m, n, k, transA, transB, accumulate, pad);
-
-    public static TheoryData<int, int, int, bool, bool, bool, int> ShapesWithModes()
+    [MemberData(nameof(SingleExplicit))]
+    public void SgemmExplicitCases(int bits, int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
     {
-        var data = new TheoryData<int, int, int, bool, bool, bool, int>();
+        using var _ = Simd.Limit(bits);
+        CheckSingle(m, n, k, transA, transB, accumulate, pad);
+    }
+
+    [Theory]
+    [MemberData(nameof(DoubleExplicit))]
+    public void DgemmExplicitCases(int bits, int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
+    {
+        using var _ = Simd.Limit(bits);
+        CheckDouble(m, n, k, transA, transB, accumulate, pad);
+    }
+
+    public static TheoryData<int, int, int, int, bool, bool, bool, int> ShapesWithModes()
+    {
+        var cases = new List<(int, int, int, bool, bool, bool, int)>();
         int i = 0;
         foreach (var row in Shapes)
         {
@@ -69,10 +92,19 @@ public unsafe class GemmKernelTests
                 // both values) and the leading-dimension padding.
                 bool acc = ((i + i / 4) & 1) == 1;
                 int pad = (i % 3) switch { 0 => 0, 1 => 1, _ => 13 };
-                data.Add(m, n, k, ta, tb, acc, pad);
+                cases.Add((m, n, k, ta, tb, acc, pad));
                 i++;
             }
         }
+        return AtEveryWidth(cases);
+    }
+
+    static TheoryData<int, int, int, int, bool, bool, bool, int> AtEveryWidth(IEnumerable<(int M, int N, int K, bool TransA, bool TransB, bool Accumulate, int Pad)> cases)
+    {
+        var data = new TheoryData<int, int, int, int, bool, bool, bool, int>();
+        foreach (int bits in Widths())
+            foreach (var c in cases)
+                data.Add(bits, c.M, c.N, c.K, c.TransA, c.TransB, c.Accumulate, c.Pad);
         return data;
     }
 
@@ -125,42 +157,64 @@ public unsafe class GemmKernelTests
         Assert.Equal(42.0, cd[0]);
     }
 
+    static readonly (int M, int N, int K, bool TransA, bool TransB)[] RepeatCases =
+        [(257, 263, 511, false, false), (515, 97, 300, true, false), (64, 1030, 129, false, true), (31, 45, 700, true, true)];
+
+    public static TheoryData<int, int, int, int, bool, bool> RepeatData()
+    {
+        var data = new TheoryData<int, int, int, int, bool, bool>();
+        foreach (int bits in Widths())
+            foreach (var c in RepeatCases)
+                data.Add(bits, c.M, c.N, c.K, c.TransA, c.TransB);
+        return data;
+    }
+
     [Theory]
-    [InlineData(257, 263, 511, false, false)]
-    [InlineData(515, 97, 300, true, false)]
-    [InlineData(64, 1030, 129, false, true)]
-    public void ResultsAreBitIdenticalAcrossRuns(int m, int n, int k, bool transA, bool transB)
+    [MemberData(nameof(RepeatData))]
+    public void ResultsAreBitIdenticalAcrossRunsAndThreadCounts(int bits, int m, int n, int k, bool transA, bool transB)
     {
         var rng = new Random(7);
         var a = Array.ConvertAll(Fill(rng, m * k), x => (float)x);
         var b = Array.ConvertAll(Fill(rng, k * n), x => (float)x);
-        var c1 = new float[m * n];
-        var c2 = new float[m * n];
         var ad = Fill(rng, m * k);
         var bd = Fill(rng, k * n);
-        var d1 = new double[m * n];
-        var d2 = new double[m * n];
         int lda = transA ? m : k, ldb = transB ? k : n;
-        fixed (float* pa = a, pb = b, p1 = c1, p2 = c2)
+        // Three runs: two with every core (a product this large splits across threads when there are several), and one
+        // inside a Par.Parts part with one core to itself (single-threaded). The width limit is per thread: set in each.
+        var c = new float[3][];
+        var d = new double[3][];
+        for (int run = 0; run < 3; run++)
         {
-            Gemm.Sgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p1, n, false);
-            Gemm.Sgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p2, n, false);
+            var cr = c[run] = new float[m * n];
+            var dr = d[run] = new double[m * n];
+            void Multiply()
+            {
+                using var _ = Simd.Limit(bits);
+                fixed (float* pa = a, pb = b, pc = cr)
+                    Gemm.Sgemm(transA, transB, m, n, k, pa, lda, pb, ldb, pc, n, false);
+                fixed (double* pa = ad, pb = bd, pc = dr)
+                    Gemm.Dgemm(transA, transB, m, n, k, pa, lda, pb, ldb, pc, n, false);
+            }
+            if (run < 2)
+                Multiply();
+            else
+                Par.Parts(Math.Max(2, Environment.ProcessorCount), part => { if (part == 0) Multiply(); });
         }
-        fixed (double* pa = ad, pb = bd, p1 = d1, p2 = d2)
+        for (int run = 1; run < 3; run++)
         {
-            Gemm.Dgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p1, n, false);
-            Gemm.Dgemm(transA, transB, m, n, k, pa, lda, pb, ldb, p2, n, false);
+            Assert.True(c[0].AsSpan().SequenceEqual(c[run]), $"Sgemm results differ between run 0 and run {run} at {bits} bits");
+            Assert.True(d[0].AsSpan().SequenceEqual(d[run]), $"Dgemm results differ between run 0 and run {run} at {bits} bits");
         }
-        Assert.True(c1.AsSpan().SequenceEqual(c2), "Sgemm results differ between two identical calls");
-        Assert.True(d1.AsSpan().SequenceEqual(d2), "Dgemm results differ between two identical calls");
     }
 
-    [Fact]
-    public void SingleRowOfOutputMatchesLargeProductRow()
+    [Theory]
+    [MemberData(nameof(WidthData))]
+    public void SingleRowOfOutputMatchesLargeProductRow(int bits)
     {
         // The same C element computed in a 1 x n product (single-threaded, edge tiles, B read in place), in a 16 x n
-        // product (two 8-row panels, B in place) and in a large m x n product (multi-threaded, full tiles, B packed)
-        // must be bit-identical: the k order never depends on the split or the packing.
+        // product (two 8-row panels at 512 bits, B in place) and in a large m x n product (multi-threaded, full tiles,
+        // B packed) must be bit-identical: the k order never depends on the split or the packing.
+        using var _ = Simd.Limit(bits);
         const int m = 300, n = 200, k = 700;
         var rng = new Random(3);
         var a = Array.ConvertAll(Fill(rng, m * k), x => (float)x);
@@ -219,16 +273,32 @@ public unsafe class GemmKernelTests
         return new Operands(a, lda, b, ldb, c, ldc);
     }
 
-    /// <summary>MathNet reference: (product, |op(A)| |op(B)|) as dense m x n matrices.</summary>
-    static (Matrix<double> Product, Matrix<double> AbsProduct) Reference(double[] a, double[] b, Operands s,
+    /// <summary>Naive reference accumulated in double: (op(A) op(B), |op(A)| |op(B)|), both m x n row-major.</summary>
+    static (double[] Product, double[] AbsProduct) Reference(double[] a, double[] b, Operands s,
         int m, int n, int k, bool transA, bool transB)
     {
-        var opA = DenseMatrix.Create(m, k, (i, p) => transA ? a[p * s.Lda + i] : a[i * s.Lda + p]);
-        var opB = DenseMatrix.Create(k, n, (p, j) => transB ? b[j * s.Ldb + p] : b[p * s.Ldb + j]);
-        return (opA * opB, opA.PointwiseAbs() * opB.PointwiseAbs());
+        var product = new double[m * n];
+        var abs = new double[m * n];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double sum = 0, sumAbs = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    double x = transA ? a[p * s.Lda + i] : a[i * s.Lda + p];
+                    double y = transB ? b[j * s.Ldb + p] : b[p * s.Ldb + j];
+                    sum += x * y;
+                    sumAbs += Math.Abs(x * y);
+                }
+                product[i * n + j] = sum;
+                abs[i * n + j] = sumAbs;
+            }
+        }
+        return (product, abs);
     }
 
-    static void Verify(double[] actual, double[] initialC, (Matrix<double> Product, Matrix<double> AbsProduct) reference, Operands s,
+    static void Verify(double[] actual, double[] initialC, (double[] Product, double[] AbsProduct) reference, Operands s,
         int m, int n, int k, bool accumulate, double eps)
     {
         for (int i = 0; i < m; i++)
@@ -236,8 +306,8 @@ public unsafe class GemmKernelTests
             for (int j = 0; j < n; j++)
             {
                 double c0 = initialC[i * s.Ldc + j];
-                double expected = reference.Product[i, j] + (accumulate ? c0 : 0);
-                double bound = 2 * (k + 2) * eps * (reference.AbsProduct[i, j] + (accumulate ? Math.Abs(c0) : 0)) + 1e-30;
+                double expected = reference.Product[i * n + j] + (accumulate ? c0 : 0);
+                double bound = 2 * (k + 2) * eps * (reference.AbsProduct[i * n + j] + (accumulate ? Math.Abs(c0) : 0)) + 1e-30;
                 double got = actual[i * s.Ldc + j];
                 if (!(Math.Abs(got - expected) <= bound))
                     Assert.Fail($"C[{i},{j}] = {got}, expected {expected} (bound {bound}) for m={m} n={n} k={k}");
