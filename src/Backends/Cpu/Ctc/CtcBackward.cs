@@ -1,0 +1,245 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace MiniGrad.Backends.Cpu;
+
+// Backward, by blocks of frames from the end: phase 1 runs the beta recursion over the block's frames, writes
+// log alpha + log beta row by row and transposes the rows in V x V tiles into a column-major block ([state]
+// [frame]); phase 2 forms PyTorch's per-class running log-adds across the block's frames from contiguous loads
+// (gathers are slow on some CPUs) and writes the gradient rows.
+internal static unsafe partial class CtcKernel
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void BackwardSample<T, TV, S>(CtcWorkspace<T> ws, int n)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int il = ws.InputLengths[n], L = ws.TargetLengths[n], C = ws.Classes, blank = ws.Blank;
+        nint rowStep = (nint)ws.Batch * C;
+        T* gBase = ws.Grad + (nint)n * C;
+        for (int t = il; t < ws.MaxT; t++) new Span<T>(gBase + t * rowStep, C).Clear();
+        if (il == 0) return;
+
+        double nll = ws.Nll[n];
+        if (!double.IsFinite(nll))
+        {
+            // PyTorch: exp(-inf + inf) is NaN for every class; zero_infinity zeroes the sample instead.
+            T fill = ws.ZeroInfinity && double.IsPositiveInfinity(nll) ? T.Zero : T.NaN;
+            for (int t = 0; t < il; t++) new Span<T>(gBase + t * rowStep, C).Fill(fill);
+            return;
+        }
+
+        // G vectors of frames advance together in phase 2 to hide the log-add latency: 2 at 512 bits, 4 otherwise (the
+        // code below handles G <= 4).
+        int V = S.Lanes, G = Unsafe.SizeOf<TV>() == 64 ? 2 : 4, B = V * G;
+        var g = new CtcGeometry(L, V);
+        var buffers = ws.Samples[n];
+        ReadOnlySpan<int> lab = ws.Labels.AsSpan(ws.LabelOffsets[n], L);
+        T ninf = T.NegativeInfinity;
+        TV ninfV = S.Splat(ninf);
+        int W = g.W, offB = g.OffB, offL = g.OffL, stride = g.Stride;
+        T* lpBase = ws.Lp + (nint)n * C;
+        T gr = ws.GradOut[n];
+
+        // The classes of the target, each once, and the accumulator slot of each.
+        int nDistinct = 0;
+        fixed (int* ints = buffers.Ints)
+        {
+            int* slotOf = ints + W;
+            int* distinct = ints + W + C;
+            new Span<int>(slotOf, C).Fill(-1);
+            for (int j = 0; j < L; j++)
+            {
+                int c = lab[j];
+                if (slotOf[c] < 0)
+                {
+                    slotOf[c] = nDistinct;
+                    distinct[nDistinct++] = c;
+                }
+            }
+        }
+        // Row block: frame lane's row at [lane * 2W], blank states then label states. Column block: blank state j
+        // at [j * B + lane], label state j at [(W + j) * B + lane].
+        buffers.EnsureBackward(Math.Max(nDistinct, 1) * B, 2 * W * B);
+
+        fixed (T* alpha = buffers.Alpha)
+        fixed (T* work = buffers.Work)
+        fixed (int* ints = buffers.Ints)
+        fixed (T* acc = buffers.ClassAcc)
+        fixed (T* blk = buffers.Block)
+        fixed (T* rows = buffers.RowBlock)
+        {
+            T* skip = work;
+            T* tail = work + g.TailOff;
+            T* eL = work + g.EOff;
+            T* rowCopy = work + g.RowOff;
+            int mode = EmissionMode<T, TV, S>(C);
+            T* next = work + g.BetaAOff;
+            T* cur = work + g.BetaBOff;
+            int* slotOf = ints + W;
+            int* distinct = ints + W + C;
+            T* blkL = blk + (nint)W * B;
+            TV* tile = stackalloc TV[V];
+            int W2 = 2 * W;
+
+            // Last frame: beta is the emission on the two final states and -inf elsewhere.
+            int tl = il - 1;
+            T* lr = lpBase + tl * rowStep;
+            T b0 = lr[blank];
+            T b1 = L > 0 ? lr[lab[L - 1]] : ninf;
+            new Span<T>(next, stride).Fill(ninf);
+            new Span<T>(cur, stride).Fill(ninf);
+            next[offB + L] = b0;
+            if (L > 0) next[offL + L - 1] = b1;
+
+            // Frame f of a group is lp row f; a group cut short by the input length repeats its last frame, so that
+            // no lane reads past the log-probs.
+            int* lpIdxFull = stackalloc int[V];
+            int* lpIdxPart = stackalloc int[V];
+            for (int i = 0; i < V; i++) lpIdxFull[i] = (int)(i * rowStep);
+            TV nllV = S.Splat(FromDouble<T>(nll));
+            TV grV = S.Splat(gr);
+
+            for (int t0 = tl / B * B; t0 >= 0; t0 -= B)
+            {
+                int tEnd = Math.Min(t0 + B, il);
+                // Frames past the input length in the last block take part in the sums as -inf.
+                if (tEnd - t0 < B) new Span<T>(rows + (nint)(tEnd - t0) * W2, (B - (tEnd - t0)) * W2).Fill(ninf);
+
+                // Phase 1, t descending over the block.
+                for (int t = tEnd - 1; t >= t0; t--)
+                {
+                    T* aRow = alpha + (nint)t * stride;
+                    T* row = rows + (nint)(t - t0) * W2;
+                    if (t == tl)
+                    {
+                        // PyTorch seeds the sums of the last frame with just the two final states.
+                        new Span<T>(row, W2).Fill(ninf);
+                        row[L] = aRow[offB + L] + b0;
+                        if (L > 0) row[W + L - 1] = aRow[offL + L - 1] + b1;
+                        continue;
+                    }
+                    lr = lpBase + t * rowStep;
+                    TV ebV = S.Splat(lr[blank]);
+                    LoadEmissions<T, TV, S>(mode, lr, t > 0 ? lr - rowStep : null, C, lab, eL, rowCopy, out TV e0, out TV e1);
+                    for (int j0 = 0; j0 < W; j0 += V)
+                    {
+                        TV nB = S.Load(next + offB + j0);
+                        TV nL = S.Load(next + offL + j0);
+                        TV nB1 = S.Load(next + offB + j0 + 1);
+                        TV nL1 = S.Load(next + offL + j0 + 1);
+                        TV ev = Emissions<T, TV, S>(mode, e0, e1, ints, tail, eL, j0);
+                        // blank 2j <- blank 2j, label 2j+1; label 2j+1 <- itself, blank 2j+2, label 2j+3 unless a repeat.
+                        TV bB = S.Add(SimdMath.Lse2<T, TV, S>(nB, nL), ebV);
+                        TV bL = S.Add(SimdMath.Lse3<T, TV, S>(nL, nB1, S.Add(nL1, S.Load(skip + j0 + 1))), ev);
+                        S.Store(bB, cur + offB + j0);
+                        S.Store(bL, cur + offL + j0);
+                        // PyTorch's log_alpha_beta, rounded in T.
+                        S.Store(S.Add(S.Load(aRow + offB + j0), bB), row + j0);
+                        S.Store(S.Add(S.Load(aRow + offL + j0), bL), row + W + j0);
+                    }
+                    T* swap = next;
+                    next = cur;
+                    cur = swap;
+                }
+
+                int groups = (tEnd - t0 + V - 1) / V;
+                for (int k = 0; k < groups; k++)
+                {
+                    T* src = rows + (nint)k * V * W2;
+                    T* dst = blk + k * V;
+                    for (int j0 = 0; j0 < W2; j0 += V)
+                    {
+                        for (int f = 0; f < V; f++) tile[f] = S.Load(src + (nint)f * W2 + j0);
+                        S.Transpose(tile);
+                        for (int i = 0; i < V; i++) S.Store(tile[i], dst + (nint)(j0 + i) * B);
+                    }
+                }
+
+                // Phase 2: lane i of group k is frame t0 + k V + i. The running log-add over s descending (blank
+                // j = L..0, labels j = L-1..0) is a long dependency chain, so the G groups advance together.
+                // States j > t (not yet reachable) or j < L - 1 - (il - 1 - t) (unable to finish) are -inf in every
+                // frame of the block, and a log-add step with -inf leaves the sum unchanged bit for bit: skipped.
+                int jHi = Math.Min(L, tEnd - 1), jLo = Math.Max(0, L - 1 - (il - 1 - t0));
+                TV c0 = ninfV, c1 = ninfV, c2 = ninfV, c3 = ninfV;
+                for (int i = 0; i < nDistinct * G; i++) S.Store(ninfV, acc + i * V);
+                for (int j = jHi; j >= jLo; j--)
+                {
+                    T* xb = blk + (nint)j * B;
+                    c0 = SimdMath.ChainLogAdd<T, TV, S>(c0, S.Load(xb));
+                    if (groups > 1) c1 = SimdMath.ChainLogAdd<T, TV, S>(c1, S.Load(xb + V));
+                    if (G > 2 && groups > 2)
+                    {
+                        c2 = SimdMath.ChainLogAdd<T, TV, S>(c2, S.Load(xb + 2 * V));
+                        if (groups > 3) c3 = SimdMath.ChainLogAdd<T, TV, S>(c3, S.Load(xb + 3 * V));
+                    }
+                    if (j == L) continue;
+                    T* xl = blkL + (nint)j * B;
+                    T* a = acc + slotOf[lab[j]] * B;
+                    S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a), S.Load(xl)), a);
+                    if (groups > 1) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + V), S.Load(xl + V)), a + V);
+                    if (G > 2 && groups > 2)
+                    {
+                        S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 2 * V), S.Load(xl + 2 * V)), a + 2 * V);
+                        if (groups > 3) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 3 * V), S.Load(xl + 3 * V)), a + 3 * V);
+                    }
+                }
+
+                for (int k = 0; k < groups; k++)
+                {
+                    int tk = t0 + k * V;
+                    int frames = Math.Min(V, il - tk);
+                    T* lp0 = lpBase + tk * rowStep;
+                    T* g0 = gBase + tk * rowStep;
+                    int* lpIdx = lpIdxFull;
+                    if (frames < V)
+                    {
+                        for (int i = 0; i < V; i++) lpIdxPart[i] = (int)(Math.Min(i, frames - 1) * rowStep);
+                        lpIdx = lpIdxPart;
+                    }
+                    for (int f = 0; f < frames; f++) WriteExpRow<T, TV, S>(g0 + f * rowStep, lp0 + f * rowStep, C, grV);
+                    // (exp(lp) - exp(lcab + nll - lp)) * gr for the blank and each target class; where lcab = -inf this
+                    // equals what WriteExpRow wrote.
+                    TV cb = k == 0 ? c0 : k == 1 ? c1 : k == 2 ? c2 : c3;
+                    ScatterColumn<T, TV, S>(g0 + blank, SimdMath.GradTerm<T, TV, S>(S.Gather(lp0 + blank, lpIdx), cb, nllV, grV), frames, rowStep);
+                    for (int i = 0; i < nDistinct; i++)
+                    {
+                        int c = distinct[i];
+                        TV lcab = S.Load(acc + i * B + k * V);
+                        ScatterColumn<T, TV, S>(g0 + c, SimdMath.GradTerm<T, TV, S>(S.Gather(lp0 + c, lpIdx), lcab, nllV, grV), frames, rowStep);
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void ScatterColumn<T, TV, S>(T* dst, TV v, int frames, nint rowStep)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        for (int f = 0; f < frames; f++) dst[f * rowStep] = S.Element(v, f);
+    }
+
+    /// <summary>dst[c] = exp(lp[c]) * gr, NaN where lp is -inf (PyTorch computes exp(-inf - -inf) there).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void WriteExpRow<T, TV, S>(T* dst, T* lp, int C, TV gr)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int V = S.Lanes;
+        if (C < V)
+        {
+            // Through a padded copy, so that every width computes the same exp.
+            T* tmp = stackalloc T[V];
+            for (int c = 0; c < C; c++) tmp[c] = lp[c];
+            S.Store(SimdMath.ExpTimes<T, TV, S>(S.Load(tmp), gr), tmp);
+            for (int c = 0; c < C; c++) dst[c] = tmp[c];
+            return;
+        }
+        int i = 0;
+        while (true)
+        {
+            S.Store(SimdMath.ExpTimes<T, TV, S>(S.Load(lp + i), gr), dst + i);
+            if (i == C - V) break;
+            i = Math.Min(i + V, C - V); // the last vector overlaps; rewriting equal values is harmless
+        }
+    }
+}
