@@ -243,16 +243,3 @@ internal static class CtcPool<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 }
-
-/// <summary>
-/// The constants <see cref="FastMath"/> still refers to, now that the CTC kernel takes its exp and log from
-/// <see cref="SimdMath"/> (whose constants are <see cref="SimdConst"/>). Removed when FastMath goes.
-/// </summary>
-internal static class CtcConst
-{
-    internal const float Log2E = 1.44269504088896341f;
-    internal const float NegLn2Hi = -0.693359375f;
-    internal const float NegLn2Lo = 2.12194440e-4f;  // ln2 = -(NegLn2Hi + NegLn2Lo)
-    internal const float E6 = 1.9875691500E-4f, E5 = 1.3981999507E-3f, E4 = 8.3334519073E-3f;
-    internal const float E3 = 4.1665795894E-2f, E2 = 1.6666665459E-1f, E1 = 5.0000001201E-1f;
-}
