@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using MiniGrad.Backends.Ilgpu;
 
 namespace MiniGrad.Tests;
@@ -31,6 +32,10 @@ public static class TestDevices
     /// Each case once per device, the device name first. <paramref name="include"/>, when given, leaves out the
     /// (device, case) pairs for which it is false (big cases on the slow <c>ilgpu-cpu</c>, for instance).
     /// </summary>
+    public static IEnumerable<object[]> Cross(IEnumerable<ITheoryDataRow> cases, Func<string, object[], bool>? include = null)
+        => Cross(cases.Select(r => (object[])r.GetData()), include);
+
+    /// <inheritdoc cref="Cross(IEnumerable{ITheoryDataRow}, Func{string, object[], bool}?)"/>
     public static IEnumerable<object[]> Cross(IEnumerable<object[]> cases, Func<string, object[], bool>? include = null)
     {
         var list = cases.ToList();
@@ -59,7 +64,8 @@ public static class TestDevices
 /// <summary>A fact that runs only where CUDA is present, and is reported as skipped, saying so, where it is not.</summary>
 public sealed class CudaFactAttribute : FactAttribute
 {
-    public CudaFactAttribute()
+    public CudaFactAttribute([CallerFilePath] string? sourceFilePath = null, [CallerLineNumber] int sourceLineNumber = -1)
+        : base(sourceFilePath, sourceLineNumber)
     {
         if (TestDevices.HasCuda) return;
         // The display name is what the console prints for a skipped test, so the absence reads plainly in every log.
@@ -77,7 +83,7 @@ public class TestDevicesTests
         Assert.Equal(["cpu", "ilgpu-cpu"], TestDevices.Names.Take(2));
         Assert.Equal(TestDevices.HasCuda, TestDevices.Names.Contains("cuda"));
         Assert.Equal(TestDevices.HasCuda ? 3 : 2, TestDevices.Names.Count);
-        Assert.Equal(TestDevices.Names, ((IEnumerable<object[]>)TestDevices.All).Select(r => (string)r[0]));
+        Assert.Equal(TestDevices.Names, TestDevices.All.Select(r => r.Data));
         // Each listed device is usable: a small op runs there and comes back right.
         foreach (var name in TestDevices.Names)
         {
