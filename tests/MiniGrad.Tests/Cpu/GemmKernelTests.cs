@@ -84,7 +84,7 @@ public unsafe class GemmKernelTests
         int i = 0;
         foreach (var row in Shapes)
         {
-            int m = (int)row[0], n = (int)row[1], k = (int)row[2];
+            var (m, n, k) = row.Data;
             foreach (bool ta in new[] { false, true })
             foreach (bool tb in new[] { false, true })
             {

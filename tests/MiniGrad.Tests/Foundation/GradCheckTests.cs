@@ -5,7 +5,7 @@ namespace MiniGrad.Tests.Foundation;
 [Collection("Ilgpu")]
 public class GradCheckTests
 {
-    static IEnumerable<object[]> OnDevices(IEnumerable<object[]> cases) => TestDevices.Cross(cases);
+    static IEnumerable<object[]> OnDevices(IEnumerable<ITheoryDataRow> cases) => TestDevices.Cross(cases);
 
     public static TheoryData<string> DeviceNames => TestDevices.All;
 

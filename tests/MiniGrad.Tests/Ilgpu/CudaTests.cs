@@ -1,5 +1,4 @@
 using MiniGrad.Backends.Ilgpu;
-using Xunit.Abstractions;
 
 namespace MiniGrad.Tests.Ilgpu;
 

@@ -1,5 +1,5 @@
 using MiniGrad.Nn;
-using Snapshooter.Xunit;
+using Snapshooter.Xunit3;
 
 namespace MiniGrad.Tests.Teaching;
 
