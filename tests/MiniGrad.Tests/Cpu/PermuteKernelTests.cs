@@ -35,6 +35,24 @@ public class PermuteKernelTests
             }
     }
 
+    [Theory]
+    [MemberData(nameof(SimdTests.Widths), MemberType = typeof(SimdTests))]
+    public void TransposeOfTheLastTwoDimsAtEveryWidth(int bits)
+    {
+        using var width = MiniGrad.Backends.Cpu.Simd.Limit(bits);
+        foreach (var shape in new[] { new[] { 3, 37, 70 }, new[] { 2, 64, 33 }, new[] { 5, 16, 16 }, new[] { 1, 7, 3 } })
+            foreach (var dt in new[] { DType.Float32, DType.Float64 })
+            {
+                int b = shape[0], r = shape[1], c = shape[2];
+                var values = Enumerable.Range(0, b * r * c).Select(i => (double)i).ToArray();
+                var got = Torch.Tensor(values, shape).To(dt).Transpose(1, 2).To(DType.Float64).ToArray<double>();
+                for (int k = 0; k < b; k++)
+                    for (int i = 0; i < c; i++)
+                        for (int j = 0; j < r; j++)
+                            Assert.True(got[(k * c + i) * r + j] == values[(k * r + j) * c + i], $"{dt} at {bits} bits, [{string.Join(",", shape)}]: ({k},{i},{j})");
+            }
+    }
+
     [Fact]
     public void BoolTranspose()
     {

@@ -88,7 +88,7 @@ internal static unsafe partial class CtcKernel
                 T l1 = last[offB + L], l2 = last[offL + L - 1];
                 T m = l1 > l2 ? l1 : l2;
                 if (T.IsNegativeInfinity(m)) m = T.Zero;
-                logLik = ScalarLog(ScalarExp(l1 - m) + ScalarExp(l2 - m)) + m;
+                logLik = T.Log(T.Exp(l1 - m) + T.Exp(l2 - m)) + m; // MathF/Math.Exp and Log
             }
             ws.Nll[n] = nanSeen ? double.NaN : ToDouble(-logLik);
         }
@@ -160,29 +160,5 @@ internal static unsafe partial class CtcKernel
             // In table mode the second register holds classes C-V .. C-1.
             ints[j] = mode == EmitTable && c >= V ? c - C + 2 * V : c;
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static T ScalarExp<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (typeof(T) == typeof(float))
-        {
-            float r = MathF.Exp(Unsafe.As<T, float>(ref x));
-            return Unsafe.As<float, T>(ref r);
-        }
-        double rd = Math.Exp(Unsafe.As<T, double>(ref x));
-        return Unsafe.As<double, T>(ref rd);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static T ScalarLog<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (typeof(T) == typeof(float))
-        {
-            float r = MathF.Log(Unsafe.As<T, float>(ref x));
-            return Unsafe.As<float, T>(ref r);
-        }
-        double rd = Math.Log(Unsafe.As<T, double>(ref x));
-        return Unsafe.As<double, T>(ref rd);
     }
 }
