@@ -28,9 +28,7 @@ internal static unsafe partial class CtcKernel
             return;
         }
 
-        // G vectors of frames advance together in phase 2 to hide the log-add latency: 2 at 512 bits, 4 otherwise (the
-        // code below handles G <= 4).
-        int V = S.Lanes, G = Unsafe.SizeOf<TV>() == 64 ? 2 : 4, B = V * G;
+        int V = S.Lanes, G = ChainGroups<TV>(), B = V * G;
         var g = new CtcGeometry(L, V);
         var buffers = ws.Samples[n];
         ReadOnlySpan<int> lab = ws.Labels.AsSpan(ws.LabelOffsets[n], L);
@@ -79,6 +77,7 @@ internal static unsafe partial class CtcKernel
             int* distinct = ints + W + C;
             T* blkL = blk + (nint)W * B;
             TV* tile = stackalloc TV[V];
+            TV* chains = stackalloc TV[4];
             int W2 = 2 * W;
 
             // Last frame: beta is the emission on the two final states and -inf elsewhere.
@@ -121,22 +120,7 @@ internal static unsafe partial class CtcKernel
                     lr = lpBase + t * rowStep;
                     TV ebV = S.Splat(lr[blank]);
                     LoadEmissions<T, TV, S>(mode, lr, t > 0 ? lr - rowStep : null, C, lab, eL, rowCopy, out TV e0, out TV e1);
-                    for (int j0 = 0; j0 < W; j0 += V)
-                    {
-                        TV nB = S.Load(next + offB + j0);
-                        TV nL = S.Load(next + offL + j0);
-                        TV nB1 = S.Load(next + offB + j0 + 1);
-                        TV nL1 = S.Load(next + offL + j0 + 1);
-                        TV ev = Emissions<T, TV, S>(mode, e0, e1, ints, tail, eL, j0);
-                        // blank 2j <- blank 2j, label 2j+1; label 2j+1 <- itself, blank 2j+2, label 2j+3 unless a repeat.
-                        TV bB = S.Add(SimdMath.Lse2<T, TV, S>(nB, nL), ebV);
-                        TV bL = S.Add(SimdMath.Lse3<T, TV, S>(nL, nB1, S.Add(nL1, S.Load(skip + j0 + 1))), ev);
-                        S.Store(bB, cur + offB + j0);
-                        S.Store(bL, cur + offL + j0);
-                        // PyTorch's log_alpha_beta, rounded in T.
-                        S.Store(S.Add(S.Load(aRow + offB + j0), bB), row + j0);
-                        S.Store(S.Add(S.Load(aRow + offL + j0), bL), row + W + j0);
-                    }
+                    BetaRow<T, TV, S>(next, cur, aRow, row, skip, tail, eL, ints, W, offB, offL, mode, ebV, e0, e1);
                     T* swap = next;
                     next = cur;
                     cur = swap;
@@ -155,34 +139,9 @@ internal static unsafe partial class CtcKernel
                     }
                 }
 
-                // Phase 2: lane i of group k is frame t0 + k V + i. The running log-add over s descending (blank
-                // j = L..0, labels j = L-1..0) is a long dependency chain, so the G groups advance together.
-                // States j > t (not yet reachable) or j < L - 1 - (il - 1 - t) (unable to finish) are -inf in every
-                // frame of the block, and a log-add step with -inf leaves the sum unchanged bit for bit: skipped.
+                // Phase 2: the running log-adds across the block's frames, then the gradient rows.
                 int jHi = Math.Min(L, tEnd - 1), jLo = Math.Max(0, L - 1 - (il - 1 - t0));
-                TV c0 = ninfV, c1 = ninfV, c2 = ninfV, c3 = ninfV;
-                for (int i = 0; i < nDistinct * G; i++) S.Store(ninfV, acc + i * V);
-                for (int j = jHi; j >= jLo; j--)
-                {
-                    T* xb = blk + (nint)j * B;
-                    c0 = SimdMath.ChainLogAdd<T, TV, S>(c0, S.Load(xb));
-                    if (groups > 1) c1 = SimdMath.ChainLogAdd<T, TV, S>(c1, S.Load(xb + V));
-                    if (G > 2 && groups > 2)
-                    {
-                        c2 = SimdMath.ChainLogAdd<T, TV, S>(c2, S.Load(xb + 2 * V));
-                        if (groups > 3) c3 = SimdMath.ChainLogAdd<T, TV, S>(c3, S.Load(xb + 3 * V));
-                    }
-                    if (j == L) continue;
-                    T* xl = blkL + (nint)j * B;
-                    T* a = acc + slotOf[lab[j]] * B;
-                    S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a), S.Load(xl)), a);
-                    if (groups > 1) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + V), S.Load(xl + V)), a + V);
-                    if (G > 2 && groups > 2)
-                    {
-                        S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 2 * V), S.Load(xl + 2 * V)), a + 2 * V);
-                        if (groups > 3) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 3 * V), S.Load(xl + 3 * V)), a + 3 * V);
-                    }
-                }
+                ChainSums<T, TV, S>(blk, blkL, acc, chains, slotOf, lab, L, jHi, jLo, groups, nDistinct);
 
                 for (int k = 0; k < groups; k++)
                 {
@@ -197,18 +156,111 @@ internal static unsafe partial class CtcKernel
                         lpIdx = lpIdxPart;
                     }
                     for (int f = 0; f < frames; f++) WriteExpRow<T, TV, S>(g0 + f * rowStep, lp0 + f * rowStep, C, grV);
-                    // (exp(lp) - exp(lcab + nll - lp)) * gr for the blank and each target class; where lcab = -inf this
-                    // equals what WriteExpRow wrote.
-                    TV cb = k == 0 ? c0 : k == 1 ? c1 : k == 2 ? c2 : c3;
-                    ScatterColumn<T, TV, S>(g0 + blank, SimdMath.GradTerm<T, TV, S>(S.Gather(lp0 + blank, lpIdx), cb, nllV, grV), frames, rowStep);
-                    for (int i = 0; i < nDistinct; i++)
-                    {
-                        int c = distinct[i];
-                        TV lcab = S.Load(acc + i * B + k * V);
-                        ScatterColumn<T, TV, S>(g0 + c, SimdMath.GradTerm<T, TV, S>(S.Gather(lp0 + c, lpIdx), lcab, nllV, grV), frames, rowStep);
-                    }
+                    ClassColumns<T, TV, S>(lp0, g0, lpIdx, chains[k], acc + k * V, distinct, nDistinct, blank, frames, rowStep, B, nllV, grV);
                 }
             }
+        }
+    }
+
+    // Phase 1's recursion, phase 2's sums and the gradient columns are methods of their own: inlined into one body, the
+    // composites exceed the JIT's inlining budget at the widths whose ScaleB is more than one instruction (256 and 128
+    // bits), and calls to Fma and friends are left in the hot loops (1.7x slower at 256 bits).
+
+    /// <summary>Vectors of frames whose sums advance together in phase 2, to hide the log-add latency: 2 at 512 bits, 4
+    /// otherwise (ChainSums handles G &lt;= 4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static int ChainGroups<TV>() where TV : unmanaged => Unsafe.SizeOf<TV>() == 64 ? 2 : 4;
+
+    /// <summary>One frame's beta row (cur, from next) and its log alpha + log beta row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static void BetaRow<T, TV, S>(T* next, T* cur, T* aRow, T* row, T* skip, T* tail, T* eL, int* ints, int W, int offB,
+        int offL, int mode, TV ebV, TV e0, TV e1) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int V = S.Lanes;
+        for (int j0 = 0; j0 < W; j0 += V)
+        {
+            TV nB = S.Load(next + offB + j0);
+            TV nL = S.Load(next + offL + j0);
+            TV nB1 = S.Load(next + offB + j0 + 1);
+            TV nL1 = S.Load(next + offL + j0 + 1);
+            TV ev = Emissions<T, TV, S>(mode, e0, e1, ints, tail, eL, j0);
+            // blank 2j <- blank 2j, label 2j+1; label 2j+1 <- itself, blank 2j+2, label 2j+3 unless a repeat.
+            TV bB = S.Add(SimdMath.Lse2<T, TV, S>(nB, nL), ebV);
+            TV bL = S.Add(SimdMath.Lse3<T, TV, S>(nL, nB1, S.Add(nL1, S.Load(skip + j0 + 1))), ev);
+            S.Store(bB, cur + offB + j0);
+            S.Store(bL, cur + offL + j0);
+            // PyTorch's log_alpha_beta, rounded in T.
+            S.Store(S.Add(S.Load(aRow + offB + j0), bB), row + j0);
+            S.Store(S.Add(S.Load(aRow + offL + j0), bL), row + W + j0);
+        }
+    }
+
+    /// <summary>
+    /// Phase 2: lane i of group k is frame t0 + k V + i. The running log-add over s descending (blank j = L..0, labels
+    /// j = L-1..0) is a long dependency chain, so the G groups advance together. States j > t (not yet reachable) or
+    /// j &lt; L - 1 - (il - 1 - t) (unable to finish) are -inf in every frame of the block, and a log-add step with -inf
+    /// leaves the sum unchanged bit for bit: skipped. The blank's sums go to chains[k], each class's to acc.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static void ChainSums<T, TV, S>(T* blk, T* blkL, T* acc, TV* chains, int* slotOf, ReadOnlySpan<int> lab, int L,
+        int jHi, int jLo, int groups, int nDistinct) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int V = S.Lanes, B = V * ChainGroups<TV>();
+        TV ninfV = S.Splat(T.NegativeInfinity);
+        for (int k = 0; k < 4; k++) chains[k] = ninfV;
+        for (int i = 0; i < nDistinct * B; i += V) S.Store(ninfV, acc + i);
+        // Each sum takes its steps in the same order as in one interleaved loop; two loops in methods of their own keep
+        // each body within the JIT's inlining budget.
+        BlankChains<T, TV, S>(blk, chains, jHi, jLo, groups);
+        LabelChains<T, TV, S>(blkL, acc, slotOf, lab, Math.Min(jHi, L - 1), jLo, groups);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static void BlankChains<T, TV, S>(T* blk, TV* chains, int jHi, int jLo, int groups)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int B = S.Lanes * ChainGroups<TV>();
+        for (int j = jHi; j >= jLo; j--) ChainStep<T, TV, S>(blk + (nint)j * B, chains, groups);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static void LabelChains<T, TV, S>(T* blkL, T* acc, int* slotOf, ReadOnlySpan<int> lab, int jHi, int jLo, int groups)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int B = S.Lanes * ChainGroups<TV>();
+        for (int j = jHi; j >= jLo; j--) ChainStep<T, TV, S>(blkL + (nint)j * B, acc + slotOf[lab[j]] * B, groups);
+    }
+
+    /// <summary>One running log-add step for each of the block's groups: sums[k] = log-add(sums[k], x[k V ..]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void ChainStep<T, TV, S>(T* x, void* sums, int groups)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int V = S.Lanes, G = ChainGroups<TV>();
+        T* a = (T*)sums;
+        S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a), S.Load(x)), a);
+        if (groups > 1) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + V), S.Load(x + V)), a + V);
+        if (G > 2 && groups > 2)
+        {
+            S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 2 * V), S.Load(x + 2 * V)), a + 2 * V);
+            if (groups > 3) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 3 * V), S.Load(x + 3 * V)), a + 3 * V);
+        }
+    }
+
+    /// <summary>
+    /// (exp(lp) - exp(lcab + nll - lp)) * gr for the blank (lcab from cb) and each target class (from acc) in the frames of
+    /// one group; where lcab = -inf this equals what WriteExpRow wrote.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static void ClassColumns<T, TV, S>(T* lp0, T* g0, int* lpIdx, TV cb, T* acc, int* distinct, int nDistinct, int blank,
+        int frames, nint rowStep, int B, TV nllV, TV grV) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        ScatterColumn<T, TV, S>(g0 + blank, SimdMath.GradTerm<T, TV, S>(S.Gather(lp0 + blank, lpIdx), cb, nllV, grV), frames, rowStep);
+        for (int i = 0; i < nDistinct; i++)
+        {
+            int c = distinct[i];
+            TV lcab = S.Load(acc + i * B);
+            ScatterColumn<T, TV, S>(g0 + c, SimdMath.GradTerm<T, TV, S>(S.Gather(lp0 + c, lpIdx), lcab, nllV, grV), frames, rowStep);
         }
     }
 

@@ -50,7 +50,7 @@ internal readonly unsafe struct Simd128<T> : ISimd<Vector128<T>, T> where T : un
         // Two normal powers of two, 2^h and 2^(n-h) with h = floor(n/2): the first product is exact, the second rounds.
         if (typeof(T) == typeof(float))
         {
-            var ni = Vector128.ConvertToInt32(n.AsSingle());
+            var ni = Vector128.ConvertToInt32Native(n.AsSingle()); // n is integral and small: no saturation fix-up needed
             var h = Vector128.ShiftRightArithmetic(ni, 1);
             var bias = Vector128.Create(127);
             return (x.AsSingle() * Vector128.ShiftLeft(h + bias, 23).AsSingle() * Vector128.ShiftLeft(ni - h + bias, 23).AsSingle()).As<float, T>();
