@@ -70,6 +70,32 @@ public unsafe class SimdTests
         }
     }
 
+    [Fact]
+    public void ExpNonPositiveIsExpUpToSubnormalResultsAtEveryWidth()
+    {
+        var x = Inputs().Where(v => !(v > 0)).Append(-87.3365f).Append(-87.34f).Append(-0f).ToArray();
+        var full = new float[x.Length];
+        SimdMath.Exp<float>(x, full);
+        Check<Vector512<float>, Simd512<float>>(); Check<Vector256<float>, Simd256<float>>();
+        Check<Vector128<float>, Simd128<float>>(); Check<float, SimdScalar<float>>();
+
+        void Check<TV, S>() where TV : unmanaged where S : ISimd<TV, float>
+        {
+            if (!S.IsAccelerated) return;
+            var pad = new float[S.Lanes];
+            for (int i = 0; i < x.Length; i++)
+            {
+                pad[0] = x[i];
+                float got;
+                fixed (float* p = pad) got = S.Element(SimdMath.ExpNonPositive<float, TV, S>(S.Load(p)), 0);
+                float want = full[i];
+                bool same = BitConverter.SingleToInt32Bits(got) == BitConverter.SingleToInt32Bits(want) || (float.IsNaN(got) && float.IsNaN(want));
+                Assert.True(same || (got == 0 && want < 1.17549435e-38f), $"{typeof(S).Name}: ExpNonPositive({x[i]:R}) = {got:R}; expected {want:R} (or 0)");
+                if (want >= 1.17549435e-38f || float.IsNaN(want)) Assert.True(same, $"{typeof(S).Name}: ExpNonPositive({x[i]:R}) = {got:R}; expected {want:R}");
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Widths))]
     public void SpanFormsWorkInPlaceAtEveryLengthAndRefuseAShortDestination(int bits)

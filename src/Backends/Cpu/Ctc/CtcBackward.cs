@@ -209,18 +209,54 @@ internal static unsafe partial class CtcKernel
         TV ninfV = S.Splat(T.NegativeInfinity);
         for (int k = 0; k < 4; k++) chains[k] = ninfV;
         for (int i = 0; i < nDistinct * B; i += V) S.Store(ninfV, acc + i);
-        // Each sum takes its steps in the same order as in one interleaved loop; two loops in methods of their own keep
-        // each body within the JIT's inlining budget.
+        // Each sum takes its steps in the same order either way. With 2 groups (512 bits) the blank and label sums go in
+        // one loop, 4 independent chains; with 4 groups one such loop exceeds the JIT's inlining budget, and the two
+        // loops in methods of their own have 4 chains each.
+        if (ChainGroups<TV>() == 2)
+        {
+            BothChains<T, TV, S>(blk, blkL, chains, acc, slotOf, lab, L, jHi, jLo, groups);
+            return;
+        }
         BlankChains<T, TV, S>(blk, chains, jHi, jLo, groups);
         LabelChains<T, TV, S>(blkL, acc, slotOf, lab, Math.Min(jHi, L - 1), jLo, groups);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static void BothChains<T, TV, S>(T* blk, T* blkL, TV* chains, T* acc, int* slotOf, ReadOnlySpan<int> lab, int L, int jHi,
+        int jLo, int groups) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int V = S.Lanes, B = 2 * V;
+        TV c0 = chains[0], c1 = chains[1];
+        for (int j = jHi; j >= jLo; j--)
+        {
+            T* xb = blk + (nint)j * B;
+            c0 = SimdMath.ChainLogAdd<T, TV, S>(c0, S.Load(xb));
+            if (groups > 1) c1 = SimdMath.ChainLogAdd<T, TV, S>(c1, S.Load(xb + V));
+            if (j == L) continue;
+            T* xl = blkL + (nint)j * B;
+            T* a = acc + slotOf[lab[j]] * B;
+            S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a), S.Load(xl)), a);
+            if (groups > 1) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + V), S.Load(xl + V)), a + V);
+        }
+        chains[0] = c0;
+        chains[1] = c1;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     static void BlankChains<T, TV, S>(T* blk, TV* chains, int jHi, int jLo, int groups)
         where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
-        int B = S.Lanes * ChainGroups<TV>();
-        for (int j = jHi; j >= jLo; j--) ChainStep<T, TV, S>(blk + (nint)j * B, chains, groups);
+        int V = S.Lanes, B = V * ChainGroups<TV>();
+        TV c0 = chains[0], c1 = chains[1], c2 = chains[2], c3 = chains[3]; // in registers, not through memory
+        for (int j = jHi; j >= jLo; j--)
+        {
+            T* x = blk + (nint)j * B;
+            c0 = SimdMath.ChainLogAdd<T, TV, S>(c0, S.Load(x));
+            if (groups > 1) c1 = SimdMath.ChainLogAdd<T, TV, S>(c1, S.Load(x + V));
+            if (groups > 2) c2 = SimdMath.ChainLogAdd<T, TV, S>(c2, S.Load(x + 2 * V));
+            if (groups > 3) c3 = SimdMath.ChainLogAdd<T, TV, S>(c3, S.Load(x + 3 * V));
+        }
+        (chains[0], chains[1], chains[2], chains[3]) = (c0, c1, c2, c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]

@@ -63,6 +63,13 @@ internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged,
     /// <summary>x * 2^n for integral n with |n| &lt;= 250, rounded once (exact 0 and inf at the ends of the range).</summary>
     static abstract TV ScaleB(TV x, TV n);
 
+    /// <summary>Whether <see cref="ScaleB"/> is one instruction here (VSCALEFPS), so that exp needs no cheaper variant.</summary>
+    static abstract bool HasFastScaleB { get; }
+
+    /// <summary>2^n for integral n in the normal range ([-126, 127] for float32, [-1022, 1023] for float64), exact: the
+    /// exponent field written directly, cheaper than <see cref="ScaleB"/>.</summary>
+    static abstract TV Pow2(TV n);
+
     /// <summary>Splits positive normal x into 2^k * f with f in [sqrt(1/2), sqrt(2)); returns f and k (as T).</summary>
     static abstract TV SplitExponent(TV x, out TV k);
 

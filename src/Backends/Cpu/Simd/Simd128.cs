@@ -10,6 +10,7 @@ namespace MiniGrad.Backends.Cpu;
 internal readonly unsafe struct Simd128<T> : ISimd<Vector128<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static int Lanes => Vector128<T>.Count;
+    public static bool HasFastScaleB => false;
     public static bool IsAccelerated => Vector128.IsHardwareAccelerated;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<T> Load(T* p) => Vector128.Load(p);
@@ -59,6 +60,14 @@ internal readonly unsafe struct Simd128<T> : ISimd<Vector128<T>, T> where T : un
         var hl = Vector128.ShiftRightArithmetic(nl, 1);
         var biasl = Vector128.Create(1023L);
         return (x.AsDouble() * Vector128.ShiftLeft(hl + biasl, 52).AsDouble() * Vector128.ShiftLeft(nl - hl + biasl, 52).AsDouble()).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<T> Pow2(Vector128<T> n)
+    {
+        // n + 2^23 + 127 (2^52 + 1023) puts n + bias in the low mantissa bits; the shift moves them into the exponent field.
+        if (typeof(T) == typeof(float)) return Vector128.ShiftLeft((n.AsSingle() + Vector128.Create(8388735f)).AsInt32(), 23).As<int, T>();
+        return Vector128.ShiftLeft((n.AsDouble() + Vector128.Create(4503599627371519.0)).AsInt64(), 52).As<long, T>();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -9,6 +9,7 @@ namespace MiniGrad.Backends.Cpu;
 internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static int Lanes => Vector256<T>.Count;
+    public static bool HasFastScaleB => false;
     public static bool IsAccelerated => Vector256.IsHardwareAccelerated;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<T> Load(T* p) => Vector256.Load(p);
@@ -58,6 +59,14 @@ internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T> where T : un
         var hl = Vector256.ShiftRightArithmetic(nl, 1);
         var biasl = Vector256.Create(1023L);
         return (x.AsDouble() * Vector256.ShiftLeft(hl + biasl, 52).AsDouble() * Vector256.ShiftLeft(nl - hl + biasl, 52).AsDouble()).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<T> Pow2(Vector256<T> n)
+    {
+        // n + 2^23 + 127 (2^52 + 1023) puts n + bias in the low mantissa bits; the shift moves them into the exponent field.
+        if (typeof(T) == typeof(float)) return Vector256.ShiftLeft((n.AsSingle() + Vector256.Create(8388735f)).AsInt32(), 23).As<int, T>();
+        return Vector256.ShiftLeft((n.AsDouble() + Vector256.Create(4503599627371519.0)).AsInt64(), 52).As<long, T>();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -9,6 +9,7 @@ namespace MiniGrad.Backends.Cpu;
 internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static int Lanes => Vector512<T>.Count;
+    public static bool HasFastScaleB => true;
     public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<T> Load(T* p) => Vector512.Load(p);
@@ -49,6 +50,14 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
     {
         if (typeof(T) == typeof(float)) return Avx512F.Scale(x.AsSingle(), n.AsSingle()).As<float, T>();
         return Avx512F.Scale(x.AsDouble(), n.AsDouble()).As<double, T>();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<T> Pow2(Vector512<T> n)
+    {
+        // n + 2^23 + 127 (2^52 + 1023) puts n + bias in the low mantissa bits; the shift moves them into the exponent field.
+        if (typeof(T) == typeof(float)) return Vector512.ShiftLeft((n.AsSingle() + Vector512.Create(8388735f)).AsInt32(), 23).As<int, T>();
+        return Vector512.ShiftLeft((n.AsDouble() + Vector512.Create(4503599627371519.0)).AsInt64(), 52).As<long, T>();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

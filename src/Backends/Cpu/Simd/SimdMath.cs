@@ -42,6 +42,30 @@ internal static unsafe class SimdMath
         return S.ScaleB(e, n);
     }
 
+    /// <summary>
+    /// exp(x) for x &lt;= 0 (or NaN): the same bits as <see cref="Exp{T, TV, S}"/> except that results below 2^-126 may
+    /// come out as 0 (those of x below -126.5 ln2), for fewer operations (2^n written directly instead of ScaleB's two products). The
+    /// log-sum-exp steps use it, where the result is only ever added to 1 and a subnormal would vanish there anyway.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV ExpNonPositive<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        if (typeof(T) != typeof(float)) return S.RuntimeExp(x);
+        if (S.HasFastScaleB) return Exp<T, TV, S>(x); // VSCALEFPS costs less than the select this variant needs
+        x = S.Max(F<T, TV, S>(-150f), x); // keeps n and r finite; NaN stays NaN
+        var n = S.Round(S.Mul(x, F<T, TV, S>(SimdConst.Log2E)));
+        var r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Hi), x);
+        r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Lo), r);
+        var p = F<T, TV, S>(SimdConst.E6);
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E5));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E4));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E3));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E2));
+        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E1));
+        var e = S.Mul(S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One))), S.Pow2(n));
+        return S.Select(S.LessThan(n, F<T, TV, S>(-126f)), S.Splat(T.Zero), e);
+    }
+
     /// <summary>log(x) for positive normal x (the CTC's sums of exps, in [1, 3]); use <see cref="Log{T, TV, S}"/> for any x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV LogPositive<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
@@ -123,7 +147,7 @@ internal static unsafe class SimdMath
     {
         var m = S.Max(a, b);
         var d = S.Sub(S.Min(a, b), m);
-        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), Exp<T, TV, S>(d))), m);
+        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), ExpNonPositive<T, TV, S>(d))), m);
         var ninf = S.Splat(T.NegativeInfinity);
         return S.Select(S.Equal(m, ninf), ninf, r);
     }
@@ -136,7 +160,7 @@ internal static unsafe class SimdMath
         var lo = S.Min(a, b);
         var m = S.Max(hi, c);
         var mid = S.Min(hi, c);
-        var sum = S.Add(S.Add(S.Splat(T.One), Exp<T, TV, S>(S.Sub(mid, m))), Exp<T, TV, S>(S.Sub(lo, m)));
+        var sum = S.Add(S.Add(S.Splat(T.One), ExpNonPositive<T, TV, S>(S.Sub(mid, m))), ExpNonPositive<T, TV, S>(S.Sub(lo, m)));
         var r = S.Add(LogPositive<T, TV, S>(sum), m);
         var ninf = S.Splat(T.NegativeInfinity);
         return S.Select(S.Equal(m, ninf), ninf, r);
@@ -148,7 +172,7 @@ internal static unsafe class SimdMath
     {
         var mx = S.Max(acc, x);
         var d = S.Sub(S.Min(acc, x), mx);
-        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), Exp<T, TV, S>(d))), mx);
+        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), ExpNonPositive<T, TV, S>(d))), mx);
         return S.Select(S.Equal(acc, S.Splat(T.NegativeInfinity)), x, r);
     }
 

@@ -12,6 +12,7 @@ internal readonly unsafe struct SimdScalar<T> : ISimd<T, T> where T : unmanaged,
 {
     public static int Lanes => 1;
     public static bool IsAccelerated => true;
+    public static bool HasFastScaleB => false;
 
     static readonly T s_true = Bits(~0L);
 
@@ -47,6 +48,8 @@ internal readonly unsafe struct SimdScalar<T> : ISimd<T, T> where T : unmanaged,
         int ni = int.CreateTruncating(n), h = ni >> 1;
         return x * T.ScaleB(T.One, h) * T.ScaleB(T.One, ni - h); // both powers exact: the same two products as the vectors
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Pow2(T n) => T.ScaleB(T.One, int.CreateTruncating(n));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SplitExponent(T x, out T k)
