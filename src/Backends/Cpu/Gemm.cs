@@ -195,8 +195,9 @@ internal static unsafe class GemmDriver<T, TV, S, P>
         // contiguous. The k order per element is the packed path's, so results are bit-identical either way.
         bool directB = !p.TransB && p.M <= DirectBMaxRows;
         // 15 or 16 rows (a batch of 16) as 8 + 8 rather than 14 + 2: two 8-row kernels cost less than a 14-row one plus a
-        // nearly empty one, which loads as much of B for 1/7 of the work.
-        int panelRows = MR > 8 && p.M > MR && p.M <= 16 ? 8 : MR;
+        // nearly empty one, which loads as much of B for 1/7 of the work. Likewise 7 or 8 rows (half a batch of 16) as
+        // 4 + 4 rather than 6 + 2 with 6-row tiles.
+        int panelRows = MR > 8 && p.M > MR && p.M <= 16 ? 8 : MR < 8 && p.M > MR && p.M <= 8 ? 4 : MR;
 
         for (int ic = 0; ic < p.M; ic += mcStep)
         {

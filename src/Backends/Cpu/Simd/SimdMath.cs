@@ -39,6 +39,13 @@ internal static unsafe class SimdMath
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E2));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E1));
         var e = S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One)));
+        if (!S.HasFastScaleB)
+        {
+            // Where every lane's 2^n is a normal float (the usual case), one product with 2^n written directly: the same
+            // single rounding as ScaleB's two products, for fewer operations.
+            var normal = S.And(S.LessThan(F<T, TV, S>(-126.5f), n), S.LessThan(n, F<T, TV, S>(127.5f)));
+            if (S.AllSet(normal)) return S.Mul(e, S.Pow2(n));
+        }
         return S.ScaleB(e, n);
     }
 
