@@ -52,8 +52,11 @@ public static class Widths
         var rest = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--width" && i + 1 < args.Length)
+            if (args[i] == "--width")
+            {
+                if (i + 1 == args.Length) throw new ArgumentException($"--width needs a value: {string.Join(", ", All)} or all");
                 Environment.SetEnvironmentVariable(EnvironmentName, args[++i]);
+            }
             else if (args[i].StartsWith("--width="))
                 Environment.SetEnvironmentVariable(EnvironmentName, args[i]["--width=".Length..]);
             else

@@ -24,9 +24,14 @@ public static class TestDevices
     public static bool Restricted { get; } = Environment.GetEnvironmentVariable("MINIGRAD_TEST_DEVICES") is { Length: > 0 };
 
     /// <summary>The devices the suite runs on: <see cref="Available"/>, or those of them named in <c>MINIGRAD_TEST_DEVICES</c>.</summary>
-    public static IReadOnlyList<string> Names { get; } = Restricted
-        ? Available.Intersect(Environment.GetEnvironmentVariable("MINIGRAD_TEST_DEVICES")!.Split(',', StringSplitOptions.TrimEntries)).ToArray()
-        : Available;
+    public static IReadOnlyList<string> Names { get; } = Restricted ? Restrict(Environment.GetEnvironmentVariable("MINIGRAD_TEST_DEVICES")!) : Available;
+
+    static string[] Restrict(string names)
+    {
+        var kept = Available.Intersect(names.Split(',', StringSplitOptions.TrimEntries)).ToArray();
+        return kept.Length > 0 ? kept : throw new InvalidOperationException(
+            $"MINIGRAD_TEST_DEVICES='{names}' names none of the available devices ({string.Join(", ", Available)})");
+    }
 
     /// <summary>Every device name, one theory row each.</summary>
     public static TheoryData<string> All

@@ -3,7 +3,8 @@ using System.Numerics;
 namespace MiniGrad.Backends.Cpu;
 
 /// <summary>
-/// The managed CPU backend: whole-span SIMD kernels (System.Numerics.Tensors, Vector512) and both cores for big work.
+/// The managed CPU backend: whole-span SIMD kernels (the Simd layer at the widest accelerated width, and
+/// System.Numerics.Tensors for plain span arithmetic) and both cores for big work.
 /// Each op family lives in its own partial file (Elementwise, Reduce, Shape, Softmax, MatMul, Ctc).
 /// </summary>
 public sealed partial class CpuBackend : IBackend

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using System.Numerics;
-using System.Runtime.Intrinsics;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace MiniGrad.Backends.Cpu;

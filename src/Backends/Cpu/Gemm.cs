@@ -15,8 +15,8 @@ namespace MiniGrad.Backends.Cpu;
 /// over <see cref="ISimd{TV, T}"/> and runs at the width <see cref="Simd.Bits"/> picks, with a register tile per
 /// width (<see cref="GemmCall{T}"/>): 14 x 2 vectors at 512 bits, 6 x 2 at 256, 8 x 3 at 128 on ARM64, 6 x 2 on SSE
 /// and one element at a time.
-/// Results are deterministic: every element of C is summed in the same k order whatever the thread count
-/// (the order depends on the width only through the block sizes, so two widths may differ in the last bits).
+/// Results are deterministic: every element of C is summed in the same k order (k blocks of KC, whatever the width)
+/// whatever the thread count.
 /// </summary>
 internal static unsafe class Gemm
 {

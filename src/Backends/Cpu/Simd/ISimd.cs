@@ -36,10 +36,10 @@ internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged,
     /// at every width, so that the widths agree bit for bit.</summary>
     static abstract TV Fma(TV a, TV b, TV c);
 
-    /// <summary>a &gt; b ? a : b lane-wise (x86 semantics: b when either is NaN; ARM64 returns NaN: keep NaN in b).</summary>
+    /// <summary>The larger of a and b lane-wise; with a NaN, b on x86 (MAXPS) and NaN on ARM64 (FMAX), at every width.</summary>
     static abstract TV Max(TV a, TV b);
 
-    /// <summary>a &lt; b ? a : b lane-wise (b when either is NaN on x86).</summary>
+    /// <summary>The smaller of a and b lane-wise; with a NaN, b on x86 and NaN on ARM64, at every width.</summary>
     static abstract TV Min(TV a, TV b);
 
     /// <summary>Mask of a == b.</summary>
@@ -83,7 +83,7 @@ internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged,
     /// <summary>Sum of the lanes.</summary>
     static abstract T Sum(TV v);
 
-    /// <summary>Largest lane (NaN lanes are not looked at).</summary>
+    /// <summary>Largest lane; where a lane is NaN the result depends on the width (callers treat NaN rows apart).</summary>
     static abstract T MaxAcross(TV v);
 
     /// <summary>Lane i = p[idx[i]].</summary>

@@ -40,13 +40,16 @@ internal static class Simd
         if (bits is not (0 or 128 or 256 or 512))
             throw new ArgumentOutOfRangeException(nameof(bits), bits, "expected 0 (scalar), 128, 256 or 512");
         var scope = new Scope(t_limit);
-        t_limit = bits + 1;
+        t_limit = Math.Min(Bits, bits) + 1; // inside an outer limit, never wider than it
         return scope;
     }
 
-    public readonly struct Scope(int previous) : IDisposable
+    /// <summary>Restores the previous limit when disposed.</summary>
+    public readonly struct Scope : IDisposable
     {
-        public void Dispose() => t_limit = previous;
+        readonly int _previous;
+        internal Scope(int previous) => _previous = previous;
+        public void Dispose() => t_limit = _previous;
     }
 
     /// <summary>This thread's limit, for a fan-out to carry to its workers (<see cref="Par"/>) through <see cref="Restore"/>.</summary>

@@ -102,54 +102,67 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
         return Avx512F.PermuteVar8x64x2(t0.AsDouble(), li, t1.AsDouble()).As<double, T>();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>
+    /// log2(V) butterfly stages with all V rows in registers; stage h swaps the off-diagonal h x h blocks of every 2h x 2h
+    /// block, one two-source permute (vpermt2ps/pd) per output row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Transpose(Vector512<T>* rows)
     {
-        // log2(V) butterfly stages; stage h swaps the off-diagonal h x h blocks of every 2h x 2h block.
-        if (typeof(T) == typeof(float))
-        {
-            var r = (Vector512<float>*)rows;
-            Stage(r, 8, Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-                Vector512.Create(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31));
-            Stage(r, 4, Vector512.Create(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
-                Vector512.Create(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31));
-            Stage(r, 2, Vector512.Create(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
-                Vector512.Create(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31));
-            Stage(r, 1, Vector512.Create(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
-                Vector512.Create(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31));
-        }
-        else
-        {
-            var r = (Vector512<double>*)rows;
-            Stage(r, 4, Vector512.Create(0L, 1, 2, 3, 8, 9, 10, 11), Vector512.Create(4L, 5, 6, 7, 12, 13, 14, 15));
-            Stage(r, 2, Vector512.Create(0L, 1, 8, 9, 4, 5, 12, 13), Vector512.Create(2L, 3, 10, 11, 6, 7, 14, 15));
-            Stage(r, 1, Vector512.Create(0L, 8, 2, 10, 4, 12, 6, 14), Vector512.Create(1L, 9, 3, 11, 5, 13, 7, 15));
-        }
+        if (typeof(T) == typeof(float)) Transpose16((Vector512<float>*)rows);
+        else Transpose8((Vector512<double>*)rows);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Stage(Vector512<float>* r, int h, Vector512<int> lo, Vector512<int> hi)
+    static void Transpose16(Vector512<float>* r)
     {
-        for (int i = 0; i < 16; i++)
-        {
-            if ((i & h) != 0) continue;
-            var a = r[i];
-            var b = r[i + h];
-            r[i] = Avx512F.PermuteVar16x32x2(a, lo, b);
-            r[i + h] = Avx512F.PermuteVar16x32x2(a, hi, b);
-        }
+        Vector512<float> r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
+        Vector512<float> r8 = r[8], r9 = r[9], rA = r[10], rB = r[11], rC = r[12], rD = r[13], rE = r[14], rF = r[15];
+        Vector512<int> lo, hi;
+        lo = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); hi = Vector512.Create(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+        (r0, r8) = (P(r0, lo, r8), P(r0, hi, r8)); (r1, r9) = (P(r1, lo, r9), P(r1, hi, r9));
+        (r2, rA) = (P(r2, lo, rA), P(r2, hi, rA)); (r3, rB) = (P(r3, lo, rB), P(r3, hi, rB));
+        (r4, rC) = (P(r4, lo, rC), P(r4, hi, rC)); (r5, rD) = (P(r5, lo, rD), P(r5, hi, rD));
+        (r6, rE) = (P(r6, lo, rE), P(r6, hi, rE)); (r7, rF) = (P(r7, lo, rF), P(r7, hi, rF));
+        lo = Vector512.Create(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27); hi = Vector512.Create(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+        (r0, r4) = (P(r0, lo, r4), P(r0, hi, r4)); (r1, r5) = (P(r1, lo, r5), P(r1, hi, r5));
+        (r2, r6) = (P(r2, lo, r6), P(r2, hi, r6)); (r3, r7) = (P(r3, lo, r7), P(r3, hi, r7));
+        (r8, rC) = (P(r8, lo, rC), P(r8, hi, rC)); (r9, rD) = (P(r9, lo, rD), P(r9, hi, rD));
+        (rA, rE) = (P(rA, lo, rE), P(rA, hi, rE)); (rB, rF) = (P(rB, lo, rF), P(rB, hi, rF));
+        lo = Vector512.Create(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29); hi = Vector512.Create(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+        (r0, r2) = (P(r0, lo, r2), P(r0, hi, r2)); (r1, r3) = (P(r1, lo, r3), P(r1, hi, r3));
+        (r4, r6) = (P(r4, lo, r6), P(r4, hi, r6)); (r5, r7) = (P(r5, lo, r7), P(r5, hi, r7));
+        (r8, rA) = (P(r8, lo, rA), P(r8, hi, rA)); (r9, rB) = (P(r9, lo, rB), P(r9, hi, rB));
+        (rC, rE) = (P(rC, lo, rE), P(rC, hi, rE)); (rD, rF) = (P(rD, lo, rF), P(rD, hi, rF));
+        lo = Vector512.Create(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30); hi = Vector512.Create(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+        (r0, r1) = (P(r0, lo, r1), P(r0, hi, r1)); (r2, r3) = (P(r2, lo, r3), P(r2, hi, r3));
+        (r4, r5) = (P(r4, lo, r5), P(r4, hi, r5)); (r6, r7) = (P(r6, lo, r7), P(r6, hi, r7));
+        (r8, r9) = (P(r8, lo, r9), P(r8, hi, r9)); (rA, rB) = (P(rA, lo, rB), P(rA, hi, rB));
+        (rC, rD) = (P(rC, lo, rD), P(rC, hi, rD)); (rE, rF) = (P(rE, lo, rF), P(rE, hi, rF));
+        r[0] = r0; r[1] = r1; r[2] = r2; r[3] = r3; r[4] = r4; r[5] = r5; r[6] = r6; r[7] = r7;
+        r[8] = r8; r[9] = r9; r[10] = rA; r[11] = rB; r[12] = rC; r[13] = rD; r[14] = rE; r[15] = rF;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Stage(Vector512<double>* r, int h, Vector512<long> lo, Vector512<long> hi)
+    static void Transpose8(Vector512<double>* r)
     {
-        for (int i = 0; i < 8; i++)
-        {
-            if ((i & h) != 0) continue;
-            var a = r[i];
-            var b = r[i + h];
-            r[i] = Avx512F.PermuteVar8x64x2(a, lo, b);
-            r[i + h] = Avx512F.PermuteVar8x64x2(a, hi, b);
-        }
+        Vector512<double> r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
+        Vector512<long> lo, hi;
+        lo = Vector512.Create(0L, 1, 2, 3, 8, 9, 10, 11); hi = Vector512.Create(4L, 5, 6, 7, 12, 13, 14, 15);
+        (r0, r4) = (P(r0, lo, r4), P(r0, hi, r4)); (r1, r5) = (P(r1, lo, r5), P(r1, hi, r5));
+        (r2, r6) = (P(r2, lo, r6), P(r2, hi, r6)); (r3, r7) = (P(r3, lo, r7), P(r3, hi, r7));
+        lo = Vector512.Create(0L, 1, 8, 9, 4, 5, 12, 13); hi = Vector512.Create(2L, 3, 10, 11, 6, 7, 14, 15);
+        (r0, r2) = (P(r0, lo, r2), P(r0, hi, r2)); (r1, r3) = (P(r1, lo, r3), P(r1, hi, r3));
+        (r4, r6) = (P(r4, lo, r6), P(r4, hi, r6)); (r5, r7) = (P(r5, lo, r7), P(r5, hi, r7));
+        lo = Vector512.Create(0L, 8, 2, 10, 4, 12, 6, 14); hi = Vector512.Create(1L, 9, 3, 11, 5, 13, 7, 15);
+        (r0, r1) = (P(r0, lo, r1), P(r0, hi, r1)); (r2, r3) = (P(r2, lo, r3), P(r2, hi, r3));
+        (r4, r5) = (P(r4, lo, r5), P(r4, hi, r5)); (r6, r7) = (P(r6, lo, r7), P(r6, hi, r7));
+        r[0] = r0; r[1] = r1; r[2] = r2; r[3] = r3; r[4] = r4; r[5] = r5; r[6] = r6; r[7] = r7;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> P(Vector512<float> a, Vector512<int> idx, Vector512<float> b) => Avx512F.PermuteVar16x32x2(a, idx, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<double> P(Vector512<double> a, Vector512<long> idx, Vector512<double> b) => Avx512F.PermuteVar8x64x2(a, idx, b);
 }

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace MiniGrad.Backends.Cpu;
@@ -121,7 +120,8 @@ internal static unsafe class SimdMath
 
     /// <summary>
     /// tanh(x), float32 as Cephes' tanhf: x + x^3 P(x^2) for |x| &lt; 0.625, else sign(x) (1 - 2 / (exp(2|x|) + 1)).
-    /// float64: the second form throughout (absolute error about 1e-16, relative error larger near 0).
+    /// float64: the second form throughout (absolute error about 1e-16, relative error larger near 0); the span form
+    /// <see cref="Tanh{T}(ReadOnlySpan{T}, Span{T})"/> takes float64 to TensorPrimitives instead.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Tanh<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
@@ -141,8 +141,9 @@ internal static unsafe class SimdMath
         p = S.Fma(p, z, F<T, TV, S>(SimdConst.T2));
         p = S.Fma(p, z, F<T, TV, S>(SimdConst.T1));
         var small = S.Fma(S.Mul(p, z), x, x);
-        // NaN: ax < 0.625 is false, and big is NaN.
-        return S.Select(S.LessThan(ax, F<T, TV, S>(0.625f)), small, big);
+        // NaN: ax < 0.625 is false, and big is NaN. At +-0, x itself (the polynomial would turn -0 into +0).
+        var r = S.Select(S.LessThan(ax, F<T, TV, S>(0.625f)), small, big);
+        return S.Select(S.Equal(x, zero), x, r);
     }
 
     // The log-sum-exp steps of the CTC recursions. They keep PyTorch's rounding points: log(sum of exps relative to the

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.Arm;
 
 namespace MiniGrad.Backends.Cpu;
 
@@ -23,8 +24,10 @@ internal readonly unsafe struct SimdScalar<T> : ISimd<T, T> where T : unmanaged,
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Sub(T a, T b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Mul(T a, T b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Div(T a, T b) => a / b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Max(T a, T b) => a > b ? a : b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Min(T a, T b) => a < b ? a : b;
+    // The vector widths' NaN behaviour of this machine: b when either is NaN on x86 (MAXPS), NaN on ARM64 (FMAX, which
+    // T.Max matches, -0 and +0 included).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Max(T a, T b) => AdvSimd.IsSupported ? T.Max(a, b) : a > b ? a : b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Min(T a, T b) => AdvSimd.IsSupported ? T.Min(a, b) : a < b ? a : b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Equal(T a, T b) => a == b ? s_true : T.Zero;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T LessThan(T a, T b) => a < b ? s_true : T.Zero;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Select(T m, T a, T b) => Long(m) != 0 ? a : b;
