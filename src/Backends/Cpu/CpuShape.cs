@@ -112,7 +112,6 @@ public sealed partial class CpuBackend
         public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
         {
             int v = S.Lanes;
-            TV* rows = stackalloc TV[v];
             for (int i0 = 0; i0 < r; i0 += TransposeTile)
                 for (int j0 = 0; j0 < c; j0 += TransposeTile)
                 {
@@ -120,11 +119,7 @@ public sealed partial class CpuBackend
                     int iv = i0 + (i1 - i0) / v * v, jv = j0 + (j1 - j0) / v * v;
                     for (int j = j0; j < jv; j += v)
                         for (int i = i0; i < iv; i += v)
-                        {
-                            for (int k = 0; k < v; k++) rows[k] = S.Load(s + (nint)(j + k) * ss + i); // source row j + k
-                            S.Transpose(rows);
-                            for (int m = 0; m < v; m++) S.Store(rows[m], d + (nint)(i + m) * c + j); // output row i + m
-                        }
+                            S.Transpose(s + (nint)j * ss + i, ss, v, d + (nint)i * c + j, c); // source rows j.., output rows i..
                     for (int j = j0; j < j1; j++) // what the blocks left: i past iv, and every i for j past jv
                         for (int i = j < jv ? iv : i0; i < i1; i++)
                             d[(nint)i * c + j] = s[(nint)j * ss + i];

@@ -329,7 +329,6 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     static void PackAcrossRows(T* src, int ld, int kc, int extent, int width, T* dst)
     {
         int v = S.Lanes;
-        TV* block = stackalloc TV[v];
         for (int r0 = 0; r0 < extent; r0 += width, dst += (nint)width * kc, src += (nint)width * ld)
         {
             int rows = Math.Min(width, extent - r0), kk = 0;
@@ -340,7 +339,7 @@ internal static unsafe class GemmDriver<T, TV, S, P>
                     // Row groups in descending order: a group whose V-lane stores run past the panel width
                     // spills into the next k step's first lanes, which group 0 then overwrites.
                     for (int g = (width - 1) / v * v; g >= 0; g -= v)
-                        TransposeBlock(src + (nint)g * ld + kk, ld, rows - g, dst + (nint)kk * width + g, width, block);
+                        S.Transpose(src + (nint)g * ld + kk, ld, rows - g, dst + (nint)kk * width + g, width);
                 }
             }
             for (int r = 0; r < rows; r++)
@@ -348,21 +347,6 @@ internal static unsafe class GemmDriver<T, TV, S, P>
             for (int r = rows; r < width; r++)
                 StridedZero(dst + (nint)kk * width + r, kc - kk, width);
         }
-    }
-
-    /// <summary>
-    /// Reads rows x V elements (row r at src + r * ld, rows past `rows` read as zero) and writes the transpose:
-    /// V lanes (one per source row) at dst + j * width for j in [0, V). Lanes past `width` spill into the next line;
-    /// the caller's write order makes that harmless.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void TransposeBlock(T* src, int ld, int rows, T* dst, int width, TV* block)
-    {
-        for (int r = 0; r < S.Lanes; r++)
-            block[r] = r < rows ? S.Load(src + (nint)r * ld) : S.Splat(T.Zero);
-        S.Transpose(block);
-        for (int j = 0; j < S.Lanes; j++)
-            S.Store(block[j], dst + (nint)j * width);
     }
 
     /// <summary>dst[0..count) = src[0..count), dst[count..width) = 0.</summary>

@@ -154,18 +154,20 @@ public unsafe class SimdTests
         {
             if (!S.IsAccelerated) return;
             int v = S.Lanes;
-            var m = new T[v * v];
-            for (int i = 0; i < m.Length; i++) m[i] = T.CreateTruncating(i);
-            TV* rows = stackalloc TV[v];
-            fixed (T* p = m)
+            // Source rows of stride v + 3 and output rows of stride v + 5; rows from `rows` on read as zeros.
+            foreach (int rows in new[] { v, v - 1, 1, 0, v + 2 })
             {
-                for (int i = 0; i < v; i++) rows[i] = S.Load(p + i * v);
-                S.Transpose(rows);
-                for (int i = 0; i < v; i++) S.Store(rows[i], p + i * v);
-            }
-            for (int i = 0; i < v; i++)
+                var src = new T[v * (v + 3)];
+                for (int i = 0; i < src.Length; i++) src[i] = T.CreateTruncating(i + 1);
+                var dst = Enumerable.Repeat(T.CreateTruncating(-7), v * (v + 5)).ToArray();
+                fixed (T* sp = src, dp = dst) S.Transpose(sp, v + 3, rows, dp, v + 5);
                 for (int j = 0; j < v; j++)
-                    Assert.True(m[i * v + j] == T.CreateTruncating(j * v + i), $"{typeof(S).Name}: transpose ({i}, {j})");
+                    for (int r = 0; r < v + 5; r++)
+                    {
+                        T want = r >= v ? T.CreateTruncating(-7) : r < rows ? src[r * (v + 3) + j] : T.Zero;
+                        Assert.True(dst[j * (v + 5) + r] == want, $"{typeof(S).Name}: transpose of {rows} rows, output ({j}, {r})");
+                    }
+            }
             foreach (int n in new[] { -250, -149, -126, -1, 0, 1, 127, 128, 250 })
             {
                 T x = T.CreateTruncating(1.5);

@@ -76,7 +76,6 @@ internal static unsafe partial class CtcKernel
             int* slotOf = ints + W;
             int* distinct = ints + W + C;
             T* blkL = blk + (nint)W * B;
-            TV* tile = stackalloc TV[V];
             TV* chains = stackalloc TV[4];
             int W2 = 2 * W;
 
@@ -132,11 +131,7 @@ internal static unsafe partial class CtcKernel
                     T* src = rows + (nint)k * V * W2;
                     T* dst = blk + k * V;
                     for (int j0 = 0; j0 < W2; j0 += V)
-                    {
-                        for (int f = 0; f < V; f++) tile[f] = S.Load(src + (nint)f * W2 + j0);
-                        S.Transpose(tile);
-                        for (int i = 0; i < V; i++) S.Store(tile[i], dst + (nint)(j0 + i) * B);
-                    }
+                        S.Transpose(src + j0, W2, V, dst + (nint)j0 * B, B);
                 }
 
                 // Phase 2: the running log-adds across the block's frames, then the gradient rows.

@@ -95,6 +95,9 @@ internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged,
     /// <summary>Lane i = element idx[i] of the 2V-element table (t0, t1).</summary>
     static abstract TV Lookup(TV t0, TV t1, int* idx);
 
-    /// <summary>Transposes the V x V matrix whose rows are rows[0..V) in place.</summary>
-    static abstract void Transpose(TV* rows);
+    /// <summary>
+    /// Block transpose: reads V rows of V elements, row r at src + r * ld (rows from <paramref name="rows"/> on read as
+    /// zeros), and writes the transpose, row j (element j of every source row) at dst + j * ldDst.
+    /// </summary>
+    static abstract void Transpose(T* src, nint ld, int rows, T* dst, nint ldDst);
 }

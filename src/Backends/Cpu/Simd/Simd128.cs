@@ -120,7 +120,15 @@ internal readonly unsafe struct Simd128<T> : ISimd<Vector128<T>, T> where T : un
     public static Vector128<T> Lookup(Vector128<T> t0, Vector128<T> t1, int* idx) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Transpose(Vector128<T>* rows)
+    public static void Transpose(T* src, nint ld, int rows, T* dst, nint ldDst)
+    {
+        Vector128<T>* r = stackalloc Vector128<T>[Vector128<T>.Count];
+        for (int i = 0; i < Vector128<T>.Count; i++) r[i] = i < rows ? Vector128.Load(src + i * ld) : default;
+        TransposeInPlace(r);
+        for (int j = 0; j < Vector128<T>.Count; j++) r[j].Store(dst + j * ldDst);
+    }
+
+    static void TransposeInPlace(Vector128<T>* rows)
     {
         if (typeof(T) == typeof(float))
         {

@@ -112,7 +112,15 @@ internal readonly unsafe struct Simd256<T> : ISimd<Vector256<T>, T> where T : un
     public static Vector256<T> Lookup(Vector256<T> t0, Vector256<T> t1, int* idx) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Transpose(Vector256<T>* rows)
+    public static void Transpose(T* src, nint ld, int rows, T* dst, nint ldDst)
+    {
+        Vector256<T>* r = stackalloc Vector256<T>[Vector256<T>.Count];
+        for (int i = 0; i < Vector256<T>.Count; i++) r[i] = i < rows ? Vector256.Load(src + i * ld) : default;
+        TransposeInPlace(r);
+        for (int j = 0; j < Vector256<T>.Count; j++) r[j].Store(dst + j * ldDst);
+    }
+
+    static void TransposeInPlace(Vector256<T>* rows)
     {
         if (Avx512F.VL.IsSupported)
         {

@@ -107,17 +107,20 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
     /// block, one two-source permute (vpermt2ps/pd) per output row.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Transpose(Vector512<T>* rows)
+    public static void Transpose(T* src, nint ld, int rows, T* dst, nint ldDst)
     {
-        if (typeof(T) == typeof(float)) Transpose16((Vector512<float>*)rows);
-        else Transpose8((Vector512<double>*)rows);
+        if (typeof(T) == typeof(float)) Transpose16((float*)src, ld, rows, (float*)dst, ldDst);
+        else Transpose8((double*)src, ld, rows, (double*)dst, ldDst);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose16(Vector512<float>* r)
+    static Vector512<TE> Row<TE>(TE* src, nint ld, int r, int rows) where TE : unmanaged => r < rows ? Vector512.Load(src + r * ld) : default;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose16(float* r, nint ld, int rows, float* d, nint ldDst)
     {
-        Vector512<float> r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
-        Vector512<float> r8 = r[8], r9 = r[9], rA = r[10], rB = r[11], rC = r[12], rD = r[13], rE = r[14], rF = r[15];
+        Vector512<float> r0 = Row(r, ld, 0, rows), r1 = Row(r, ld, 1, rows), r2 = Row(r, ld, 2, rows), r3 = Row(r, ld, 3, rows), r4 = Row(r, ld, 4, rows), r5 = Row(r, ld, 5, rows), r6 = Row(r, ld, 6, rows), r7 = Row(r, ld, 7, rows);
+        Vector512<float> r8 = Row(r, ld, 8, rows), r9 = Row(r, ld, 9, rows), rA = Row(r, ld, 10, rows), rB = Row(r, ld, 11, rows), rC = Row(r, ld, 12, rows), rD = Row(r, ld, 13, rows), rE = Row(r, ld, 14, rows), rF = Row(r, ld, 15, rows);
         Vector512<int> lo, hi;
         lo = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); hi = Vector512.Create(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
         (r0, r8) = (P(r0, lo, r8), P(r0, hi, r8)); (r1, r9) = (P(r1, lo, r9), P(r1, hi, r9));
@@ -139,14 +142,14 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
         (r4, r5) = (P(r4, lo, r5), P(r4, hi, r5)); (r6, r7) = (P(r6, lo, r7), P(r6, hi, r7));
         (r8, r9) = (P(r8, lo, r9), P(r8, hi, r9)); (rA, rB) = (P(rA, lo, rB), P(rA, hi, rB));
         (rC, rD) = (P(rC, lo, rD), P(rC, hi, rD)); (rE, rF) = (P(rE, lo, rF), P(rE, hi, rF));
-        r[0] = r0; r[1] = r1; r[2] = r2; r[3] = r3; r[4] = r4; r[5] = r5; r[6] = r6; r[7] = r7;
-        r[8] = r8; r[9] = r9; r[10] = rA; r[11] = rB; r[12] = rC; r[13] = rD; r[14] = rE; r[15] = rF;
+        r0.Store(d + 0 * ldDst); r1.Store(d + 1 * ldDst); r2.Store(d + 2 * ldDst); r3.Store(d + 3 * ldDst); r4.Store(d + 4 * ldDst); r5.Store(d + 5 * ldDst); r6.Store(d + 6 * ldDst); r7.Store(d + 7 * ldDst);
+        r8.Store(d + 8 * ldDst); r9.Store(d + 9 * ldDst); rA.Store(d + 10 * ldDst); rB.Store(d + 11 * ldDst); rC.Store(d + 12 * ldDst); rD.Store(d + 13 * ldDst); rE.Store(d + 14 * ldDst); rF.Store(d + 15 * ldDst);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose8(Vector512<double>* r)
+    static void Transpose8(double* r, nint ld, int rows, double* d, nint ldDst)
     {
-        Vector512<double> r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3], r4 = r[4], r5 = r[5], r6 = r[6], r7 = r[7];
+        Vector512<double> r0 = Row(r, ld, 0, rows), r1 = Row(r, ld, 1, rows), r2 = Row(r, ld, 2, rows), r3 = Row(r, ld, 3, rows), r4 = Row(r, ld, 4, rows), r5 = Row(r, ld, 5, rows), r6 = Row(r, ld, 6, rows), r7 = Row(r, ld, 7, rows);
         Vector512<long> lo, hi;
         lo = Vector512.Create(0L, 1, 2, 3, 8, 9, 10, 11); hi = Vector512.Create(4L, 5, 6, 7, 12, 13, 14, 15);
         (r0, r4) = (P(r0, lo, r4), P(r0, hi, r4)); (r1, r5) = (P(r1, lo, r5), P(r1, hi, r5));
@@ -157,7 +160,7 @@ internal readonly unsafe struct Simd512<T> : ISimd<Vector512<T>, T> where T : un
         lo = Vector512.Create(0L, 8, 2, 10, 4, 12, 6, 14); hi = Vector512.Create(1L, 9, 3, 11, 5, 13, 7, 15);
         (r0, r1) = (P(r0, lo, r1), P(r0, hi, r1)); (r2, r3) = (P(r2, lo, r3), P(r2, hi, r3));
         (r4, r5) = (P(r4, lo, r5), P(r4, hi, r5)); (r6, r7) = (P(r6, lo, r7), P(r6, hi, r7));
-        r[0] = r0; r[1] = r1; r[2] = r2; r[3] = r3; r[4] = r4; r[5] = r5; r[6] = r6; r[7] = r7;
+        r0.Store(d + 0 * ldDst); r1.Store(d + 1 * ldDst); r2.Store(d + 2 * ldDst); r3.Store(d + 3 * ldDst); r4.Store(d + 4 * ldDst); r5.Store(d + 5 * ldDst); r6.Store(d + 6 * ldDst); r7.Store(d + 7 * ldDst);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -38,7 +38,7 @@ internal readonly unsafe struct SimdScalar<T> : ISimd<T, T> where T : unmanaged,
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T MaxAcross(T v) => v;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Round(T x) => T.Round(x); // ties to even
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Gather(T* p, int* idx) => p[*idx];
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Transpose(T* rows) { }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Transpose(T* src, nint ld, int rows, T* dst, nint ldDst) => *dst = rows > 0 ? *src : T.Zero;
     public static bool HasLookup => false;
     public static T Lookup(T t0, T t1, int* idx) => throw new NotSupportedException();
 
