@@ -27,17 +27,7 @@ internal static unsafe class SimdMath
         if (typeof(T) != typeof(float)) return S.RuntimeExp(x);
         // Max/Min return their second operand when either is NaN (x86), or NaN (ARM64): with x second, NaN stays NaN.
         // Below -150 the result is 0 and above 89 it is inf either way; the clamp keeps n and r finite.
-        x = S.Min(F<T, TV, S>(89f), S.Max(F<T, TV, S>(-150f), x));
-        var n = S.Round(S.Mul(x, F<T, TV, S>(SimdConst.Log2E)));
-        var r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Hi), x);
-        r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Lo), r);
-        var p = F<T, TV, S>(SimdConst.E6);
-        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E5));
-        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E4));
-        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E3));
-        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E2));
-        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E1));
-        var e = S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One)));
+        var e = ExpReduced<T, TV, S>(S.Min(F<T, TV, S>(89f), S.Max(F<T, TV, S>(-150f), x)), out var n);
         if (!S.HasFastScaleB)
         {
             // Where every lane's 2^n is a normal float (the usual case), one product with 2^n written directly: the same
@@ -50,16 +40,23 @@ internal static unsafe class SimdMath
 
     /// <summary>
     /// exp(x) for x &lt;= 0 (or NaN): the same bits as <see cref="Exp{T, TV, S}"/> except that results below 2^-126 may
-    /// come out as 0 (those of x below -126.5 ln2), for fewer operations (2^n written directly instead of ScaleB's two products). The
-    /// log-sum-exp steps use it, where the result is only ever added to 1 and a subnormal would vanish there anyway.
+    /// come out as 0 (those of x below -126.5 ln2), for fewer operations (2^n written directly, no check). The log-sum-exp
+    /// steps use it, where the result is only ever added to 1 and a subnormal would vanish there anyway.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV ExpNonPositive<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
         if (typeof(T) != typeof(float)) return S.RuntimeExp(x);
         if (S.HasFastScaleB) return Exp<T, TV, S>(x); // VSCALEFPS costs less than the select this variant needs
-        x = S.Max(F<T, TV, S>(-150f), x); // keeps n and r finite; NaN stays NaN
-        var n = S.Round(S.Mul(x, F<T, TV, S>(SimdConst.Log2E)));
+        var e = ExpReduced<T, TV, S>(S.Max(F<T, TV, S>(-150f), x), out var n); // the clamp keeps n and r finite; NaN stays
+        return S.Select(S.LessThan(n, F<T, TV, S>(-126f)), S.Splat(T.Zero), S.Mul(e, S.Pow2(n)));
+    }
+
+    /// <summary>float32 exp's range reduction and polynomial: x = n ln2 + r, returns e^r (in [0.7, 1.42]) and n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static TV ExpReduced<T, TV, S>(TV x, out TV n) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        n = S.Round(S.Mul(x, F<T, TV, S>(SimdConst.Log2E)));
         var r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Hi), x);
         r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Lo), r);
         var p = F<T, TV, S>(SimdConst.E6);
@@ -68,8 +65,7 @@ internal static unsafe class SimdMath
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E3));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E2));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E1));
-        var e = S.Mul(S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One))), S.Pow2(n));
-        return S.Select(S.LessThan(n, F<T, TV, S>(-126f)), S.Splat(T.Zero), e);
+        return S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One)));
     }
 
     /// <summary>log(x) for positive normal x (the CTC's sums of exps, in [1, 3]); use <see cref="Log{T, TV, S}"/> for any x.</summary>
