@@ -20,7 +20,14 @@ public sealed class CtcWidthTests
     }
 
     /// <summary>The narrower widths this machine accelerates (the native one is the reference).</summary>
-    static int[] NarrowerWidths() => new[] { 256, 128, 0 }.Where(b => b < Simd.NativeBits).ToArray();
+    /// <summary>The accelerated widths below the native one; where there is none (scalar only), the test is skipped, not
+    /// passed with nothing compared.</summary>
+    static int[] NarrowerWidths()
+    {
+        var widths = new[] { 256, 128, 0 }.Where(b => b < Simd.NativeBits).ToArray();
+        Assert.SkipWhen(widths.Length == 0, $"only one width here ({Simd.NativeBits} bits): nothing to compare with");
+        return widths;
+    }
 
     /// <summary>The cases by name.</summary>
     public static TheoryData<string> CaseNames()
