@@ -76,10 +76,12 @@ public interface IBackend
     // LSTM, one step t of a layer's time loop. gates (T, N, 4H, gate order i, f, g, o), dy, hs and cs (T, N, H) are
     // whole-sequence buffers read and written at row t, so the loop copies no slices and creates no tensors per step;
     // gates, hs, cs and the backward's dh and dc are the layer's private buffers, updated in place.
-    /// <summary>LSTM step: adds h W_hh^T (whhT = W_hh^T, (H, 4H): the step's GEMM, accumulated onto the row) and bias (4H, or null) to row t of gates (the input projection), activates the row in place, and writes h' and c' into row t of hs and cs. The previous h and c are row prev of hs and cs or, on a first step (prev &lt; 0), h0 and c0 ((N, H); null means zeros, and a null h0 means no GEMM).</summary>
-    void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias);
-    /// <summary>Its backward from row t's activations: dh and dc ((N, H)) come in holding the gradients for step t's h' (without dy[t], added here) and c', and go out holding those for the previous step's h and c; dh is d(pre-activation) W_hh (the step's GEMM) when whh (W_hh, (4H, H)) is given, and left as it was without it. Row t of gates becomes d(pre-activation). c' is row t of cs; the previous c is row prev of cs, or c0 when prev &lt; 0 (null means zeros).</summary>
-    void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh);
+    // A step works on the batch rows [n0, n0 + count) only (the others are left as they are): a packed batch, sorted by
+    // length, shrinks as its sequences end, and a reverse direction's rows start (prev < 0) at their own last frames.
+    /// <summary>LSTM step over the batch rows [n0, n0 + count): adds h W_hh^T (whhT = W_hh^T, (H, 4H): the step's GEMM, accumulated onto the row) and bias (4H, or null) to row t of gates (the input projection), activates the row in place, and writes h' and c' into row t of hs and cs. The previous h and c are row prev of hs and cs or, on a first step (prev &lt; 0), h0 and c0 ((N, H), the same batch rows; null means zeros, and a null h0 means no GEMM).</summary>
+    void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias, int n0, int count);
+    /// <summary>Its backward from row t's activations: dh and dc ((N, H)) come in holding the gradients for step t's h' (without dy[t], added here) and c', and go out holding those for the previous step's h and c; dh is d(pre-activation) W_hh (the step's GEMM) when whh (W_hh, (4H, H)) is given, and left as it was without it. Row t of gates becomes d(pre-activation). c' is row t of cs; the previous c is row prev of cs, or c0 when prev &lt; 0 (null means zeros). Only the batch rows [n0, n0 + count) are read and written.</summary>
+    void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh, int n0, int count);
 }
 
 /// <summary>Validated CTC targets on the host: concatenated labels with per-sample offsets and lengths.</summary>

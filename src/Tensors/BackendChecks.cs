@@ -7,7 +7,7 @@ public static class BackendChecks
     /// An LSTM step's buffers: gates (T, N, 4H) and the sequences seqs (T, N, H) of one floating dtype, t a row of them,
     /// prev another row or negative (the first step), and each of the others null or numel elements of that dtype.
     /// </summary>
-    public static void LstmStep(string op, RawTensor gates, int t, int prev, RawTensor[] seqs, (string Name, RawTensor? X, int Numel)[] others)
+    public static void LstmStep(string op, RawTensor gates, int t, int prev, int n0, int count, RawTensor[] seqs, (string Name, RawTensor? X, int Numel)[] others)
     {
         var s = seqs[0];
         if (!s.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {s.DType} is not supported; expected Float32 or Float64");
@@ -19,6 +19,8 @@ public static class BackendChecks
             throw new ArgumentException($"{op}: gates has shape {gates.DType} {Shapes.Format(gates.Shape)}; expected {s.DType} {Shapes.Format([T, n, 4 * h])} for steps of shape {Shapes.Format(s.Shape)}");
         if (t < 0 || t >= T || prev >= T || prev == t)
             throw new ArgumentException($"{op}: step {t} after row {prev} does not fit a sequence of {T} steps; expected 0 <= t < {T} and prev < {T} (negative on a first step), prev != t");
+        if (n0 < 0 || count < 0 || n0 > n - count)
+            throw new ArgumentException($"{op}: batch rows [{n0}, {n0} + {count}) do not fit a batch of {n}; expected 0 <= n0 and 0 <= count <= {n} - n0");
         foreach (var (name, x, numel) in others)
             if (x is not null && (x.DType != s.DType || x.Numel != numel))
                 throw new ArgumentException($"{op}: {name} is a {x.DType} tensor of shape {Shapes.Format(x.Shape)}; expected {numel} {s.DType} elements for steps of shape {Shapes.Format(s.Shape)}");

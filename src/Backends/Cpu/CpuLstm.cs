@@ -14,31 +14,33 @@ public sealed partial class CpuBackend
     const long LstmCost = 16;
 
     /// <inheritdoc/>
-    public void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias)
+    public void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias, int n0, int count)
     {
         ArgumentNullException.ThrowIfNull(whhT);
         int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
-        BackendChecks.LstmStep("LstmCell", gates, t, prev, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
+        BackendChecks.LstmStep("LstmCell", gates, t, prev, n0, count, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
         // The step's GEMM adds h W_hh^T straight onto row t: no (N, 4H) buffer per step, and the cell reads one row less.
         var (hPrev, hAt) = prev >= 0 ? (hs, prev * nh) : (h0, 0);
-        if (hPrev is not null) Gemm1(hPrev, whhT, C(gates), false, false, n, 4 * h, h, h, 4 * h, hAt, 0, t * n * 4 * h, accumulate: true);
+        if (count == 0) return;
+        if (hPrev is not null) Gemm1(hPrev, whhT, C(gates), false, false, count, 4 * h, h, h, 4 * h, hAt + n0 * h, 0, (t * n + n0) * 4 * h, accumulate: true);
         var (cPrev, cAt) = prev >= 0 ? (cs, prev * nh) : (c0, 0);
-        if (hs.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellRows(A<float>(gates), t, Opt<float>(bias), Opt<float>(cPrev), cAt, A<float>(hs), A<float>(cs), n, h, r0, r1));
-        else Par.For(n, LstmCost * h, (r0, r1) => CellRows(A<double>(gates), t, Opt<double>(bias), Opt<double>(cPrev), cAt, A<double>(hs), A<double>(cs), n, h, r0, r1));
+        if (hs.DType == DType.Float32) Par.For(count, LstmCost * h, (r0, r1) => CellRows(A<float>(gates), t, Opt<float>(bias), Opt<float>(cPrev), cAt, A<float>(hs), A<float>(cs), n, h, n0 + r0, n0 + r1));
+        else Par.For(count, LstmCost * h, (r0, r1) => CellRows(A<double>(gates), t, Opt<double>(bias), Opt<double>(cPrev), cAt, A<double>(hs), A<double>(cs), n, h, n0 + r0, n0 + r1));
     }
 
     /// <inheritdoc/>
-    public void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh)
+    public void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh, int n0, int count)
     {
         ArgumentNullException.ThrowIfNull(dh);
         ArgumentNullException.ThrowIfNull(dc);
         int n = cs.Rank == 3 ? cs.Shape[1] : 0, h = cs.Rank == 3 ? cs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
-        BackendChecks.LstmStep("LstmCellBackward", gates, t, prev, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
+        BackendChecks.LstmStep("LstmCellBackward", gates, t, prev, n0, count, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
+        if (count == 0) return;
         var (cPrev, cAt) = prev >= 0 ? (cs, prev * nh) : (c0, 0);
-        if (cs.DType == DType.Float32) Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows(A<float>(gates), t, Opt<float>(cPrev), cAt, A<float>(cs), A<float>(dy), A<float>(dh), A<float>(dc), n, h, r0, r1));
-        else Par.For(n, LstmCost * h, (r0, r1) => CellBackwardRows(A<double>(gates), t, Opt<double>(cPrev), cAt, A<double>(cs), A<double>(dy), A<double>(dh), A<double>(dc), n, h, r0, r1));
+        if (cs.DType == DType.Float32) Par.For(count, LstmCost * h, (r0, r1) => CellBackwardRows(A<float>(gates), t, Opt<float>(cPrev), cAt, A<float>(cs), A<float>(dy), A<float>(dh), A<float>(dc), n, h, n0 + r0, n0 + r1));
+        else Par.For(count, LstmCost * h, (r0, r1) => CellBackwardRows(A<double>(gates), t, Opt<double>(cPrev), cAt, A<double>(cs), A<double>(dy), A<double>(dh), A<double>(dc), n, h, n0 + r0, n0 + r1));
         // dh for the previous step straight from row t, which now holds d(pre-activation): no (N, 4H) copy of it.
-        if (whh is not null) Gemm1(gates, whh, C(dh), false, false, n, h, 4 * h, 4 * h, h, t * n * 4 * h, 0, 0);
+        if (whh is not null) Gemm1(gates, whh, C(dh), false, false, count, h, 4 * h, 4 * h, h, (t * n + n0) * 4 * h, 0, n0 * h);
     }
 
     static T[] A<T>(RawTensor x) => (T[])C(x).Data;

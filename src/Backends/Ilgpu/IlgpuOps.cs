@@ -443,49 +443,49 @@ public sealed partial class IlgpuBackend
     // ---- LSTM cell ------------------------------------------------------------------------------------------------
 
     /// <inheritdoc/>
-    public void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias)
+    public void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias, int n0, int count)
     {
         const string op = "LstmCell";
         ArgumentNullException.ThrowIfNull(whhT);
         var g = In(gates, op); var shs = In(hs, op); var scs = In(cs, op);
         int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
-        BackendChecks.LstmStep(op, gates, t, prev, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
-        if (nh == 0) return;
-        // h W_hh^T (from row prev of hs in place, or h0) into an (N, 4H) buffer that the kernel adds to row t.
+        BackendChecks.LstmStep(op, gates, t, prev, n0, count, [hs, cs], [("h0", h0, nh), ("c0", c0, nh), ("whhT", whhT, h * 4 * h), ("bias", bias, 4 * h)]);
+        if (count * h == 0) return;
+        // h W_hh^T for the rows (from row prev of hs in place, or h0) into a (count, 4H) buffer that the kernel adds to row t.
         var (hPrev, hAt) = prev >= 0 ? (shs, (long)prev * nh) : h0 is null ? (null, 0L) : (In(h0, op), 0L);
         IlgpuTensor? hh = null;
         if (hPrev is not null)
         {
-            hh = Alloc([n, 4 * h], hs.DType);
-            LaunchMatMul(hPrev, hAt, In(whhT, op), hh, 0, 1, new MatArgs { M = n, N = 4 * h, K = h, Lda = h, Ldb = 4 * h });
+            hh = Alloc([count, 4 * h], hs.DType);
+            LaunchMatMul(hPrev, hAt + (long)n0 * h, In(whhT, op), hh, 0, 1, new MatArgs { M = count, N = 4 * h, K = h, Lda = h, Ldb = 4 * h });
         }
         var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
         var shh = hh is null ? g : In(hh, op); var sbias = bias is null ? g : In(bias, op);
-        var p = new LstmArgs { T = t, N = n, H = h, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        var p = new LstmArgs { T = t, N = n, H = h, N0 = n0, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
         var sc = cPrev ?? g;
-        if (hs.DType == DType.Float32) Ks<float, F32>().Lstm(nh, g.View<float>(), shh.View<float>(), sbias.View<float>(), sc.View<float>(), shs.View<float>(), scs.View<float>(), p);
-        else Ks<double, F64>().Lstm(nh, g.View<double>(), shh.View<double>(), sbias.View<double>(), sc.View<double>(), shs.View<double>(), scs.View<double>(), p);
+        if (hs.DType == DType.Float32) Ks<float, F32>().Lstm(count * h, g.View<float>(), shh.View<float>(), sbias.View<float>(), sc.View<float>(), shs.View<float>(), scs.View<float>(), p);
+        else Ks<double, F64>().Lstm(count * h, g.View<double>(), shh.View<double>(), sbias.View<double>(), sc.View<double>(), shs.View<double>(), scs.View<double>(), p);
     }
 
     /// <inheritdoc/>
-    public void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh)
+    public void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh, int n0, int count)
     {
         const string op = "LstmCellBackward";
         ArgumentNullException.ThrowIfNull(dh);
         ArgumentNullException.ThrowIfNull(dc);
         var g = In(gates, op); var scs = In(cs, op); var sdy = In(dy, op); var sdh = In(dh, op); var sdc = In(dc, op);
         int n = cs.Rank == 3 ? cs.Shape[1] : 0, h = cs.Rank == 3 ? cs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
-        BackendChecks.LstmStep(op, gates, t, prev, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
-        if (nh == 0) return;
+        BackendChecks.LstmStep(op, gates, t, prev, n0, count, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
+        if (count * h == 0) return;
         var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
-        var p = new LstmArgs { T = t, N = n, H = h, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        var p = new LstmArgs { T = t, N = n, H = h, N0 = n0, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
         var sc = cPrev ?? g;
         if (cs.DType == DType.Float32)
-            Ks<float, F32>().LstmBackward(nh, g.View<float>(), sc.View<float>(), scs.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), p);
+            Ks<float, F32>().LstmBackward(count * h, g.View<float>(), sc.View<float>(), scs.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), p);
         else
-            Ks<double, F64>().LstmBackward(nh, g.View<double>(), sc.View<double>(), scs.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), p);
-        // Row t (now d(pre-activation)) times W_hh straight into dh, after the kernel has read dh (one stream: in order).
-        if (whh is not null) LaunchMatMul(g, (long)t * n * 4 * h, In(whh, op), sdh, 0, 1, new MatArgs { M = n, N = h, K = 4 * h, Lda = 4 * h, Ldb = h });
+            Ks<double, F64>().LstmBackward(count * h, g.View<double>(), sc.View<double>(), scs.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), p);
+        // The rows of row t (now d(pre-activation)) times W_hh straight into dh, after the kernel has read dh (one stream: in order).
+        if (whh is not null) LaunchMatMul(g, ((long)t * n + n0) * 4 * h, In(whh, op), sdh, (long)n0 * h, 1, new MatArgs { M = count, N = h, K = 4 * h, Lda = 4 * h, Ldb = h });
     }
 
     // ---- CTC ------------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ internal struct MatArgs
 
 internal struct LstmArgs
 {
-    public int T, N, H, HasHH, HasBias, HasC, CAt; // T: the step's row; CAt: where the previous c starts in its buffer
+    public int T, N, H, N0, HasHH, HasBias, HasC, CAt; // T: the step's row; N0: the first batch row; CAt: where the previous c starts in its buffer
 }
 
 internal struct CtcArgs
@@ -344,13 +344,13 @@ internal static class K
         }
     }
 
-    /// <summary>The fused gate kernel of an LSTM step (the GEMM h @ W_hh^T runs before it): one thread per (row, unit); h' and c' go to row T of hs and cs.</summary>
+    /// <summary>The fused gate kernel of an LSTM step (the GEMM h @ W_hh^T runs before it): one thread per (row, unit) of the rows from N0 on; h' and c' go to row T of hs and cs.</summary>
     public static void LstmCell<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hh, ArrayView<T> bias, ArrayView<T> c, ArrayView<T> hs, ArrayView<T> cs, LstmArgs p)
         where T : unmanaged where O : struct, INumOps<T>
     {
         var o = default(O);
-        int h = p.H, r = idx / h, j = idx % h;
-        long a0 = ((long)p.T * p.N + r) * 4 * h, g0 = (long)r * 4 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
+        int h = p.H, r = p.N0 + idx / h, j = idx % h;
+        long a0 = ((long)p.T * p.N + r) * 4 * h, g0 = (long)(r - p.N0) * 4 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
         T zi = a[a0 + j], zf = a[a0 + h + j], zg = a[a0 + 2 * h + j], zo = a[a0 + 3 * h + j];
         if (p.HasHH != 0) { zi = o.Add(zi, hh[g0 + j]); zf = o.Add(zf, hh[g0 + h + j]); zg = o.Add(zg, hh[g0 + 2 * h + j]); zo = o.Add(zo, hh[g0 + 3 * h + j]); }
         if (p.HasBias != 0) { zi = o.Add(zi, bias[j]); zf = o.Add(zf, bias[h + j]); zg = o.Add(zg, bias[2 * h + j]); zo = o.Add(zo, bias[3 * h + j]); }
@@ -368,7 +368,7 @@ internal static class K
     {
         var o = default(O);
         T one = o.FromLong(1);
-        int h = p.H, r = idx / h, j = idx % h;
+        int h = p.H, r = p.N0 + idx / h, j = idx % h;
         long a0 = ((long)p.T * p.N + r) * 4 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
         T i = a[a0 + j], f = a[a0 + h + j], g = a[a0 + 2 * h + j], og = a[a0 + 3 * h + j], s = o.Tanh(cs[y0 + j]);
         T dh = o.Add(dy[y0 + j], dhIn[s0 + j]);

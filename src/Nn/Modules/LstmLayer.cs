@@ -10,6 +10,10 @@ namespace MiniGrad.Nn;
 /// weight gradients are single GEMMs over time: dW_ih = dG^T X, dW_hh = dG^T H_prev, db = sum of the rows of dG.
 /// On the CPU the independent parts of the work (the two directions, or two halves of the batch) run on cores of their
 /// own (see Split). Each part's h and c for all steps live in two (T, n, H) buffers that the steps write row by row.
+/// Sequences of different lengths (PyTorch's packed sequences) come sorted by length, longest first, so the rows still
+/// running at step t are the first active(t) rows: each step works on those only (as cuDNN's packed mode), and a
+/// reverse direction's rows start (from h0 and c0) at their own last frames. x is zero at the padding frames, so the
+/// padding's gates, outputs and gradients are exactly zero.
 /// </summary>
 internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Function
 {
@@ -23,17 +27,21 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
     /// <summary>What one part's backward needs: the activations (T, n, 4H), and h and c of every step (T, n, H), in time order; Hs is also the part's output.</summary>
     sealed record Pass(RawTensor Gates, RawTensor Hs, RawTensor Cs);
 
-    /// <summary>An independent share of the layer's work: one direction, for the batch rows [N0, N0 + Count).</summary>
-    readonly record struct Part(int Dir, int N0, int Count);
+    /// <summary>An independent share of the layer's work: one direction, for the batch rows [N0, N0 + Count); Active[t]
+    /// of them (its first rows) are still running at step t, and none at t = T.</summary>
+    readonly record struct Part(int Dir, int N0, int Count, int[] Active);
 
-    /// <summary>x (T, N, I), one Weights per direction (the second runs backward in time), h0 and c0 (D, N, H) or null; returns the output (T, N, D * H) and c_n (D, N, H).</summary>
-    public static (Tensor Output, Tensor C) Apply(Tensor x, Weights[] w, Tensor? h0, Tensor? c0)
+    /// <summary>x (T, N, I), one Weights per direction (the second runs backward in time), h0 and c0 (D, N, H) or null, and
+    /// the sequences' lengths (non-increasing, 1..T; null: all T) with x zero past them; returns the output (T, N, D * H),
+    /// zero past each length, and c_n (D, N, H), each sequence's state after its last frame.</summary>
+    public static (Tensor Output, Tensor C) Apply(Tensor x, Weights[] w, Tensor? h0, Tensor? c0, int[]? lengths = null)
     {
         int T = x.Size(0), N = x.Size(1), H = w[0].Whh.Size(1);
-        var parts = Split(w.Length, T, N, H, x.Device);
+        if (lengths is not null && lengths.All(n => n == T)) lengths = null;
+        var parts = Split(w.Length, T, N, H, x.Device, lengths);
         var passes = RunAll(parts, x.Raw, w, h0?.Raw, c0?.Raw);
         var output = JoinDirections(w.Length, d => Join(parts, d, i => passes[i].Hs, 1), 2);
-        var cLast = JoinDirections(w.Length, d => Join(parts, d, i => Step(passes[i].Cs, d == 1 ? 0 : T - 1), 0), 0).Reshape([w.Length, N, H]);
+        var cLast = JoinDirections(w.Length, d => Join(parts, d, i => Last(passes[i].Cs, parts[i], d == 1), 0), 0).Reshape([w.Length, N, H]);
         bool hasBias = w[0].Bih is not null, hasState = h0 is not null && c0 is not null;
         Tensor[] inputs = [x, .. w.SelectMany(p => hasBias ? new[] { p.Wih, p.Whh, p.Bih!, p.Bhh! } : [p.Wih, p.Whh]), .. hasState ? new[] { h0!, c0! } : []];
         var y = Record(output, () =>
@@ -54,11 +62,37 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
     // the shape only, never on the core count, so results are the same on every machine. Devices that queue kernels in
     // order get one part per direction. Only raw backend calls run on the worker threads: grad mode and the tape are
     // per thread.
-    static Part[] Split(int dirs, int T, int N, int H, Device device)
+    static Part[] Split(int dirs, int T, int N, int H, Device device, int[]? lengths)
     {
         int halves = device == Device.Cpu && dirs == 1 && T > 1 && N >= 8 ? 2 : 1;
         return [.. from d in Enumerable.Range(0, dirs) from h in Enumerable.Range(0, halves)
-                   select new Part(d, N * h / halves, N * (h + 1) / halves - N * h / halves)];
+                   let n0 = N * h / halves let count = N * (h + 1) / halves - n0
+                   select new Part(d, n0, count, Enumerable.Range(0, T + 1)
+                       .Select(t => t == T ? 0 : lengths is null ? count : lengths.Skip(n0).Take(count).Count(n => n > t)).ToArray())];
+    }
+
+    /// <summary>
+    /// Step t's rows in two calls: the rows [0, Going) continue from the state of step From (the step before in the
+    /// direction's order); the rows [Going, Active[t]) start there from h0 and c0. Going forward in time every running
+    /// sequence continues (all start at t = 0); going backward a sequence starts at its own last frame.
+    /// </summary>
+    static (int From, int Going) Continuing(Part p, int t, bool reverse)
+    {
+        int from = reverse ? t + 1 : t - 1, T = p.Active.Length - 1;
+        return (from, from < 0 || from >= T ? 0 : Math.Min(p.Active[from], p.Active[t]));
+    }
+
+    /// <summary>The state after each sequence's last step, (n, H) from a (T, n, H) sequence: going backward row 0, going
+    /// forward row T - 1, or with shorter sequences each one's row length - 1.</summary>
+    static RawTensor Last(RawTensor seq, Part p, bool reverse)
+    {
+        int T = seq.Shape[0], n = seq.Shape[1];
+        if (reverse || p.Active[T - 1] == n) return Step(seq, reverse ? 0 : T - 1);
+        var rows = new long[n]; // sequence r ends at step t when it is active there and not at t + 1
+        for (int t = 0; t < T; t++)
+            for (int r = p.Active[t + 1]; r < p.Active[t]; r++) rows[r] = (long)t * n + r;
+        var b = seq.Backend;
+        return b.IndexSelect(seq.Reshape([T * n, seq.Shape[2]]), 0, b.FromArray(rows, [n]));
     }
 
     static T[] ForEachPart<T>(Part[] parts, IBackend backend, Func<int, T> body)
@@ -88,9 +122,6 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
     /// <summary>Row t of a (T, n, H) sequence, as (n, H).</summary>
     static RawTensor Step(RawTensor seq, int t) => seq.Backend.Narrow(seq, 0, t, 1).Reshape(seq.Shape[1..]);
 
-    /// <summary>Step s of the loop in time order: its row t and the row prev that holds the previous state (-1 on the first step).</summary>
-    static (int T, int Prev) Order(int s, int steps, bool reverse) => reverse ? (steps - 1 - s, s == 0 ? -1 : steps - s) : (s, s - 1);
-
     /// <summary>The part's batch rows of s along dim, or null.</summary>
     static RawTensor? Rows(RawTensor? s, int dim, Part p) =>
         s is null || (p.N0 == 0 && p.Count == s.Shape[dim]) ? s : s.Backend.Narrow(s, dim, p.N0, p.Count);
@@ -105,11 +136,11 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         return ForEachPart(parts, b, i =>
         {
             var (d, p) = (parts[i].Dir, parts[i]);
-            return Run(Rows(x, 1, p)!, w[d].Wih.Raw, whhT[d], bias[d], Rows(Slice(h0, d), 0, p), Rows(Slice(c0, d), 0, p), reverse: d == 1);
+            return Run(Rows(x, 1, p)!, w[d].Wih.Raw, whhT[d], bias[d], Rows(Slice(h0, d), 0, p), Rows(Slice(c0, d), 0, p), p, reverse: d == 1);
         });
     }
 
-    static Pass Run(RawTensor x, RawTensor wih, RawTensor whhT, RawTensor? bias, RawTensor? h0, RawTensor? c0, bool reverse)
+    static Pass Run(RawTensor x, RawTensor wih, RawTensor whhT, RawTensor? bias, RawTensor? h0, RawTensor? c0, Part p, bool reverse)
     {
         var b = x.Backend;
         int T = x.Shape[0], N = x.Shape[1], H = whhT.Shape[0];
@@ -118,8 +149,10 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         RawTensor hs = b.Full([T, N, H], x.DType, 0), cs = b.Full([T, N, H], x.DType, 0);
         for (int s = 0; s < T; s++)
         {
-            var (t, prev) = Order(s, T, reverse);
-            b.LstmCell(gates, t, prev, hs, cs, h0, c0, whhT, bias);
+            int t = reverse ? T - 1 - s : s;
+            var (from, going) = Continuing(p, t, reverse);
+            if (going > 0) b.LstmCell(gates, t, from, hs, cs, h0, c0, whhT, bias, 0, going);
+            if (p.Active[t] > going) b.LstmCell(gates, t, -1, hs, cs, h0, c0, whhT, bias, going, p.Active[t] - going);
         }
         return new Pass(gates, hs, cs);
     }
@@ -147,7 +180,7 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
             var (d, p) = (ps[i].Dir, ps[i]);
             var dy = dirs == 1 ? g.Raw : b.Narrow(g.Raw, 2, d * H, H);
             return DirectionBackward(passes[i], Rows(x.Raw, 1, p)!, w[d], Rows(Slice(h0?.Raw, d), 0, p), Rows(Slice(c0?.Raw, d), 0, p),
-                Rows(dy, 1, p)!, Rows(Slice(dcN, d), 0, p), reverse: d == 1, needX, needH0);
+                Rows(dy, 1, p)!, Rows(Slice(dcN, d), 0, p), p, reverse: d == 1, needX, needH0);
         });
 
         var grads = new List<Tensor?>();
@@ -172,25 +205,41 @@ internal sealed class LstmLayerFn(int dirs, bool hasBias, bool hasState) : Funct
         return grads.ToArray();
     }
 
+    /// <summary>(T, n, 1): 1 at each shorter sequence's last frame, where going backward in time it started from h0.</summary>
+    static RawTensor StartMask(Part p, DType dtype, IBackend b)
+    {
+        int T = p.Active.Length - 1, n = p.Count;
+        var m = new double[T * n];
+        for (int t = 0; t < T - 1; t++)
+            for (int r = p.Active[t + 1]; r < p.Active[t]; r++) m[t * n + r] = 1;
+        return b.Cast(b.FromArray(m, [T, n, 1]), dtype);
+    }
+
     sealed record Grads(RawTensor? DX, RawTensor DWih, RawTensor DWhh, RawTensor? DB, RawTensor? DH0, RawTensor DC0);
 
-    static Grads DirectionBackward(Pass st, RawTensor x, Weights w, RawTensor? h0, RawTensor? c0, RawTensor dy, RawTensor? dc, bool reverse, bool needX, bool needH0)
+    static Grads DirectionBackward(Pass st, RawTensor x, Weights w, RawTensor? h0, RawTensor? c0, RawTensor dy, RawTensor? dc, Part p, bool reverse, bool needX, bool needH0)
     {
         var b = x.Backend;
         RawTensor wih = w.Wih.Raw, whh = w.Whh.Raw;
         int T = x.Shape[0], N = x.Shape[1], H = whh.Shape[1];
         // The steps update dh and dc in place: fresh buffers, never a caller's tensor.
         RawTensor dh = b.Full([N, H], x.DType, 0), dcs = dc is null ? b.Full([N, H], x.DType, 0) : b.Narrow(dc, 0, 0, N);
+        // The steps in reverse order, each sequence's last step first (its dc holds dc_n until then, its dh zero). The
+        // padding's rows of the gates are never touched: they stay x W_ih^T = 0, so dG is zero there.
         for (int s = T - 1; s >= 0; s--)
         {
-            var (t, prev) = Order(s, T, reverse);
-            b.LstmCellBackward(st.Gates, t, prev, st.Cs, c0, dy, dh, dcs, s > 0 || needH0 ? whh : null);
+            int t = reverse ? T - 1 - s : s;
+            var (from, going) = Continuing(p, t, reverse);
+            if (going > 0) b.LstmCellBackward(st.Gates, t, from, st.Cs, c0, dy, dh, dcs, whh, 0, going);
+            if (p.Active[t] > going) b.LstmCellBackward(st.Gates, t, -1, st.Cs, c0, dy, dh, dcs, needH0 ? whh : null, going, p.Active[t] - going);
         }
         // Time-major like x: row t * N + n of dG belongs to row t * N + n of X and of H_prev, the h each step started
         // from: the outputs one step back in time (forward in time when reverse), h0 (or zeros) for the first step.
         var dG = st.Gates.Reshape([T * N, 4 * H]);
         var first = h0?.Reshape([1, N, H]) ?? b.Full([1, N, H], x.DType, 0);
         var hPrev = T == 1 ? first : reverse ? b.Cat([b.Narrow(st.Hs, 0, 1, T - 1), first], 0) : b.Cat([first, b.Narrow(st.Hs, 0, 0, T - 1)], 0);
+        if (reverse && h0 is not null && p.Active[T - 1] < N) // a shorter sequence started from h0 at its last frame, not from padding
+            hPrev = b.Binary(BinaryOp.Add, hPrev, b.Binary(BinaryOp.Mul, StartMask(p, x.DType, b), h0.Reshape([1, N, H])));
         return new Grads(
             needX ? b.MatMul(dG, wih, false, false).Reshape(x.Shape) : null,
             b.MatMul(dG, x.Reshape([T * N, x.Shape[2]]), true, false),

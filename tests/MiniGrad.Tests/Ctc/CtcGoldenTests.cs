@@ -5,14 +5,13 @@ namespace MiniGrad.Tests.Ctc;
 
 /// <summary>
 /// Conformance with libtorch: one case per JSON file from Golden/ctc (copied from shared/golden/ctc), or from the
-/// folder named by MINIGRAD_CTC_GOLDEN_DIR when it is set, so further cases run without a rebuild. Every case runs on
+/// folder named by MINIGRAD_CTC_GOLDEN_DIR or $MINIGRAD_GOLDEN_DIR/ctc when set (<see cref="GoldenDir"/>), so further cases run without a rebuild. Every case runs on
 /// every device of <see cref="TestDevices"/> (one collection with the other ILGPU tests: its launches are serial).
 /// </summary>
 [Collection("Ilgpu")]
 public class CtcGoldenTests
 {
-    static string Dir => Environment.GetEnvironmentVariable("MINIGRAD_CTC_GOLDEN_DIR") is { Length: > 0 } d
-        ? d : Path.Combine(AppContext.BaseDirectory, "Golden", "ctc");
+    static string Dir => GoldenDir.Of("ctc", "MINIGRAD_CTC_GOLDEN_DIR");
 
     // long_targets (T = 700, L = 300, float32): the golden gradient carries libtorch's float32 rounding, which the CPU
     // kernel reproduces operation for operation. The ILGPU kernel recurses in double: on float64 inputs it agrees with

@@ -166,7 +166,7 @@ public class BackendParityTests
         foreach (var dt in new[] { DType.Float64, DType.Float32 })
         {
             double tol = dt == DType.Float64 ? 1e-10 : 2e-5;
-            const int T = 3, N = 2, H = 5;
+            const int T = 3, N = 3, H = 5;
             Tensor R(int seed, params int[] s) => Torch.Randn(s, dt, generator: new Generator(seed));
             var gates = R(1, T, N, 4 * H); var seqH = R(2, T, N, H); var seqC = R(4, T, N, H); var h0 = R(10, N, H); var c0 = R(11, N, H);
             var whhT = R(8, H, 4 * H); var bias = R(3, 4 * H); var whh = R(9, 4 * H, H); var dy = R(5, T, N, H); var dhIn = R(6, N, H); var dcIn = R(7, N, H);
@@ -175,34 +175,41 @@ public class BackendParityTests
             double[] Row(double[] seq, int t) => seq.Skip(t * N * H).Take(N * H).ToArray();
             RawTensor Fresh(IBackend b, Tensor x) => b == cpu ? cpu.FromArray(x.Raw.Backend.ToArray(x.Raw), x.Shape) : x.To(IG.Dev).Raw;
             RawTensor? Opt(IBackend b, Tensor? x) => x is null ? null : Fresh(b, x);
-            // (t, prev): a forward-in-time step, a backward-in-time step, and first steps with and without an initial state.
+            // (t, prev): a forward-in-time step, a backward-in-time step, and first steps with and without an initial state;
+            // each over the whole batch and over the rows [1, N) only (a packed batch's active rows), the others untouched.
             foreach (var (t, prev, withState) in new[] { (1, 0, true), (1, 2, true), (0, -1, true), (2, -1, false) })
+            foreach (var (n0, count) in new[] { (0, N), (1, N - 1) })
             {
-                string what = $"{dt} t={t} prev={prev}{(withState ? "" : " no state")}";
+                string what = $"{dt} t={t} prev={prev}{(withState ? "" : " no state")} rows [{n0}, {n0 + count})";
                 var hPrev = prev >= 0 ? Row(V(seqH.Raw), prev) : withState ? V(h0.Raw) : null;
                 var cPrev = prev >= 0 ? Row(V(seqC.Raw), prev) : withState ? V(c0.Raw) : null;
                 var bs = withState ? bias : null;
                 var (hRef, cRef, actRef) = CellReference(V(gates.Raw), t, hPrev, cPrev, V(whhT.Raw), bs is null ? null : V(bs.Raw), N, H);
+                // Expected after the call: the reference on the rows [n0, n0 + count) of a (N, width) block, the old values elsewhere.
+                double[] Mix(double[] fresh, double[] old, int width) =>
+                    old.Select((v, k) => k / width >= n0 && k / width < n0 + count ? fresh[k] : v).ToArray();
+                double[] GatesRow(double[] g) => g.Skip(t * N * 4 * H).Take(N * 4 * H).ToArray();
                 var runs = new List<(RawTensor G, RawTensor Hs, RawTensor Cs, RawTensor Dh, RawTensor Dc)>();
                 foreach (var b in new[] { cpu, dev })
                 {
                     var (g, hs, cs) = (Fresh(b, gates), Fresh(b, seqH), Fresh(b, seqC));
-                    b.LstmCell(g, t, prev, hs, cs, withState ? Fresh(b, h0) : null, withState ? Fresh(b, c0) : null, Fresh(b, whhT), Opt(b, bs));
+                    b.LstmCell(g, t, prev, hs, cs, withState ? Fresh(b, h0) : null, withState ? Fresh(b, c0) : null, Fresh(b, whhT), Opt(b, bs), n0, count);
                     string on = $"{what} on {b.Device}";
-                    IG.Close(hRef, Row(V(hs), t), tol, $"LstmCell h' {on}");
-                    IG.Close(cRef, Row(V(cs), t), tol, $"LstmCell c' {on}");
-                    IG.Close(actRef, V(g).Skip(t * N * 4 * H).Take(N * 4 * H).ToArray(), tol, $"LstmCell activations {on}");
+                    IG.Close(Mix(hRef, Row(V(seqH.Raw), t), H), Row(V(hs), t), tol, $"LstmCell h' {on}");
+                    IG.Close(Mix(cRef, Row(V(seqC.Raw), t), H), Row(V(cs), t), tol, $"LstmCell c' {on}");
+                    IG.Close(Mix(actRef, GatesRow(V(gates.Raw)), 4 * H), GatesRow(V(g)), tol, $"LstmCell activations {on}");
                     for (int other = 0; other < T; other++) // only row t is written
                         if (other != t)
                         {
                             IG.Close(Row(V(seqH.Raw), other), Row(V(hs), other), 0, $"LstmCell leaves row {other} of hs {on}");
                             IG.Close(Row(V(seqC.Raw), other), Row(V(cs), other), 0, $"LstmCell leaves row {other} of cs {on}");
                         }
+                    var actAfter = GatesRow(V(g));
                     var (dh, dc) = (Fresh(b, dhIn), Fresh(b, dcIn));
-                    b.LstmCellBackward(g, t, prev, cs, withState ? Fresh(b, c0) : null, Fresh(b, dy), dh, dc, Fresh(b, whh));
-                    // dh is now d(pre-activation) of row t times W_hh, computed here independently.
+                    b.LstmCellBackward(g, t, prev, cs, withState ? Fresh(b, c0) : null, Fresh(b, dy), dh, dc, Fresh(b, whh), n0, count);
+                    // dh is now d(pre-activation) of row t times W_hh on the rows, computed here independently.
                     var rowT = new Tensor(g).Select(0, t).To(Device.Cpu);
-                    IG.Close(rowT.MatMul(whh).ToArray<double>(), V(dh), tol, $"LstmCellBackward dh = dG W_hh {on}");
+                    IG.Close(Mix(rowT.MatMul(whh).ToArray<double>(), V(dhIn.Raw), H), V(dh), tol, $"LstmCellBackward dh = dG W_hh {on}");
                     // dc' f for the previous c: with f from the reference activations and dc' recomputed from the formula.
                     var dcExp = new double[N * H];
                     var dzExp = new double[N * 4 * H];
@@ -217,14 +224,14 @@ public class BackendParityTests
                             (dzExp[a0 + j], dzExp[a0 + H + j]) = (dct * gg * gi * (1 - gi), dct * (cPrev?[k] ?? 0) * gf * (1 - gf));
                             (dzExp[a0 + 2 * H + j], dzExp[a0 + 3 * H + j]) = (dct * gi * (1 - gg * gg), dhk * s * go * (1 - go));
                         }
-                    IG.Close(dcExp, V(dc), tol, $"LstmCellBackward dc {on}");
-                    IG.Close(dzExp, V(g).Skip(t * N * 4 * H).Take(N * 4 * H).ToArray(), tol, $"LstmCellBackward d(pre-activation) {on}");
+                    IG.Close(Mix(dcExp, dcV, H), V(dc), tol, $"LstmCellBackward dc {on}");
+                    IG.Close(Mix(dzExp, actAfter, 4 * H), GatesRow(V(g)), tol, $"LstmCellBackward d(pre-activation) {on}");
                     runs.Add((g, hs, cs, dh, dc));
                 }
                 IG.Close(V(runs[0].G), V(runs[1].G), tol, $"LstmCellBackward d(pre-activation) {what}: cpu vs ilgpu");
                 // Without W_hh (the first step when h0 needs no gradient) dh is left as it was.
                 var dhKeep = Fresh(cpu, dhIn);
-                cpu.LstmCellBackward(Fresh(cpu, gates), t, prev, Fresh(cpu, seqC), null, Fresh(cpu, dy), dhKeep, Fresh(cpu, dcIn), null);
+                cpu.LstmCellBackward(Fresh(cpu, gates), t, prev, Fresh(cpu, seqC), null, Fresh(cpu, dy), dhKeep, Fresh(cpu, dcIn), null, n0, count);
                 IG.Close(V(dhIn.Raw), V(dhKeep), 0, $"LstmCellBackward without whh keeps dh {what}");
             }
             // Bad calls are named before any work: prev == t, a row past the end, mismatched buffers.
@@ -232,18 +239,22 @@ public class BackendParityTests
             {
                 var (g, hs, cs) = (Fresh(b, gates), Fresh(b, seqH), Fresh(b, seqC));
                 var before = V(g);
-                var e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 1, hs, cs, null, null, Fresh(b, whhT), null));
+                var e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 1, hs, cs, null, null, Fresh(b, whhT), null, 0, N));
                 Assert.Contains("step 1 after row 1", e.Message);
-                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, T, 0, hs, cs, null, null, Fresh(b, whhT), null));
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, T, 0, hs, cs, null, null, Fresh(b, whhT), null, 0, N));
                 Assert.Contains($"expected 0 <= t < {T}", e.Message);
-                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, Fresh(b, R(12, T, N + 1, H)), null, null, Fresh(b, whhT), null));
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, Fresh(b, R(12, T, N + 1, H)), null, null, Fresh(b, whhT), null, 0, N));
                 Assert.Contains("expected one (T, N, H) shape", e.Message);
-                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, Fresh(b, R(14, N, H)), Fresh(b, R(15, N, H)), null, null, Fresh(b, whhT), null));
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, Fresh(b, R(14, N, H)), Fresh(b, R(15, N, H)), null, null, Fresh(b, whhT), null, 0, N));
                 Assert.Contains("expected one (T, N, H) shape", e.Message);
-                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, cs, null, null, Fresh(b, whh.Narrow(0, 0, 2 * H)), null));
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, cs, null, null, Fresh(b, whh.Narrow(0, 0, 2 * H)), null, 0, N));
                 Assert.Contains("whhT is a", e.Message);
-                e = Assert.Throws<ArgumentException>(() => b.LstmCellBackward(g, 1, 0, cs, null, Fresh(b, dy), Fresh(b, R(13, N, H + 1)), Fresh(b, dcIn), null));
+                e = Assert.Throws<ArgumentException>(() => b.LstmCellBackward(g, 1, 0, cs, null, Fresh(b, dy), Fresh(b, R(13, N, H + 1)), Fresh(b, dcIn), null, 0, N));
                 Assert.Contains("dh is a", e.Message);
+                e = Assert.Throws<ArgumentException>(() => b.LstmCell(g, 1, 0, hs, cs, null, null, Fresh(b, whhT), null, 1, N));
+                Assert.Contains($"batch rows [1, 1 + {N}) do not fit a batch of {N}", e.Message);
+                e = Assert.Throws<ArgumentException>(() => b.LstmCellBackward(g, 1, 0, cs, null, Fresh(b, dy), Fresh(b, dhIn), Fresh(b, dcIn), null, -1, 1));
+                Assert.Contains("batch rows [-1, -1 + 1)", e.Message);
                 IG.Close(before, V(g), 0, $"gates untouched after failed calls on {b.Device}");
             }
         }

@@ -12,7 +12,7 @@ namespace MiniGrad.Tests.Nn;
 [Collection("Ilgpu")]
 public class LstmGoldenTests
 {
-    static string Dir => Path.Combine(AppContext.BaseDirectory, "Golden", "lstm");
+    static string Dir => GoldenDir.Of("lstm");
 
     // speech_sized (2.3 MB: T = 30, N = 4, 40 -> 32, two bidirectional layers) passes on ilgpu-cpu but takes 45-50 s per
     // dtype there on 2 cores (ILGPU's CPU accelerator runs each group of 16 threads in lockstep: ~25 ms per launch at

@@ -12,7 +12,7 @@ namespace MiniGrad.Tests.Nn;
 [Collection("Ilgpu")]
 public class OptimTests
 {
-    static string Dir => Path.Combine(AppContext.BaseDirectory, "Golden", "optim");
+    static string Dir => GoldenDir.Of("optim");
 
     public static TheoryData<string, string> Cases()
     {
