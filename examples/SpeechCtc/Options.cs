@@ -40,7 +40,8 @@ sealed class Options
           SpeechCtc transcribe --checkpoint FILE FILE.wav [--beam N]
 
         options:
-          --data DIR          train.tsv / test.tsv ("relative/path.wav<TAB>transcript"); default: built-in synthetic digits
+          --data DIR          train.tsv / test.tsv ("relative/path.wav<TAB>transcript[<TAB>speaker]"; with speakers,
+                              validation holds out whole speakers); default: built-in synthetic digits
           --out DIR           checkpoints, metrics.csv and plots (default speechctc-out)
           --layers N          LSTM layers (default 1)          --hidden N     hidden size per direction (default 96)
           --steps N           optimizer steps to train (default 1000, whatever the corpus size)
