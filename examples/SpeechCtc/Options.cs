@@ -10,7 +10,9 @@ sealed class Options
     public string Out = "speechctc-out";
     public int Layers = 1;
     public int Hidden = 96;
-    public int Epochs = 10;
+    public int? Epochs;                 // train for this many epochs instead of the default number of steps
+    public long? Steps;                 // train for this many optimizer steps (default DefaultSteps)
+    public const long DefaultSteps = 1000;
     public int BatchSize = 32;
     public double Lr = 3e-3;
     public double ClipNorm = 5;
@@ -24,7 +26,10 @@ sealed class Options
     public int TrainSize = 3000;        // built-in data only
     public int ValSize = 200;
     public int TestSize = 500;
-    public double TimeBudget = 270;     // seconds of training before stopping early (a safety net on slow machines)
+    public double TimeBudget = 270;     // seconds of training in this run before stopping early (a safety net on slow machines)
+
+    /// <summary>The options given on the command line (e.g. "--hidden"), to tell them from defaults on --resume.</summary>
+    public readonly HashSet<string> Given = new(StringComparer.Ordinal);
 
     public const string Usage = """
         Toy speech recognizer: bidirectional LSTM + CTC on log-mel features.
@@ -35,18 +40,22 @@ sealed class Options
           SpeechCtc transcribe --checkpoint FILE FILE.wav [--beam N]
 
         options:
-          --data DIR          train.tsv / test.tsv ("relative/path.wav<TAB>transcript"); default: built-in synthetic digits
+          --data DIR          train.tsv / test.tsv ("relative/path.wav<TAB>transcript[<TAB>speaker]"; with speakers,
+                              validation holds out whole speakers); default: built-in synthetic digits
           --out DIR           checkpoints, metrics.csv and plots (default speechctc-out)
           --layers N          LSTM layers (default 1)          --hidden N     hidden size per direction (default 96)
-          --epochs N          (default 10)                      --batch-size N (default 32)
+          --steps N           optimizer steps to train (default 1000, whatever the corpus size)
+          --epochs N          train N passes over the data instead (not with --steps)
+          --batch-size N      (default 32)
           --lr X              Adam learning rate (default 0.003) --clip X      gradient norm clip (default 5)
           --seed N            model initialization and shuffling (default 0)
           --device D          cpu | cuda | opencl | ilgpu-cpu | auto (default cpu)
-          --resume FILE       continue training from a checkpoint
+          --resume FILE       continue training from a checkpoint (OUT/last.safetensors); model and schedule
+                              options come from it, and giving one that differs is an error
           --beam N            beam width of the prefix beam search (default 8)
           --stack N           feature frames stacked into one model step (default 3)
           --train-size N, --val-size N, --test-size N   sizes of the built-in sets (3000, 200, 500)
-          --time-budget SEC   stop training early after this many seconds (default 270)
+          --time-budget SEC   stop this run's training early after this many seconds (default 270)
         """;
 
     /// <summary>Parses args; throws ArgumentException with a message for the user on anything unknown or malformed.</summary>
@@ -72,6 +81,7 @@ sealed class Options
                 throw new ArgumentException($"unexpected argument '{a}'");
             }
             if (a is "--help" or "-h") { o.Command = "help"; return o; }
+            if (!o.Given.Add(a)) throw new ArgumentException($"{a} is given twice");
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
             int Int(int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v
                 : throw new ArgumentException($"{a} expects an integer >= {min}, got '{args[i]}'");
@@ -83,7 +93,8 @@ sealed class Options
                 case "--out": o.Out = Value(); break;
                 case "--layers": o.Layers = Int(1); break;
                 case "--hidden": o.Hidden = Int(1); break;
-                case "--epochs": o.Epochs = Int(0); break;
+                case "--epochs": o.Epochs = Int(1); break;
+                case "--steps": o.Steps = Int(1); break;
                 case "--batch-size": o.BatchSize = Int(1); break;
                 case "--lr": o.Lr = Num(); break;
                 case "--clip": o.ClipNorm = Num(); break;
@@ -100,6 +111,8 @@ sealed class Options
                 default: throw new ArgumentException($"unknown option '{a}'");
             }
         }
+        if (o.Steps is not null && o.Epochs is not null)
+            throw new ArgumentException($"--steps {o.Steps} and --epochs {o.Epochs} both set the training length; give one of them");
         if (o.Command is "eval" or "transcribe" && o.Checkpoint is null) throw new ArgumentException($"{o.Command} needs --checkpoint FILE");
         if (o.Command == "transcribe" && o.Wav is null) throw new ArgumentException("transcribe needs a FILE.wav");
         return o;

@@ -35,13 +35,14 @@ static class Plots
         int frames = logProbs.Length / classes;
         var plt = new Plot();
         var xs = Enumerable.Range(0, frames).Select(t => (double)t).ToArray();
+        var names = MiniGrad.Nn.Data.Alphabet.SplitSymbols(symbols); // whole characters, so an emoji is one legend entry
         for (int c = 0; c < classes; c++)
         {
             var ys = Enumerable.Range(0, frames).Select(t => Math.Exp(logProbs[t * classes + c])).ToArray();
             var line = plt.Add.Scatter(xs, ys);
             line.MarkerSize = 0;
             line.LineWidth = c == 0 ? 1 : 2;
-            line.LegendText = c == 0 ? "blank" : symbols[c - 1].ToString();
+            line.LegendText = c == 0 ? "blank" : names[c - 1].ToString();
             if (c == 0) { line.LinePattern = LinePattern.Dashed; line.Color = Colors.Black; }
         }
         plt.Title(title);

@@ -11,50 +11,65 @@ using MiniGrad.Nn.Decoding;
 using Spectre.Console;
 using SpeechCtc;
 
-CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-Options o;
-try { o = Options.Parse(args); }
-catch (ArgumentException e)
-{
-    Console.Error.WriteLine($"error: {e.Message}\n");
-    Console.Error.WriteLine(Options.Usage);
-    return 2;
-}
-if (o.Command == "help") { Console.WriteLine(Options.Usage); return 0; }
-
-try
-{
-    return o.Command switch
-    {
-        "eval" => App.Eval(o),
-        "transcribe" => App.Transcribe(o),
-        _ => App.Train(o),
-    };
-}
-catch (Exception e) when (e is DatasetException or WavFormatException or CheckpointException or FileNotFoundException or DirectoryNotFoundException or UserError)
-{
-    Console.Error.WriteLine($"error: {e.Message}");
-    return 1;
-}
+return Cli.Run(args);
 
 namespace SpeechCtc
 {
     /// <summary>A problem with the user's input, reported without a stack trace.</summary>
     sealed class UserError(string message) : Exception(message);
 
+    /// <summary>The command line: parses, runs a command, and turns the user's mistakes into "error: ..." and exit code 1 (2 for bad options).</summary>
+    static class Cli
+    {
+        public static int Run(string[] args, TextWriter? error = null)
+        {
+            error ??= Console.Error;
+            CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+            Options o;
+            try { o = Options.Parse(args); }
+            catch (ArgumentException e)
+            {
+                error.WriteLine($"error: {e.Message}\n");
+                error.WriteLine(Options.Usage);
+                return 2;
+            }
+            if (o.Command == "help") { Console.WriteLine(Options.Usage); return 0; }
+            try
+            {
+                return o.Command switch
+                {
+                    "eval" => App.Eval(o),
+                    "transcribe" => App.Transcribe(o),
+                    _ => App.Train(o),
+                };
+            }
+            catch (Exception e) when (e is DatasetException or WavFormatException or CheckpointException or UserError
+                or IOException or UnauthorizedAccessException)
+            {
+                // IOException covers a missing file or folder, a full disk and a folder that cannot be written.
+                error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        }
+    }
+
     static class App
     {
         public static int Train(Options o)
         {
             var total = Stopwatch.StartNew();
+            CheckOut(o);
             var device = ResolveDevice(o.Device);
-            IReadOnlyDictionary<string, string>? resumed = null;
+            Progress? resumed = null;
+            Metadata? meta = null;
             ModelConfig? config = null;
             if (o.Resume is not null)
             {
-                resumed = ReadMetadata(o.Resume);
-                config = ModelConfig.FromMetadata(resumed, o.Resume);
-                if (config.Stack != o.Stack) o.Stack = config.Stack;
+                var raw = ReadMetadata(o.Resume);
+                meta = new Metadata(raw, o.Resume);
+                config = ModelConfig.FromMetadata(raw, o.Resume);
+                resumed = Progress.Read(meta);
+                AdoptSettings(o, meta, config);
             }
 
             // Data: everything is loaded and checked before training starts.
@@ -62,6 +77,8 @@ namespace SpeechCtc
             config ??= new ModelConfig(Corpus.FeatureDim(o.Stack), o.Hidden, o.Layers, o.Stack, alphabet.Symbols);
             if (config.Symbols != alphabet.Symbols)
                 throw new UserError($"the checkpoint's alphabet \"{config.Symbols}\" differs from the data's \"{alphabet.Symbols}\"");
+            int stepsPerEpoch = (train.Length + o.BatchSize - 1) / o.BatchSize;
+            long totalSteps = TotalSteps(o, meta, stepsPerEpoch);
             AnsiConsole.MarkupLine($"[bold]data[/]: {Markup.Escape(source)}: {train.Length} train, {validation.Length} validation, {test.Length} test utterances; " +
                 $"{alphabet.Count} classes (blank + \"{Markup.Escape(alphabet.Symbols)}\"); features {Corpus.Features.NumMels} log-mel x {o.Stack} stacked frames " +
                 $"({total.Elapsed.TotalSeconds:F1} s)");
@@ -72,10 +89,18 @@ namespace SpeechCtc
             if (o.Resume is not null)
             {
                 Checkpoint.Load(model, o.Resume, optimizer);
-                AnsiConsole.MarkupLine($"resumed from [bold]{Markup.Escape(o.Resume)}[/] after epoch {resumed!["epoch"]}, step {resumed["step_in_epoch"]} of the next");
+                AnsiConsole.MarkupLine($"resumed from [bold]{Markup.Escape(o.Resume)}[/] at step {resumed!.GlobalStep} of {totalSteps} (epoch {resumed.Epoch + 1}, step {resumed.StepInEpoch} of it done)");
+                ContinueMetrics(Path.Combine(o.Out, "metrics.csv"), resumed.GlobalStep);
+            }
+            else
+            {
+                // A fresh run: an earlier run's best checkpoint in the same folder must not stand in for this one's.
+                string staleBest = Path.Combine(o.Out, "best.safetensors");
+                if (File.Exists(staleBest)) File.Delete(staleBest);
             }
             AnsiConsole.MarkupLine($"[bold]model[/] on {device}: {config.Layers} x BiLSTM({config.InputSize} -> {config.Hidden}) -> Linear({2 * config.Hidden}, {config.Classes}) -> LogSoftmax -> CTC; " +
-                $"{model.Parameters().Sum(p => (long)p.Numel):N0} parameters; Adam lr {o.Lr}, clip {o.ClipNorm}, batch {o.BatchSize}, {o.Epochs} epochs");
+                $"{model.Parameters().Sum(p => (long)p.Numel):N0} parameters; Adam lr {o.Lr}, clip {o.ClipNorm}, batch {o.BatchSize}, " +
+                $"{totalSteps} steps ({(double)totalSteps / stepsPerEpoch:F1} epochs of {stepsPerEpoch})");
 
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -86,30 +111,106 @@ namespace SpeechCtc
             };
             Console.CancelKeyPress += onCancel;
             var trainer = new Trainer(o, model, device, train, validation);
-            try { trainer.Run(resumed, optimizer, cts.Token); }
+            try { trainer.Run(resumed, optimizer, totalSteps, cts.Token); }
             finally { Console.CancelKeyPress -= onCancel; }
             Plots.Training(ReadAllRows(Path.Combine(o.Out, "metrics.csv"), trainer.Rows), o.Out);
             Plots.GradientFlow(trainer.Flow, Path.Combine(o.Out, "gradient_flow.png"));
-            trainer.Flow.WriteCsv(Path.Combine(o.Out, "gradient_flow.csv"));
+            trainer.Flow.WriteCsv(trainer.FlowCsv);
             if (cts.IsCancellationRequested)
             {
-                AnsiConsole.MarkupLine($"[yellow]interrupted[/]: checkpoint in {Markup.Escape(Path.Combine(o.Out, "last.safetensors"))}");
+                AnsiConsole.MarkupLine($"[yellow]interrupted[/]: checkpoint in {Markup.Escape(trainer.LastPath)}");
                 return 130;
             }
 
+            // The final evaluation uses the checkpoint with the best validation CER.
+            string used = "the last weights";
+            if (File.Exists(trainer.BestPath))
+            {
+                var bestMeta = Checkpoint.Load(model, trainer.BestPath);
+                used = $"best.safetensors (step {bestMeta.GetValueOrDefault("global_step", "?")}, validation CER {100 * double.Parse(bestMeta.GetValueOrDefault("best_val_cer", "NaN"), CultureInfo.InvariantCulture):F2}%)";
+            }
+            AnsiConsole.MarkupLine($"evaluating {Markup.Escape(used)}");
             Report(model, test, o, device, "test");
-            AnsiConsole.MarkupLine($"outputs in [bold]{Markup.Escape(Path.GetFullPath(o.Out))}[/]: last.safetensors, metrics.csv, loss.png, val_cer.png, posteriors.png, gradient_flow.png (+ .csv); total time {total.Elapsed.TotalSeconds:F1} s");
+            AnsiConsole.MarkupLine($"outputs in [bold]{Markup.Escape(Path.GetFullPath(o.Out))}[/]: last.safetensors, best.safetensors, metrics.csv, loss.png, val_cer.png, posteriors.png, gradient_flow.png (+ .csv); total time {total.Elapsed.TotalSeconds:F1} s");
             return 0;
+        }
+
+        /// <summary>--out must be a folder (or not exist yet).</summary>
+        static void CheckOut(Options o)
+        {
+            if (File.Exists(o.Out))
+                throw new UserError($"--out '{o.Out}' is an existing file; expected a folder for the checkpoints, metrics and plots (an existing one or a new name)");
+        }
+
+        /// <summary>
+        /// On --resume, the model shape and the run's settings come from the checkpoint; an option given on the command
+        /// line that differs from it is an error (it would be silently ignored, or change the run half-way).
+        /// </summary>
+        static void AdoptSettings(Options o, Metadata meta, ModelConfig config)
+        {
+            string Contradiction(string option, string given, string key, string stored) =>
+                $"{option} {given} contradicts the checkpoint '{o.Resume}', which has {key} = {stored}; leave {option} out when resuming (it comes from the checkpoint)";
+            int PickInt(string option, int given, string key, int stored)
+            {
+                if (o.Given.Contains(option) && given != stored) throw new UserError(Contradiction(option, given.ToString(CultureInfo.InvariantCulture), key, stored.ToString(CultureInfo.InvariantCulture)));
+                return stored;
+            }
+            double PickDouble(string option, double given, string key, double stored)
+            {
+                if (o.Given.Contains(option) && given != stored) throw new UserError(Contradiction(option, given.ToString("R", CultureInfo.InvariantCulture), key, stored.ToString("R", CultureInfo.InvariantCulture)));
+                return stored;
+            }
+            o.Hidden = PickInt("--hidden", o.Hidden, "model.hidden", config.Hidden);
+            o.Layers = PickInt("--layers", o.Layers, "model.layers", config.Layers);
+            o.Stack = PickInt("--stack", o.Stack, "model.stack", config.Stack);
+            // Older checkpoints lack these; the options then apply as given.
+            if (meta.Has("batch_size")) o.BatchSize = PickInt("--batch-size", o.BatchSize, "batch_size", meta.Int("batch_size", 1, 1_000_000));
+            if (meta.Has("seed")) o.Seed = PickInt("--seed", o.Seed, "seed", meta.Int("seed", 0, int.MaxValue));
+            if (meta.Has("lr")) o.Lr = PickDouble("--lr", o.Lr, "lr", meta.Double("lr", double.Epsilon, 1e6));
+            if (meta.Has("clip")) o.ClipNorm = PickDouble("--clip", o.ClipNorm, "clip", meta.Double("clip", double.Epsilon, 1e12));
+            if (o.Data is null && meta.Has("train_size")) o.TrainSize = PickInt("--train-size", o.TrainSize, "train_size", meta.Int("train_size", 1, 100_000_000));
+            if (o.Data is null && meta.Has("val_size")) o.ValSize = PickInt("--val-size", o.ValSize, "val_size", meta.Int("val_size", 1, 100_000_000));
+            if (meta.Has("total_steps") && o.Steps is { } steps && steps != meta.Long("total_steps", 1, long.MaxValue / 2))
+                throw new UserError(Contradiction("--steps", steps.ToString(CultureInfo.InvariantCulture), "total_steps", meta.String("total_steps")));
+        }
+
+        /// <summary>The run's length in optimizer steps: the checkpoint's on --resume, else --steps, --epochs x steps per epoch, or the default.</summary>
+        static long TotalSteps(Options o, Metadata? meta, int stepsPerEpoch)
+        {
+            if (meta is not null && meta.Has("total_steps"))
+            {
+                long stored = meta.Long("total_steps", 1, long.MaxValue / 2);
+                if (o.Epochs is { } ep && (long)ep * stepsPerEpoch != stored)
+                    throw new UserError($"--epochs {ep} ({(long)ep * stepsPerEpoch} steps of batch {o.BatchSize}) contradicts the checkpoint '{o.Resume}', which has total_steps = {stored}; leave --epochs out when resuming (it comes from the checkpoint)");
+                return stored;
+            }
+            return o.Steps ?? (o.Epochs is { } e ? (long)e * stepsPerEpoch : Options.DefaultSteps);
+        }
+
+        /// <summary>On resume: drops the metrics rows that a killed run logged after its last checkpoint.</summary>
+        static void ContinueMetrics(string csv, long globalStep)
+        {
+            if (!File.Exists(csv)) return;
+            var lines = File.ReadAllLines(csv);
+            if (lines.Length == 0 || lines[0] != Trainer.CsvHeader) return;
+            var keep = lines.Take(1).Concat(lines.Skip(1).Where(l =>
+            {
+                var p = l.Split(',');
+                return p.Length >= 3 && long.TryParse(p[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out long g) && g <= globalStep;
+            })).ToArray();
+            if (keep.Length != lines.Length) File.WriteAllText(csv, string.Join("\n", keep) + "\n");
         }
 
         public static int Eval(Options o)
         {
+            CheckOut(o);
             var device = ResolveDevice(o.Device);
             var model = LoadModel(o.Checkpoint!, device);
             o.Stack = model.Config.Stack;
             var (_, _, test, alphabet, source) = LoadData(o, testOnly: true);
-            if (alphabet.Symbols.Any(c => !model.Config.Symbols.Contains(c)))
-                throw new UserError($"the data's alphabet \"{alphabet.Symbols}\" has characters the checkpoint's \"{model.Config.Symbols}\" lacks");
+            var known = model.Config.Alphabet;
+            if (Alphabet.SplitSymbols(alphabet.Symbols).FirstOrDefault(r => !known.Contains(r)) is { Value: not 0 } missing)
+                throw new UserError($"the data's alphabet \"{alphabet.Symbols}\" has the character {Alphabet.Describe(missing)}, which the checkpoint's \"{model.Config.Symbols}\" lacks");
             AnsiConsole.MarkupLine($"[bold]data[/]: {Markup.Escape(source)}: {test.Length} test utterances");
             Report(model, test, o, device, "test");
             return 0;
@@ -121,7 +222,7 @@ namespace SpeechCtc
             var model = LoadModel(o.Checkpoint!, device);
             var wave = Wav.ReadMono(o.Wav!, 16000);
             var (f, frames) = Corpus.Featurize(wave, model.Config.Stack);
-            var alphabet = new Alphabet(model.Config.Symbols);
+            var alphabet = model.Config.Alphabet;
             float[] lp;
             model.Eval();
             using (Torch.NoGrad())
@@ -159,12 +260,12 @@ namespace SpeechCtc
             using (Torch.NoGrad())
                 lp = model.Forward(Torch.Tensor(first.Features, first.Frames, 1, model.Config.InputSize).To(device)).To(Device.Cpu).ToArray<float>();
             model.Train();
-            var alphabet = new Alphabet(model.Config.Symbols);
+            var alphabet = model.Config.Alphabet;
             var hyp = alphabet.Decode(CtcDecoder.Greedy(lp, model.Config.Classes).Labels);
             Plots.Posteriors(lp, model.Config.Classes, model.Config.Symbols, $"CTC posteriors: reference \"{first.Transcript}\", greedy \"{hyp}\"", Path.Combine(o.Out, "posteriors.png"));
         }
 
-        static (Example[] Train, Example[] Validation, Example[] Test, Alphabet Alphabet, string Source) LoadData(Options o, bool testOnly = false)
+        internal static (Example[] Train, Example[] Validation, Example[] Test, Alphabet Alphabet, string Source) LoadData(Options o, bool testOnly = false)
         {
             if (o.Data is null)
             {
@@ -179,6 +280,18 @@ namespace SpeechCtc
             var testSet = Corpus.Prepare(data.Test.Select(e => (e.Wave, e.Transcript)).ToList(), alphabet, o.Stack);
             if (testOnly) return ([], [], testSet, alphabet, o.Data);
             var all = Corpus.Prepare(data.Train.Select(e => (e.Wave, e.Transcript)).ToList(), alphabet, o.Stack);
+            if (data.Train[0].Speaker is not null)
+            {
+                // Whole speakers, about a tenth of the utterances, so validation measures what test does: unseen voices.
+                var (tr, va) = TsvDataset.SplitBySpeaker(data.Train.Select(e => e.Speaker!).ToList());
+                if (va.Length > 0)
+                {
+                    int held = va.Select(i => data.Train[i].Speaker).Distinct().Count();
+                    return (tr.Select(i => all[i]).ToArray(), va.Select(i => all[i]).ToArray(), testSet, alphabet,
+                        $"{o.Data} (validation: {held} held-out speaker{(held == 1 ? "" : "s")} of {data.Train.Select(e => e.Speaker).Distinct().Count()})");
+                }
+                AnsiConsole.MarkupLine("[yellow]note[/]: train.tsv names a single speaker, so no speaker can be held out; validation takes the last tenth of the lines");
+            }
             // Validation: the last tenth of train.tsv when there is enough data, else the training set itself.
             int nVal = all.Length >= 20 ? all.Length / 10 : 0;
             var train = all[..^nVal];
@@ -197,8 +310,9 @@ namespace SpeechCtc
 
         static IReadOnlyDictionary<string, string> ReadMetadata(string path)
         {
-            if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint '{path}' does not exist", path);
-            return SafeTensors.ReadHeader(path).Metadata;
+            if (!File.Exists(path)) throw new UserError(Directory.Exists(path) ? $"checkpoint '{path}' is a folder; expected a .safetensors file (e.g. OUT/best.safetensors)" : $"checkpoint '{path}' does not exist");
+            try { return SafeTensors.ReadHeader(path).Metadata; }
+            catch (CheckpointException e) { throw new UserError($"checkpoint '{path}' cannot be read: {e.Message}"); }
         }
 
         /// <summary>The metrics of the whole run: earlier sessions' rows from the CSV (on resume) and this session's.</summary>
@@ -210,9 +324,12 @@ namespace SpeechCtc
             {
                 var p = line.Split(',');
                 if (p.Length < 7) continue;
-                double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
-                rows.Add(new Trainer.Row(int.Parse(p[0], CultureInfo.InvariantCulture), int.Parse(p[1], CultureInfo.InvariantCulture), long.Parse(p[2], CultureInfo.InvariantCulture),
-                    D(p[3]), D(p[4]), p[5].Length == 0 ? null : D(p[5]), D(p[6])));
+                var inv = CultureInfo.InvariantCulture;
+                if (!int.TryParse(p[0], inv, out int epoch) || !int.TryParse(p[1], inv, out int step) || !long.TryParse(p[2], inv, out long g)
+                    || !double.TryParse(p[3], inv, out double loss) || !double.TryParse(p[4], inv, out double ups) || !double.TryParse(p[6], inv, out double el))
+                    continue; // a line the user edited or a killed run cut short: left out of the plots
+                double? val = double.TryParse(p[5], inv, out double v) ? v : null;
+                rows.Add(new Trainer.Row(epoch, step, g, loss, ups, val, el));
             }
             return rows;
         }

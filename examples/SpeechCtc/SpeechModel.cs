@@ -7,7 +7,11 @@ namespace SpeechCtc;
 /// <summary>The shape of a model, stored in checkpoints so that eval and transcribe can rebuild it.</summary>
 sealed record ModelConfig(int InputSize, int Hidden, int Layers, int Stack, string Symbols)
 {
-    public int Classes => Symbols.Length + 1;
+    public int Classes => Alphabet.Count;
+
+    public MiniGrad.Nn.Data.Alphabet Alphabet => new(Symbols);
+
+    public const int MaxHidden = 4096, MaxLayers = 16, MaxStack = 32;
 
     public Dictionary<string, string> ToMetadata() => new()
     {
@@ -18,11 +22,46 @@ sealed record ModelConfig(int InputSize, int Hidden, int Layers, int Stack, stri
         ["model.symbols"] = Symbols,
     };
 
+    /// <summary>The model shape stored in a checkpoint; every missing, malformed or out-of-range value is a UserError naming the key.</summary>
     public static ModelConfig FromMetadata(IReadOnlyDictionary<string, string> m, string path)
     {
-        string Get(string k) => m.TryGetValue(k, out var v) ? v : throw new InvalidOperationException($"checkpoint '{path}' has no '{k}' metadata; was it saved by SpeechCtc?");
-        int I(string k) => int.Parse(Get(k), CultureInfo.InvariantCulture);
-        return new ModelConfig(I("model.input_size"), I("model.hidden"), I("model.layers"), I("model.stack"), Get("model.symbols"));
+        var meta = new Metadata(m, path);
+        int stack = meta.Int("model.stack", 1, MaxStack);
+        int input = meta.Int("model.input_size", 1, 1_000_000);
+        if (input != Corpus.FeatureDim(stack))
+            throw new UserError($"checkpoint '{path}': metadata 'model.input_size' = '{input}' does not match 'model.stack' = '{stack}'; expected {Corpus.FeatureDim(stack)} ({Corpus.Features.NumMels} log-mel bands x {stack} stacked frames)");
+        int hidden = meta.Int("model.hidden", 1, MaxHidden), layers = meta.Int("model.layers", 1, MaxLayers);
+        string symbols = meta.String("model.symbols");
+        try { _ = new MiniGrad.Nn.Data.Alphabet(symbols); }
+        catch (ArgumentException e) { throw new UserError($"checkpoint '{path}': metadata 'model.symbols' is not a usable alphabet: {e.Message}"); }
+        return new ModelConfig(input, hidden, layers, stack, symbols);
+    }
+}
+
+/// <summary>Reads typed values from a checkpoint's metadata; a missing or bad value is a UserError naming the file, key and value.</summary>
+sealed class Metadata(IReadOnlyDictionary<string, string> m, string path)
+{
+    public bool Has(string key) => m.ContainsKey(key);
+
+    public string String(string key) => m.TryGetValue(key, out var v) ? v
+        : throw new UserError($"checkpoint '{path}' has no '{key}' metadata; expected a checkpoint saved by SpeechCtc (OUT/last.safetensors or OUT/best.safetensors)");
+
+    static string Shown(string v) => v.Length <= 40 ? v : v[..40] + "...";
+
+    public int Int(string key, int min, int max) => (int)Long(key, min, max);
+
+    public long Long(string key, long min, long max)
+    {
+        string v = String(key);
+        return long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long x) && x >= min && x <= max ? x
+            : throw new UserError($"checkpoint '{path}': metadata '{key}' = '{Shown(v)}' is not an integer in {min}..{max}");
+    }
+
+    public double Double(string key, double min, double max)
+    {
+        string v = String(key);
+        return double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x >= min && x <= max ? x
+            : throw new UserError($"checkpoint '{path}': metadata '{key}' = '{Shown(v)}' is not a number in {min}..{max}");
     }
 }
 

@@ -10,36 +10,112 @@ namespace SpeechCtc;
 /// <summary>Decoded output of one utterance.</summary>
 sealed record Decoded(string Reference, string Greedy, string Beam);
 
-/// <summary>The training loop: Adam with gradient clipping and a warm-up/cosine learning rate, progress, checkpoints, metrics.</summary>
+/// <summary>
+/// Where a run stands, saved in every checkpoint's metadata and read back by --resume: the epoch in progress and the
+/// steps of it done, the global step, the time spent, the epoch's loss and speed so far (so that the epoch's row in
+/// metrics.csv covers its steps before an interruption too), and the best validation CER.
+/// </summary>
+sealed class Progress
+{
+    public int Epoch;
+    public int StepInEpoch;
+    public long GlobalStep;
+    public double ElapsedSec;
+    public double EpochLossSum;
+    public int EpochLossCount;
+    public int EpochUtts;
+    public double EpochSec;
+    public double BestValCer = double.PositiveInfinity;
+
+    public void WriteTo(Dictionary<string, string> meta)
+    {
+        string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+        string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        meta["epoch"] = I(Epoch);
+        meta["step_in_epoch"] = I(StepInEpoch);
+        meta["global_step"] = I(GlobalStep);
+        meta["elapsed_s"] = R(ElapsedSec);
+        meta["epoch_loss_sum"] = R(EpochLossSum);
+        meta["epoch_loss_count"] = I(EpochLossCount);
+        meta["epoch_utts"] = I(EpochUtts);
+        meta["epoch_s"] = R(EpochSec);
+        if (double.IsFinite(BestValCer)) meta["best_val_cer"] = R(BestValCer);
+    }
+
+    /// <summary>The progress in a checkpoint; the epoch accumulators and best CER are optional (older checkpoints lack them).</summary>
+    public static Progress Read(Metadata m)
+    {
+        var p = new Progress
+        {
+            Epoch = m.Int("epoch", 0, 10_000_000),
+            StepInEpoch = m.Int("step_in_epoch", 0, int.MaxValue),
+            GlobalStep = m.Long("global_step", 0, long.MaxValue / 2),
+            ElapsedSec = m.Has("elapsed_s") ? m.Double("elapsed_s", 0, 1e12) : 0,
+        };
+        if (m.Has("epoch_loss_count"))
+        {
+            p.EpochLossCount = m.Int("epoch_loss_count", 0, int.MaxValue);
+            p.EpochLossSum = m.Double("epoch_loss_sum", 0, double.MaxValue);
+            p.EpochUtts = m.Int("epoch_utts", 0, int.MaxValue);
+            p.EpochSec = m.Double("epoch_s", 0, 1e12);
+        }
+        if (m.Has("best_val_cer")) p.BestValCer = m.Double("best_val_cer", 0, 1e6);
+        return p;
+    }
+}
+
+/// <summary>
+/// The training loop: Adam with gradient clipping and a warm-up/cosine learning rate laid over the run's total steps,
+/// progress, checkpoints (last and best by validation CER), metrics.
+/// </summary>
 sealed class Trainer(Options o, SpeechModel model, Device device, Example[] train, Example[] validation)
 {
     /// <summary>One row of metrics.csv.</summary>
     public sealed record Row(int Epoch, int Step, long GlobalStep, double Loss, double UttPerSec, double? ValCer, double ElapsedSec);
+
+    public const string CsvHeader = "epoch,step,global_step,loss,utt_per_s,val_cer,elapsed_s";
 
     public List<Row> Rows { get; } = new();
 
     /// <summary>Each parameter's gradient norm per step (before clipping), for the gradient-flow picture.</summary>
     public GradFlowRecorder Flow { get; } = new(model);
     public bool Interrupted { get; private set; }
+    public bool OutOfTime { get; private set; }
+
+    public string LastPath => Path.Combine(o.Out, "last.safetensors");
+    public string BestPath => Path.Combine(o.Out, "best.safetensors");
+    public string FlowCsv => Path.Combine(o.Out, "gradient_flow.csv");
 
     static string F(double v, string fmt = "G6") => v.ToString(fmt, CultureInfo.InvariantCulture);
 
-    /// <summary>Trains from the state in the checkpoint metadata (or from scratch) and returns the optimizer.</summary>
-    public Adam Run(IReadOnlyDictionary<string, string>? resumed, Adam optimizer, CancellationToken stop)
+    /// <summary>The learning rate at a step: linear warm-up over the first 3% of the steps, then cosine decay to 5%.</summary>
+    public static double LearningRate(double peak, long globalStep, long totalSteps)
     {
-        var alphabetSymbols = model.Config.Symbols;
-        int startEpoch = resumed is not null && resumed.TryGetValue("epoch", out var e) ? int.Parse(e, CultureInfo.InvariantCulture) : 0;
-        int skipSteps = resumed is not null && resumed.TryGetValue("step_in_epoch", out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : 0;
-        long globalStep = resumed is not null && resumed.TryGetValue("global_step", out var g) ? long.Parse(g, CultureInfo.InvariantCulture) : 0;
-        double elapsedBefore = resumed is not null && resumed.TryGetValue("elapsed_s", out var el) ? double.Parse(el, CultureInfo.InvariantCulture) : 0;
-        int stepsPerEpoch = (train.Length + o.BatchSize - 1) / o.BatchSize;
-        long totalSteps = (long)stepsPerEpoch * o.Epochs;
+        double progress = Math.Min(1, (double)globalStep / Math.Max(1, totalSteps));
+        return peak * (progress < 0.03 ? (globalStep + 1) / (0.03 * totalSteps + 1) : 0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * (progress - 0.03) / 0.97)));
+    }
+
+    /// <summary>Trains for totalSteps optimizer steps in all, from the progress of a checkpoint (or from scratch).</summary>
+    public Adam Run(Progress? resumed, Adam optimizer, long totalSteps, CancellationToken stop)
+    {
+        var p = resumed ?? new Progress();
         int dim = model.Config.InputSize;
         Directory.CreateDirectory(o.Out);
         string csv = Path.Combine(o.Out, "metrics.csv");
-        if (resumed is null || !File.Exists(csv)) File.WriteAllText(csv, "epoch,step,global_step,loss,utt_per_s,val_cer,elapsed_s\n");
+        if (resumed is null || !File.Exists(csv)) File.WriteAllText(csv, CsvHeader + "\n");
+        if (resumed is not null && File.Exists(FlowCsv))
+        {
+            try { Flow.LoadCsv(FlowCsv, resumed.GlobalStep); }
+            catch (Exception e) when (e is FormatException or IOException)
+            {
+                AnsiConsole.MarkupLine($"[yellow]note[/]: the earlier gradient flow is not continued: {Markup.Escape(e.Message)}");
+            }
+        }
+        if (resumed is not null && Flow.Steps != resumed.GlobalStep)
+            AnsiConsole.MarkupLine($"[yellow]note[/]: gradient_flow.csv held {Flow.Steps} of the checkpoint's {resumed.GlobalStep} steps; the picture starts there");
 
         var clock = Stopwatch.StartNew();
+        double elapsedBefore = p.ElapsedSec;
         double Elapsed() => elapsedBefore + clock.Elapsed.TotalSeconds;
         bool interactive = AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected;
 
@@ -50,20 +126,20 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
 
         void Body(Action refresh)
         {
-            for (int epoch = startEpoch; epoch < o.Epochs && !Interrupted; epoch++)
+            for (int epoch = p.Epoch; p.GlobalStep < totalSteps && !Interrupted; epoch++)
             {
                 var rng = new Generator(o.Seed * 1000003L + epoch);
                 var batches = Corpus.EpochBatches(train, o.BatchSize, rng);
-                double lossSum = 0, windowLoss = 0;
-                int lossCount = 0, windowCount = 0, utts = 0;
+                double windowLoss = 0;
+                int windowCount = 0;
                 var epochClock = Stopwatch.StartNew();
+                double epochSecBefore = p.EpochSec;
+                double EpochSec() => epochSecBefore + epochClock.Elapsed.TotalSeconds;
+                p.Epoch = epoch;
                 model.Train();
-                for (int step = skipSteps; step < batches.Count; step++)
+                for (int step = p.StepInEpoch; step < batches.Count && p.GlobalStep < totalSteps; step++)
                 {
-                    // Learning rate: linear warm-up over the first 3% of steps, then cosine decay to 5%.
-                    double progress = Math.Min(1, (double)globalStep / Math.Max(1, totalSteps));
-                    optimizer.Lr = o.Lr * (progress < 0.03 ? (globalStep + 1) / (0.03 * totalSteps + 1) : 0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * (progress - 0.03) / 0.97)));
-
+                    optimizer.Lr = LearningRate(o.Lr, p.GlobalStep, totalSteps);
                     var batch = Corpus.MakeBatch(batches[step], dim, device);
                     optimizer.ZeroGrad();
                     var lp = model.Forward(batch.Features);
@@ -74,44 +150,58 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
                     Functional.ClipGradNorm(model.Parameters(), o.ClipNorm);
                     optimizer.Step();
                     double l = loss.Item<float>();
-                    globalStep++;
-                    lossSum += l; lossCount++; windowLoss += l; windowCount++; utts += batch.Items.Length;
-                    double ups = utts / epochClock.Elapsed.TotalSeconds;
+                    p.GlobalStep++;
+                    p.StepInEpoch = step + 1;
+                    p.EpochLossSum += l; p.EpochLossCount++; windowLoss += l; windowCount++; p.EpochUtts += batch.Items.Length;
+                    p.EpochSec = EpochSec();
+                    double ups = p.EpochUtts / Math.Max(1e-9, p.EpochSec);
 
-                    bool last = step == batches.Count - 1;
-                    if (windowCount == 10 || last)
+                    bool outOfTime = clock.Elapsed.TotalSeconds > o.TimeBudget, stopping = stop.IsCancellationRequested || outOfTime;
+                    bool last = step == batches.Count - 1 || p.GlobalStep == totalSteps;
+                    if (windowCount == 10 || last || stopping)
                     {
-                        Log(new Row(epoch + 1, step + 1, globalStep, windowLoss / windowCount, ups, null, Elapsed()), csv);
+                        Log(new Row(epoch + 1, step + 1, p.GlobalStep, windowLoss / windowCount, ups, null, Elapsed()), csv);
                         windowLoss = 0; windowCount = 0;
                     }
-                    status = ($"epoch {epoch + 1}/{o.Epochs}  {Bar((double)(step + 1) / batches.Count)} step {step + 1}/{batches.Count}  loss {lossSum / lossCount:F3}  {ups:F0} utt/s  {Elapsed():F0} s");
+                    status = ($"epoch {epoch + 1}  {Bar((double)p.GlobalStep / totalSteps)} step {p.GlobalStep}/{totalSteps}  loss {p.EpochLossSum / p.EpochLossCount:F3}  {ups:F0} utt/s  {Elapsed():F0} s");
                     if (!interactive && (step + 1) % 20 == 0)
-                        Console.WriteLine($"  epoch {epoch + 1} step {step + 1}/{batches.Count} loss {lossSum / lossCount:F3} {ups:F0} utt/s");
+                        Console.WriteLine($"  epoch {epoch + 1} step {step + 1}/{batches.Count} ({p.GlobalStep}/{totalSteps}) loss {p.EpochLossSum / p.EpochLossCount:F3} {ups:F0} utt/s");
                     refresh();
 
-                    bool outOfTime = Elapsed() > o.TimeBudget;
-                    if (stop.IsCancellationRequested || outOfTime)
+                    if (stopping)
                     {
                         Interrupted = true;
-                        int done = step + 1 == batches.Count ? 0 : step + 1;
-                        Save(Path.Combine(o.Out, "last.safetensors"), optimizer, done == 0 ? epoch + 1 : epoch, done, globalStep, Elapsed());
+                        OutOfTime = outOfTime;
+                        p.ElapsedSec = Elapsed();
+                        Save(LastPath, optimizer, p, totalSteps);
                         string why = outOfTime ? $"time budget of {o.TimeBudget:F0} s reached" : "stopped by Ctrl+C";
-                        status = ($"[yellow]{why}: checkpoint saved after epoch {epoch + 1} step {step + 1}; continue with --resume {Markup.Escape(Path.Combine(o.Out, "last.safetensors"))}[/]");
+                        status = ($"[yellow]{why}: checkpoint saved after epoch {epoch + 1} step {step + 1}; continue with --resume {Markup.Escape(LastPath)}[/]");
                         refresh();
                         if (!interactive) Console.WriteLine($"{why}: checkpoint saved after epoch {epoch + 1} step {step + 1}");
                         break;
                     }
                 }
-                skipSteps = 0;
                 if (Interrupted) break;
+                // The epoch is complete, or the run's last step came within it: validate, log, keep last and best.
                 double valCer = Evaluate(model, validation, o.BatchSize, device, beamWidth: 0).Cer;
-                var row = new Row(epoch + 1, batches.Count, globalStep, lossSum / Math.Max(1, lossCount), utts / epochClock.Elapsed.TotalSeconds, valCer, Elapsed());
+                var row = new Row(epoch + 1, p.StepInEpoch, p.GlobalStep, p.EpochLossSum / Math.Max(1, p.EpochLossCount),
+                    p.EpochUtts / Math.Max(1e-9, p.EpochSec), valCer, Elapsed());
                 Log(row, csv);
-                table.AddRow((epoch + 1).ToString(CultureInfo.InvariantCulture), globalStep.ToString(CultureInfo.InvariantCulture), row.Loss.ToString("F4", CultureInfo.InvariantCulture),
+                table.AddRow((epoch + 1).ToString(CultureInfo.InvariantCulture), p.GlobalStep.ToString(CultureInfo.InvariantCulture), row.Loss.ToString("F4", CultureInfo.InvariantCulture),
                     row.UttPerSec.ToString("F0", CultureInfo.InvariantCulture), $"{100 * valCer:F2}%", optimizer.Lr.ToString("G3", CultureInfo.InvariantCulture), $"{Elapsed():F0} s");
                 if (!interactive) Console.WriteLine($"epoch {epoch + 1}: loss {row.Loss:F4}, {row.UttPerSec:F0} utt/s, validation CER {100 * valCer:F2}%, {Elapsed():F0} s");
                 refresh();
-                if (!Interrupted) Save(Path.Combine(o.Out, "last.safetensors"), optimizer, epoch + 1, 0, globalStep, Elapsed());
+                // Ties go to the later checkpoint: the same validation CER after more training (and a lower learning rate).
+                bool better = valCer <= p.BestValCer;
+                if (better) p.BestValCer = valCer;
+                if (p.StepInEpoch == batches.Count)
+                {
+                    p.Epoch = epoch + 1; p.StepInEpoch = 0;
+                    p.EpochLossSum = 0; p.EpochLossCount = 0; p.EpochUtts = 0; p.EpochSec = 0;
+                }
+                p.ElapsedSec = Elapsed();
+                Save(LastPath, optimizer, p, totalSteps);
+                if (better) Save(BestPath, optimizer, p, totalSteps);
             }
         }
 
@@ -148,15 +238,26 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
             r.ValCer is { } v ? F(v) : "", F(r.ElapsedSec, "F2")) + "\n");
     }
 
-    public void Save(string path, Optimizer optimizer, int epochsDone, int stepInEpoch, long globalStep, double elapsed)
+    /// <summary>
+    /// A checkpoint with the model shape, the run's settings (checked on --resume) and its progress; the gradient
+    /// flow so far goes to gradient_flow.csv with it, so that a resumed run continues the picture.
+    /// </summary>
+    public void Save(string path, Optimizer optimizer, Progress p, long totalSteps)
     {
         var meta = model.Config.ToMetadata();
-        meta["epoch"] = epochsDone.ToString(CultureInfo.InvariantCulture);
-        meta["step_in_epoch"] = stepInEpoch.ToString(CultureInfo.InvariantCulture);
-        meta["global_step"] = globalStep.ToString(CultureInfo.InvariantCulture);
-        meta["elapsed_s"] = F(elapsed, "R");
+        p.WriteTo(meta);
+        meta["total_steps"] = totalSteps.ToString(CultureInfo.InvariantCulture);
+        meta["batch_size"] = o.BatchSize.ToString(CultureInfo.InvariantCulture);
         meta["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture);
+        meta["lr"] = F(o.Lr, "R");
+        meta["clip"] = F(o.ClipNorm, "R");
+        if (o.Data is null)
+        {
+            meta["train_size"] = o.TrainSize.ToString(CultureInfo.InvariantCulture);
+            meta["val_size"] = o.ValSize.ToString(CultureInfo.InvariantCulture);
+        }
         Checkpoint.Save(model, path, optimizer, meta);
+        Flow.WriteCsv(FlowCsv);
     }
 
     /// <summary>Greedy CER/WER (and beam-search CER/WER when beamWidth &gt; 0) over a set, with every decoded utterance.</summary>
@@ -165,7 +266,7 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
     {
         model.Eval();
         var outputs = new List<Decoded>();
-        var alphabet = new MiniGrad.Nn.Data.Alphabet(model.Config.Symbols);
+        var alphabet = model.Config.Alphabet;
         using (Torch.NoGrad())
             foreach (var items in Corpus.EvalBatches(data, batchSize))
             {

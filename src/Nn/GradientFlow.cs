@@ -65,6 +65,44 @@ public sealed class GradFlowRecorder
         return sb.ToString();
     }
 
+    /// <summary>
+    /// Continues an earlier run: reads the first <paramref name="maxSteps"/> rows of a file written by
+    /// <see cref="WriteCsv"/> for the same parameters as this recorder's first rows (steps recorded later follow
+    /// them), and returns how many were read. Throws FormatException naming the file and line for a header with
+    /// other parameters, a missing step or a value that is not a number; nothing is changed then.
+    /// </summary>
+    public int LoadCsv(string path, long maxSteps = long.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (maxSteps < 0) throw new ArgumentOutOfRangeException(nameof(maxSteps), maxSteps, "GradFlowRecorder.LoadCsv: expected maxSteps >= 0");
+        if (rows.Count != 0) throw new InvalidOperationException($"GradFlowRecorder.LoadCsv: the recorder already holds {rows.Count} steps; load before recording");
+        var loaded = new List<double[]>();
+        int lineNo = 0;
+        string expectedHeader = "step," + string.Join(",", Names.Select(Quote));
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (lineNo == 1)
+            {
+                if (line != expectedHeader) throw new FormatException($"GradFlowRecorder.LoadCsv: '{path}':1: the header \"{line}\" does not name this model's parameters (expected \"{expectedHeader}\")");
+                continue;
+            }
+            if (loaded.Count >= maxSteps) break;
+            if (line.Length == 0) continue;
+            var p = line.Split(',');
+            if (p.Length != Names.Count + 1 || p[0] != loaded.Count.ToString(CultureInfo.InvariantCulture))
+                throw new FormatException($"GradFlowRecorder.LoadCsv: '{path}':{lineNo}: expected step {loaded.Count} with {Names.Count} values, got \"{line}\"");
+            var row = new double[Names.Count];
+            for (int i = 0; i < row.Length; i++)
+                row[i] = p[i + 1].Length == 0 ? double.NaN
+                    : double.TryParse(p[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v
+                    : throw new FormatException($"GradFlowRecorder.LoadCsv: '{path}':{lineNo}: value {i + 1} '{p[i + 1]}' is not a number");
+            loaded.Add(row);
+        }
+        rows.AddRange(loaded);
+        return loaded.Count;
+    }
+
     /// <summary>Writes <see cref="ToCsv"/> to a file.</summary>
     public void WriteCsv(string path) => File.WriteAllText(path, ToCsv());
 

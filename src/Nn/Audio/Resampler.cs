@@ -10,18 +10,28 @@ public static class Resampler
 {
     const int ZeroCrossings = 16;
     const double Rolloff = 0.94, KaiserBeta = 8.0;
+    const int MaxReach = 1 << 24; // filter half-width in input samples: downsampling by up to 2^20
 
-    /// <summary>Resamples x from <paramref name="fromRate"/> to <paramref name="toRate"/> Hz; the result has ceil(n * to / from) samples.</summary>
+    /// <summary>
+    /// Resamples x from <paramref name="fromRate"/> to <paramref name="toRate"/> Hz; the result has ceil(n * to / from)
+    /// samples. Every size is computed in 64 bits; a result longer than an array can hold (<see cref="Array.MaxLength"/>)
+    /// is an ArgumentException before anything is allocated.
+    /// </summary>
     public static float[] Resample(ReadOnlySpan<float> x, int fromRate, int toRate)
     {
         if (fromRate <= 0) throw new ArgumentOutOfRangeException(nameof(fromRate), fromRate, "Resample: fromRate must be positive");
         if (toRate <= 0) throw new ArgumentOutOfRangeException(nameof(toRate), toRate, "Resample: toRate must be positive");
         if (fromRate == toRate) return x.ToArray();
-        int g = (int)Gcd(fromRate, toRate);
+        long g = Gcd(fromRate, toRate);
         long up = toRate / g, down = fromRate / g; // output i sits at input position i * down / up
-        int outLen = (int)(((long)x.Length * up + down - 1) / down);
+        long outLong = ((long)x.Length * up + down - 1) / down; // at most 2^31 * 2^31: no overflow in 64 bits
+        if (outLong > Array.MaxLength)
+            throw new ArgumentException($"Resample: {x.Length} samples at {fromRate} Hz become {outLong} samples at {toRate} Hz, more than an array holds ({Array.MaxLength})", nameof(x));
+        int outLen = (int)outLong;
         double fc = 0.5 * Math.Min(1.0, (double)toRate / fromRate) * Rolloff; // cycles per input sample
         double halfWidth = ZeroCrossings / (2 * 0.5 * Math.Min(1.0, (double)toRate / fromRate)); // input samples each side
+        if (halfWidth > MaxReach)
+            throw new ArgumentException($"Resample: {fromRate} Hz -> {toRate} Hz needs a filter reaching {halfWidth:F0} input samples each side; expected at most {MaxReach} (a rate ratio of at most {MaxReach / ZeroCrossings})", nameof(toRate));
         int taps = 2 * (int)Math.Ceiling(halfWidth) + 1, reach = taps / 2;
         double i0Beta = BesselI0(KaiserBeta);
 
@@ -34,7 +44,7 @@ public static class Resampler
         }
 
         // One row of taps per phase (fractional offset (i * down mod up) / up), when that table is small.
-        float[]? table = up * taps <= 1 << 22 ? new float[up * taps] : null;
+        float[]? table = up * taps <= 1 << 22 ? new float[(int)(up * taps)] : null;
         if (table is not null)
             for (int p = 0; p < up; p++)
             {
@@ -45,15 +55,15 @@ public static class Resampler
         var y = new float[outLen];
         for (int i = 0; i < outLen; i++)
         {
-            long num = i * down;
+            long num = (long)i * down;
             int center = (int)(num / up), phase = (int)(num % up);
             double frac = (double)phase / up, acc = 0;
             int lo = center - reach;
             for (int j = 0; j < taps; j++)
             {
-                int k = lo + j;
-                if ((uint)k >= (uint)x.Length) continue;
-                acc += x[k] * (table is not null ? table[phase * taps + j] : Kernel(k - center - frac));
+                long k = (long)lo + j;
+                if ((ulong)k >= (ulong)x.Length) continue;
+                acc += x[(int)k] * (table is not null ? table[phase * taps + j] : Kernel(k - center - frac));
             }
             y[i] = (float)acc;
         }

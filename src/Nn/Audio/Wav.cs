@@ -15,9 +15,17 @@ public sealed class WavFormatException(string path, string problem) : InvalidOpe
 /// <summary>Reads and writes RIFF/WAVE files with 16-bit PCM samples (plain or WAVE_FORMAT_EXTENSIBLE with a PCM sub-format).</summary>
 public static class Wav
 {
+    /// <summary>The lowest sample rate a file may declare (1 kHz): below it no speech band survives, and a forged
+    /// rate of a few Hz would make resampling to 16 kHz allocate thousands of samples per stored one.</summary>
+    public const int MinSampleRate = 1000;
+
+    /// <summary>The highest sample rate a file may declare (384 kHz, the highest rate common audio hardware records).</summary>
+    public const int MaxSampleRate = 384000;
+
     /// <summary>
     /// Reads a 16-bit PCM WAV file: the samples scaled to [-1, 1), multi-channel files mixed down to mono by
-    /// averaging the channels, and the file's sample rate. Throws <see cref="WavFormatException"/> for a bad header.
+    /// averaging the channels, and the file's sample rate. Throws <see cref="WavFormatException"/> for a bad header,
+    /// including a sample rate outside <see cref="MinSampleRate"/>..<see cref="MaxSampleRate"/> Hz.
     /// </summary>
     public static (float[] Samples, int SampleRate) Read(string path)
     {
@@ -57,7 +65,8 @@ public static class Wav
                 if (format != 1) throw new WavFormatException(path, $"unsupported encoding: format code {format}, expected 1 (PCM)");
                 if (bits != 16) throw new WavFormatException(path, $"unsupported sample size: {bits} bits, expected 16-bit PCM");
                 if (channels < 1) throw new WavFormatException(path, "bad header: 0 channels");
-                if (rate <= 0) throw new WavFormatException(path, $"bad header: sample rate {rate}");
+                if (rate < MinSampleRate || rate > MaxSampleRate)
+                    throw new WavFormatException(path, $"unsupported sample rate {(uint)rate} Hz (header byte 24), expected {MinSampleRate}..{MaxSampleRate} Hz");
                 haveFmt = true;
             }
             else if (Tag(bytes, pos, "data"))

@@ -27,7 +27,9 @@ public static class Checkpoint
 
     /// <summary>Writes the module's parameters (and the optimizer's options and state) to path, atomically.</summary>
     /// <param name="module">The module whose NamedParameters are saved.</param>
-    /// <param name="path">The target file; replaced only once the new file is complete and flushed.</param>
+    /// <param name="path">The target file; replaced only once the new file is complete and flushed. The new file is
+    /// written as ".NAME.GUID.tmp" beside it; leftovers of that pattern from an earlier save that was killed are
+    /// removed first (so two processes must not save the same target at once).</param>
     /// <param name="optimizer">An optimizer over parameters of this module, whose state is saved too.</param>
     /// <param name="metadata">Extra string metadata (e.g. the epoch); keys must not start with "optimizer.".</param>
     public static void Save(Module module, string path, Optimizer? optimizer = null, IReadOnlyDictionary<string, string>? metadata = null)

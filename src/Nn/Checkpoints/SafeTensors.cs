@@ -461,11 +461,17 @@ public static class SafeTensors
 /// <summary>Writes a file so that the target is either untouched or completely replaced, never half written.</summary>
 static class AtomicFile
 {
-    /// <summary>Writes through a temporary file in the target's folder, flushes it to disk, then renames it over the target.</summary>
+    /// <summary>
+    /// Writes through a temporary file ".NAME.GUID.tmp" in the target's folder, flushes it to disk, then renames it over
+    /// the target. A process killed mid-save leaves its temporary file behind; each save first removes such leftovers
+    /// of the same target (exactly ".NAME.&lt;32 hex digits&gt;.tmp", nothing else). Two processes saving the same
+    /// target at the same time are therefore not supported (one may remove the other's file in the making).
+    /// </summary>
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no parent folder", nameof(path));
+        RemoveLeftovers(dir, Path.GetFileName(full));
         string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -481,5 +487,24 @@ static class AtomicFile
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
+    }
+
+    /// <summary>Deletes ".NAME.&lt;32 hex&gt;.tmp" files of an interrupted earlier save of NAME in dir (best effort).</summary>
+    internal static int RemoveLeftovers(string dir, string name)
+    {
+        if (!Directory.Exists(dir)) return 0;
+        int removed = 0;
+        string prefix = "." + name + ".";
+        IEnumerable<string> candidates;
+        try { candidates = Directory.EnumerateFiles(dir, ".*.tmp").ToList(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
+        foreach (var file in candidates)
+        {
+            string f = Path.GetFileName(file);
+            if (!f.StartsWith(prefix, StringComparison.Ordinal) || f.Length != prefix.Length + 32 + 4 || !f.EndsWith(".tmp", StringComparison.Ordinal)) continue;
+            if (!f.AsSpan(prefix.Length, 32).ContainsAnyExcept("0123456789abcdef".AsSpan()))
+                try { File.Delete(file); removed++; } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+        return removed;
     }
 }

@@ -110,7 +110,7 @@ public class TsvDatasetTests
             Assert.StartsWith($"{dir["train.tsv"]}:2:", e.Message);
             Assert.Contains("one tab", e.Message);
         }
-        using (var dir = Make(train: "clips/a.wav\ta\tb\n"))
+        using (var dir = Make(train: "clips/a.wav\ta\tb\tc\n"))
             Assert.StartsWith($"{dir["train.tsv"]}:1:", Fails(dir).Message);
         using (var dir = Make(train: "\tab\n"))
             Assert.Contains("audio path is empty", Fails(dir).Message);
@@ -135,7 +135,7 @@ public class AlphabetTests
         Assert.Equal(0, Alphabet.Blank);
         Assert.Equal([4, 3, 2, 1], a.Encode("9210"));
         Assert.Equal("9210", a.Decode([4, 0, 3, 2, 0, 1]));
-        Assert.Equal('9', a[4]);
+        Assert.Equal(new System.Text.Rune('9'), a[4]);
         Assert.Equal(-1, a.IndexOf('5'));
         Assert.Throws<ArgumentOutOfRangeException>(() => a[0]);
         var e = Assert.Throws<ArgumentException>(() => a.Encode("15"));

@@ -1,0 +1,250 @@
+using System.Globalization;
+using System.Text;
+using MiniGrad.Nn;
+using MiniGrad.Nn.Audio;
+using MiniGrad.Nn.Data;
+using SpeechCtc;
+
+namespace MiniGrad.Tests.Speech;
+
+/// <summary>
+/// The speech example's command line (issue 13): bad input is one "error: ..." line and a non-zero exit code, never
+/// a stack trace; training length in steps; best checkpoint; resume continues the metrics and gradient flow;
+/// validation by held-out speakers. Runs SpeechCtc in-process on a tiny corpus with a tiny model.
+/// </summary>
+public class SpeechCtcCliTests
+{
+    static readonly string[] Tiny = ["--hidden", "8", "--batch-size", "8", "--beam", "2"];
+
+    /// <summary>A TSV corpus of synthetic digit strings (16 kHz); map rewrites transcripts, speakers adds the third column.</summary>
+    static TempDir Corpus(int count = 24, Func<string, string>? map = null, bool speakers = false)
+    {
+        var dir = new TempDir();
+        var utts = new SyntheticSpeech(7, minSymbols: 2, maxSymbols: 3).GenerateRange(0, count);
+        var lines = new List<string>();
+        if (speakers) lines.Add("path\ttranscript\tspeaker");
+        for (int i = 0; i < count; i++)
+        {
+            Wav.Write(dir[$"u{i}.wav"], utts[i].Wave, 16000);
+            lines.Add($"u{i}.wav\t{(map ?? (t => t))(utts[i].Transcript)}" + (speakers ? $"\tspk{i % 6}" : ""));
+        }
+        File.WriteAllLines(dir["train.tsv"], lines);
+        File.WriteAllLines(dir["test.tsv"], lines.Where(l => !l.StartsWith("path")).Take(4).Select(l => speakers ? l[..l.LastIndexOf('\t')] : l));
+        return dir;
+    }
+
+    static (int Code, string Error) Run(params string[] args)
+    {
+        var err = new StringWriter();
+        int code = Cli.Run(args, err);
+        return (code, err.ToString());
+    }
+
+    static void AssertUserError((int Code, string Error) r, params string[] fragments)
+    {
+        Assert.True(r.Code != 0, $"expected a non-zero exit code; stderr: {r.Error}");
+        Assert.StartsWith("error: ", r.Error);
+        Assert.DoesNotContain("   at ", r.Error); // no stack trace
+        foreach (var f in fragments) Assert.Contains(f, r.Error);
+    }
+
+    static (int Code, string Error) Train(TempDir d, string outDir, params string[] more) =>
+        Run([.. new[] { "--data", d.Path, "--out", outDir }, .. Tiny, .. more]);
+
+    static IReadOnlyDictionary<string, string> Meta(string path) => SafeTensors.ReadHeader(path).Metadata;
+
+    /// <summary>A copy of a checkpoint with one metadata value changed (or removed when value is null).</summary>
+    static string WithMeta(string path, string copy, string key, string? value)
+    {
+        var f = SafeTensors.Read(path);
+        var meta = f.Metadata.ToDictionary();
+        if (value is null) meta.Remove(key); else meta[key] = value;
+        SafeTensors.Write(copy, f.Tensors, meta);
+        return copy;
+    }
+
+    static List<string[]> Csv(string path) => File.ReadLines(path).Skip(1).Select(l => l.Split(',')).ToList();
+
+    [Fact]
+    public void EmojiTranscriptsTrainSaveAndEvaluate()
+    {
+        using var d = Corpus(map: t => t.Replace("1", "😀").Replace("7", "🎉"));
+        string outDir = d["out"];
+        var r = Train(d, outDir, "--steps", "3");
+        Assert.True(r.Code == 0, r.Error);
+        string symbols = Meta(Path.Combine(outDir, "last.safetensors"))["model.symbols"];
+        Assert.Contains("😀", symbols);
+        Assert.Contains("🎉", symbols);
+        Assert.Equal(Alphabet.SplitSymbols(symbols).Count, symbols.Length - 2); // two surrogate pairs, each one symbol
+        var e = Run(["eval", "--checkpoint", Path.Combine(outDir, "best.safetensors"), "--data", d.Path, "--out", outDir, "--beam", "2"]);
+        Assert.True(e.Code == 0, e.Error);
+        var t = Run(["transcribe", "--checkpoint", Path.Combine(outDir, "last.safetensors"), d["u0.wav"]]);
+        Assert.True(t.Code == 0, t.Error);
+    }
+
+    [Fact]
+    public void ForgedSampleRateAndLatin1ListAreErrorsNamingTheLine()
+    {
+        using var d = Corpus();
+        var bytes = File.ReadAllBytes(d["u3.wav"]);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), 1);
+        File.WriteAllBytes(d["u3.wav"], bytes);
+        AssertUserError(Train(d, d["out"], "--steps", "1"), $"error: {Path.Combine(d.Path, "train.tsv")}:4:", "sample rate 1 Hz", "1000..384000");
+
+        using var l = Corpus();
+        var lines = File.ReadAllLines(l["train.tsv"]);
+        lines[5] += "\u00e9";
+        File.WriteAllBytes(l["train.tsv"], Encoding.Latin1.GetBytes(string.Join("\n", lines) + "\n"));
+        AssertUserError(Train(l, l["out"], "--steps", "1"), $"error: {Path.Combine(l.Path, "train.tsv")}:6:", "not valid UTF-8");
+    }
+
+    [Fact]
+    public void BadCheckpointsAndOutFilesAreErrorsForEvalTranscribeAndResume()
+    {
+        using var d = Corpus();
+        string outDir = d["out"];
+        Assert.Equal(0, Train(d, outDir, "--steps", "2").Code);
+        string last = Path.Combine(outDir, "last.safetensors");
+
+        // A plain Checkpoint.Save file: no model metadata.
+        string plain = d["plain.safetensors"];
+        Checkpoint.Save(new Linear(2, 3), plain);
+        string[][] uses(string ckpt) =>
+        [
+            ["eval", "--checkpoint", ckpt, "--data", d.Path, "--out", d["eval-out"]],
+            ["transcribe", "--checkpoint", ckpt, d["u0.wav"]],
+            ["--data", d.Path, "--out", d["resumed"], "--resume", ckpt],
+        ];
+        foreach (var args in uses(plain)) AssertUserError(Run(args), "has no 'model.", "metadata", "saved by SpeechCtc");
+
+        foreach (var (key, value) in new[] { ("model.hidden", "abc"), ("model.hidden", "0"), ("model.hidden", "100000"), ("model.layers", "-1"), ("model.stack", "1.5") })
+        {
+            string bad = WithMeta(last, d[$"bad-{key}-{value}.safetensors"], key, value);
+            foreach (var args in uses(bad)) AssertUserError(Run(args), $"'{key}' = '{value}'", "is not an integer in");
+        }
+        string noInput = WithMeta(last, d["bad-input.safetensors"], "model.input_size", "41");
+        foreach (var args in uses(noInput)) AssertUserError(Run(args), "'model.input_size' = '41' does not match");
+        foreach (var (key, value) in new[] { ("epoch", "abc"), ("global_step", "-3"), ("step_in_epoch", "1e3"), ("elapsed_s", "NaN"), ("best_val_cer", "x") })
+            AssertUserError(Run("--data", d.Path, "--out", d["resumed"], "--resume", WithMeta(last, d[$"bad-{key}.safetensors"], key, value)), $"'{key}' = '{value}'");
+        AssertUserError(Run("--data", d.Path, "--out", d["resumed"], "--resume", WithMeta(last, d["no-epoch.safetensors"], "epoch", null)), "has no 'epoch' metadata");
+
+        // Not a checkpoint at all, a folder, and a missing file.
+        File.WriteAllText(d["junk.safetensors"], "not a checkpoint");
+        foreach (var args in uses(d["junk.safetensors"])) AssertUserError(Run(args), "junk.safetensors");
+        foreach (var args in uses(outDir)) AssertUserError(Run(args), "is a folder");
+        foreach (var args in uses(d["missing.safetensors"])) AssertUserError(Run(args), "does not exist");
+
+        // --out naming an existing file.
+        File.WriteAllText(d["afile"], "x");
+        AssertUserError(Train(d, d["afile"], "--steps", "1"), "--out", "is an existing file");
+        AssertUserError(Run("eval", "--checkpoint", last, "--data", d.Path, "--out", d["afile"]), "--out", "is an existing file");
+        AssertUserError(Run("--data", d.Path, "--out", d["afile"], "--resume", last), "--out", "is an existing file");
+        Assert.Equal("x", File.ReadAllText(d["afile"]));
+    }
+
+    [Fact]
+    public void ResumeContinuesTheEpochRowAndTheGradientFlow()
+    {
+        using var d = Corpus(count: 40); // 36 train utterances: 5 steps per epoch at batch 8
+        string outDir = d["out"];
+        // A tiny time budget stops after the first step (a checkpoint mid-epoch); resume finishes the 8 steps.
+        Assert.Equal(0, Train(d, outDir, "--steps", "8", "--time-budget", "1e-9").Code);
+        Assert.Equal("1", Meta(Path.Combine(outDir, "last.safetensors"))["global_step"]);
+        var r = Run("--data", d.Path, "--out", outDir, "--resume", Path.Combine(outDir, "last.safetensors"));
+        Assert.True(r.Code == 0, r.Error);
+
+        var rows = Csv(Path.Combine(outDir, "metrics.csv"));
+        var epochRow = rows.Single(p => p[0] == "1" && p[5].Length > 0);
+        Assert.Equal("5", epochRow[1]);
+        // The epoch's loss is the mean over all its 5 steps: the step windows' losses weighted by their sizes,
+        // the step before the interruption included.
+        var windows = rows.Where(p => p[0] == "1" && p[5].Length == 0).ToList();
+        Assert.Equal("1", windows[0][1]);
+        double sum = 0;
+        int prev = 0;
+        foreach (var w in windows)
+        {
+            int step = int.Parse(w[1], CultureInfo.InvariantCulture);
+            sum += (step - prev) * double.Parse(w[3], CultureInfo.InvariantCulture);
+            prev = step;
+        }
+        Assert.Equal(5, prev);
+        Assert.Equal(sum / 5, double.Parse(epochRow[3], CultureInfo.InvariantCulture), 4);
+        double resumedOnly = windows.Skip(1).Sum(w => double.Parse(w[3], CultureInfo.InvariantCulture)) / (windows.Count - 1);
+        Assert.NotEqual(resumedOnly, double.Parse(epochRow[3], CultureInfo.InvariantCulture), 4);
+
+        // Gradient flow: one row per step of the whole run, numbered on from the first session.
+        var flow = File.ReadAllLines(Path.Combine(outDir, "gradient_flow.csv"));
+        Assert.Equal(1 + 8, flow.Length);
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => i.ToString(CultureInfo.InvariantCulture)), flow.Skip(1).Select(l => l.Split(',')[0]));
+        Assert.Equal(8, rows.Max(p => long.Parse(p[2], CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public void ResumeRefusesOptionsThatContradictTheCheckpoint()
+    {
+        using var d = Corpus();
+        string outDir = d["out"];
+        Assert.Equal(0, Train(d, outDir, "--steps", "4", "--time-budget", "1e-9").Code);
+        string last = Path.Combine(outDir, "last.safetensors");
+        string[] resume = ["--data", d.Path, "--out", outDir, "--resume", last];
+        AssertUserError(Run([.. resume, "--hidden", "16"]), "--hidden 16 contradicts", "model.hidden = 8");
+        AssertUserError(Run([.. resume, "--layers", "2"]), "--layers 2 contradicts", "model.layers = 1");
+        AssertUserError(Run([.. resume, "--stack", "2"]), "--stack 2 contradicts");
+        AssertUserError(Run([.. resume, "--batch-size", "4"]), "--batch-size 4 contradicts", "batch_size = 8");
+        AssertUserError(Run([.. resume, "--lr", "0.01"]), "--lr 0.01 contradicts");
+        AssertUserError(Run([.. resume, "--seed", "5"]), "--seed 5 contradicts");
+        AssertUserError(Run([.. resume, "--steps", "9"]), "--steps 9 contradicts", "total_steps = 4");
+        AssertUserError(Run([.. resume, "--epochs", "3"]), "--epochs 3", "contradicts", "total_steps = 4");
+        Assert.Equal("1", Meta(last)["global_step"]); // nothing was changed by the refusals
+        // The same values are fine.
+        var ok = Run([.. resume, "--hidden", "8", "--batch-size", "8", "--steps", "4"]);
+        Assert.True(ok.Code == 0, ok.Error);
+        Assert.Equal("4", Meta(last)["global_step"]);
+    }
+
+    [Fact]
+    public void TrainingLengthIsStepsOrEpochsAndTheBestCheckpointIsKept()
+    {
+        using var d = Corpus(); // 24 train lines (>= 20): 22 train + 2 validation: 3 steps per epoch at batch 8
+        AssertUserError(Run("--steps", "5", "--epochs", "2"), "--steps 5 and --epochs 2");
+
+        string a = d["a"];
+        Assert.Equal(0, Train(d, a, "--steps", "7").Code);
+        var meta = Meta(Path.Combine(a, "last.safetensors"));
+        Assert.Equal(("7", "7"), (meta["global_step"], meta["total_steps"]));
+        var epochRows = Csv(Path.Combine(a, "metrics.csv")).Where(p => p[5].Length > 0).ToList();
+        Assert.Equal(["3", "3", "1"], epochRows.Select(p => p[1]));           // the last epoch is cut at step 7
+        Assert.Equal(["3", "6", "7"], epochRows.Select(p => p[2]));
+        // best.safetensors holds the step with the lowest validation CER (the last one on ties).
+        double bestCer = epochRows.Min(p => double.Parse(p[5], CultureInfo.InvariantCulture));
+        var best = epochRows.Last(p => double.Parse(p[5], CultureInfo.InvariantCulture) == bestCer);
+        var bestMeta = Meta(Path.Combine(a, "best.safetensors"));
+        Assert.Equal(best[2], bestMeta["global_step"]);
+        Assert.Equal(double.Parse(best[5], CultureInfo.InvariantCulture), double.Parse(bestMeta["best_val_cer"], CultureInfo.InvariantCulture), 12);
+
+        string b = d["b"];
+        Assert.Equal(0, Train(d, b, "--epochs", "2").Code);
+        Assert.Equal("6", Meta(Path.Combine(b, "last.safetensors"))["total_steps"]);
+    }
+
+    [Fact]
+    public void SpeakerColumnHoldsOutWholeSpeakersForValidation()
+    {
+        using var d = Corpus(count: 60, speakers: true); // 6 speakers x 10 utterances
+        var o = Options.Parse(["--data", d.Path]);
+        var (train, val, _, _, source) = App.LoadData(o);
+        Assert.Equal(60, train.Length + val.Length);
+        Assert.Contains("held-out speaker", source);
+        // Which utterances are in validation: exactly those of the speakers SplitBySpeaker holds out.
+        var rows = TsvDataset.ReadList(d["train.tsv"]);
+        var (_, valIdx) = TsvDataset.SplitBySpeaker(rows.Select(r => r.Speaker!).ToList());
+        Assert.Equal(valIdx.Select(i => rows[i].Transcript), val.Select(e => e.Transcript));
+        Assert.Equal(10, val.Length); // one whole speaker of six
+        Assert.DoesNotContain(train, e => val.Contains(e));
+        // Without the column: the last tenth, as before.
+        using var plain = Corpus(count: 60);
+        var (_, val2, _, _, _) = App.LoadData(Options.Parse(["--data", plain.Path]));
+        Assert.Equal(File.ReadAllLines(plain["train.tsv"])[^6..].Select(l => l.Split('\t')[1]), val2.Select(e => e.Transcript));
+    }
+}
