@@ -4,8 +4,12 @@ using MiniGrad.Nn.Data;
 
 namespace SpeechCtc;
 
-/// <summary>One utterance ready for the model: stacked features (Frames, Dim) row-major, labels and transcript.</summary>
-sealed record Example(float[] Features, int Frames, int[] Labels, string Transcript);
+/// <summary>One utterance ready for the model: stacked features (Frames, Dim) row-major, labels and transcript; for
+/// training with augmentation also its log-mel views (see <see cref="Augmentation"/>).</summary>
+sealed record Example(float[] Features, int Frames, int[] Labels, string Transcript)
+{
+    public (float[] Mel, int Frames)[]? Views { get; init; }
+}
 
 /// <summary>One padded batch: features (T, N, F), padded targets (N, S), and the lengths.</summary>
 sealed record Batch(Tensor Features, Tensor Targets, int[] InputLengths, int[] TargetLengths, Example[] Items);
@@ -27,19 +31,20 @@ static class Corpus
         return (f, f.Length / FeatureDim(stack));
     }
 
-    public static Example[] Prepare(IReadOnlyList<(float[] Wave, string Transcript)> items, Alphabet alphabet, int stack)
+    /// <summary>Features of every utterance, with the augmentation's views when one is given (training data).</summary>
+    public static Example[] Prepare(IReadOnlyList<(float[] Wave, string Transcript)> items, Alphabet alphabet, int stack, Augmentation? augmentation = null)
     {
         var result = new Example[items.Count];
         Parallel.For(0, items.Count, i =>
         {
             var (f, frames) = Featurize(items[i].Wave, stack);
-            result[i] = new Example(f, frames, alphabet.Encode(items[i].Transcript), items[i].Transcript);
+            result[i] = new Example(f, frames, alphabet.Encode(items[i].Transcript), items[i].Transcript) { Views = augmentation?.Views(items[i].Wave, i) };
         });
         return result;
     }
 
-    public static Example[] Synthetic(long seed, int count, Alphabet alphabet, int stack) =>
-        Prepare(new SyntheticSpeech(seed).GenerateRange(0, count).Select(u => (u.Wave, u.Transcript)).ToList(), alphabet, stack);
+    public static Example[] Synthetic(long seed, int count, Alphabet alphabet, int stack, Augmentation? augmentation = null) =>
+        Prepare(new SyntheticSpeech(seed).GenerateRange(0, count).Select(u => (u.Wave, u.Transcript)).ToList(), alphabet, stack, augmentation);
 
     public static readonly Alphabet Digits = new(SyntheticSpeech.Symbols);
 

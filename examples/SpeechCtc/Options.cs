@@ -27,6 +27,11 @@ sealed class Options
     public int ValSize = 200;
     public int TestSize = 500;
     public double TimeBudget = 270;     // seconds of training in this run before stopping early (a safety net on slow machines)
+    public bool? Augment;               // null: on for --data, off for the built-in data (which varies its voices itself)
+    public double[] Speeds = [0.9, 1.0, 1.1];
+    public double? NoiseSnr;
+    public int TimeMask = 20, FreqMask = 8, Masks = 2;
+    public bool AugmentOn => Augment ?? Data is not null;
 
     /// <summary>The options given on the command line (e.g. "--hidden"), to tell them from defaults on --resume.</summary>
     public readonly HashSet<string> Given = new(StringComparer.Ordinal);
@@ -56,7 +61,25 @@ sealed class Options
           --stack N           feature frames stacked into one model step (default 3)
           --train-size N, --val-size N, --test-size N   sizes of the built-in sets (3000, 200, 500)
           --time-budget SEC   stop this run's training early after this many seconds (default 270)
+
+        augmentation of the training utterances (on by default with --data, off for the built-in data):
+          --augment / --no-augment   turn it on or off
+          --speed-perturb LIST  speed factors, each utterance a view per factor (default 0.9,1,1.1; 1 = off)
+          --time-mask N       SpecAugment: mask spans of up to N-1 frames (default 20; 0 = off)
+          --freq-mask N       SpecAugment: mask bands of up to N-1 mel channels (default 8; 0 = off)
+          --masks N           masks of each kind per utterance (default 2)
+          --noise-snr DB      add white noise at SNR DB..DB+20 dB to each view (default: none)
         """;
+
+    static double[] SpeedList(string option, string v)
+    {
+        var parts = v.Split(',', StringSplitOptions.TrimEntries);
+        var speeds = new double[parts.Length];
+        for (int k = 0; k < parts.Length; k++)
+            if (!double.TryParse(parts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out speeds[k]) || !(speeds[k] >= 0.5 && speeds[k] <= 2))
+                throw new ArgumentException($"{option} expects comma-separated speed factors in 0.5..2, got '{parts[k]}' in '{v}'");
+        return speeds;
+    }
 
     /// <summary>Parses args; throws ArgumentException with a message for the user on anything unknown or malformed.</summary>
     public static Options Parse(string[] args)
@@ -108,9 +131,21 @@ sealed class Options
                 case "--val-size": o.ValSize = Int(1); break;
                 case "--test-size": o.TestSize = Int(1); break;
                 case "--time-budget": o.TimeBudget = Num(); break;
+                case "--augment": o.Augment = true; break;
+                case "--no-augment": o.Augment = false; break;
+                case "--speed-perturb": o.Speeds = SpeedList(a, Value()); break;
+                case "--time-mask": o.TimeMask = Int(0); break;
+                case "--freq-mask": o.FreqMask = Int(0); break;
+                case "--masks": o.Masks = Int(0); break;
+                case "--noise-snr":
+                    o.NoiseSnr = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double snr) && double.IsFinite(snr) ? snr
+                        : throw new ArgumentException($"{a} expects a number of decibels, got '{args[i]}'");
+                    break;
                 default: throw new ArgumentException($"unknown option '{a}'");
             }
         }
+        if (o.Given.Contains("--augment") && o.Given.Contains("--no-augment"))
+            throw new ArgumentException("--augment and --no-augment contradict each other; give one of them");
         if (o.Steps is not null && o.Epochs is not null)
             throw new ArgumentException($"--steps {o.Steps} and --epochs {o.Epochs} both set the training length; give one of them");
         if (o.Command is "eval" or "transcribe" && o.Checkpoint is null) throw new ArgumentException($"{o.Command} needs --checkpoint FILE");

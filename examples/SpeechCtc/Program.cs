@@ -226,7 +226,7 @@ namespace SpeechCtc
             float[] lp;
             model.Eval();
             using (Torch.NoGrad())
-                lp = model.Forward(Torch.Tensor(f, frames, 1, model.Config.InputSize).To(device)).To(Device.Cpu).ToArray<float>();
+                lp = model.Forward(Torch.Tensor(f, frames, 1, model.Config.InputSize).To(device), [frames]).To(Device.Cpu).ToArray<float>();
             var greedy = alphabet.Decode(CtcDecoder.Greedy(lp, model.Config.Classes).Labels);
             var beam = CtcDecoder.BeamSearch(lp, model.Config.Classes, o.Beam);
             Console.WriteLine($"greedy: {greedy}");
@@ -258,7 +258,7 @@ namespace SpeechCtc
             float[] lp;
             model.Eval();
             using (Torch.NoGrad())
-                lp = model.Forward(Torch.Tensor(first.Features, first.Frames, 1, model.Config.InputSize).To(device)).To(Device.Cpu).ToArray<float>();
+                lp = model.Forward(Torch.Tensor(first.Features, first.Frames, 1, model.Config.InputSize).To(device), [first.Frames]).To(Device.Cpu).ToArray<float>();
             model.Train();
             var alphabet = model.Config.Alphabet;
             var hyp = alphabet.Decode(CtcDecoder.Greedy(lp, model.Config.Classes).Labels);
@@ -272,14 +272,14 @@ namespace SpeechCtc
                 var a = Corpus.Digits;
                 var test = Corpus.Synthetic(Corpus.TestSeed, o.TestSize, a, o.Stack);
                 if (testOnly) return ([], [], test, a, $"built-in synthetic digits (test seed {Corpus.TestSeed})");
-                return (Corpus.Synthetic(Corpus.TrainSeed, o.TrainSize, a, o.Stack), Corpus.Synthetic(Corpus.ValidationSeed, o.ValSize, a, o.Stack), test, a,
+                return (Corpus.Synthetic(Corpus.TrainSeed, o.TrainSize, a, o.Stack, Augmentation.From(o)), Corpus.Synthetic(Corpus.ValidationSeed, o.ValSize, a, o.Stack), test, a,
                     $"built-in synthetic digits (seeds {Corpus.TrainSeed}/{Corpus.ValidationSeed}/{Corpus.TestSeed})");
             }
             var data = TsvDataset.Load(o.Data);
             var alphabet = data.Alphabet;
             var testSet = Corpus.Prepare(data.Test.Select(e => (e.Wave, e.Transcript)).ToList(), alphabet, o.Stack);
             if (testOnly) return ([], [], testSet, alphabet, o.Data);
-            var all = Corpus.Prepare(data.Train.Select(e => (e.Wave, e.Transcript)).ToList(), alphabet, o.Stack);
+            var all = Corpus.Prepare(data.Train.Select(e => (e.Wave, e.Transcript)).ToList(), alphabet, o.Stack, Augmentation.From(o));
             if (data.Train[0].Speaker is not null)
             {
                 // Whole speakers, about a tenth of the utterances, so validation measures what test does: unseen voices.

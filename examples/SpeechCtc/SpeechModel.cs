@@ -80,6 +80,7 @@ sealed class SpeechModel : Module
 
     public ModelConfig Config { get; }
 
-    /// <summary>Features (T, N, F) -> log-probabilities (T, N, C).</summary>
-    public Tensor Forward(Tensor x) => fc.Forward(lstm.Forward(x).Output).LogSoftmax(2);
+    /// <summary>Features (T, N, F) of utterances of the given lengths -> log-probabilities (T, N, C). The LSTM runs each
+    /// utterance over its own frames only (packed semantics), so its output does not depend on its batchmates.</summary>
+    public Tensor Forward(Tensor x, int[] lengths) => fc.Forward(lstm.Forward(x, lengths).Output).LogSoftmax(2);
 }

@@ -95,6 +95,17 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
         return peak * (progress < 0.03 ? (globalStep + 1) / (0.03 * totalSteps + 1) : 0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * (progress - 0.03) / 0.97)));
     }
 
+    readonly Augmentation? augmentation = Augmentation.From(o);
+
+    /// <summary>The step's utterances as the model sees them in training: augmented, from a generator of the seed, epoch
+    /// and step, so that a resumed run sees what an uninterrupted one would.</summary>
+    Example[] Augment(Example[] items, int epoch, int step)
+    {
+        if (augmentation is null) return items;
+        var g = new Generator((o.Seed * 1000003L + epoch) * 100003L + step);
+        return items.Select(e => augmentation.Apply(e, model.Config.Stack, g)).ToArray();
+    }
+
     /// <summary>Trains for totalSteps optimizer steps in all, from the progress of a checkpoint (or from scratch).</summary>
     public Adam Run(Progress? resumed, Adam optimizer, long totalSteps, CancellationToken stop)
     {
@@ -140,9 +151,9 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
                 for (int step = p.StepInEpoch; step < batches.Count && p.GlobalStep < totalSteps; step++)
                 {
                     optimizer.Lr = LearningRate(o.Lr, p.GlobalStep, totalSteps);
-                    var batch = Corpus.MakeBatch(batches[step], dim, device);
+                    var batch = Corpus.MakeBatch(Augment(batches[step], epoch, step), dim, device);
                     optimizer.ZeroGrad();
-                    var lp = model.Forward(batch.Features);
+                    var lp = model.Forward(batch.Features, batch.InputLengths);
                     var loss = Functional.CtcLoss(lp, batch.Targets.To(device), batch.InputLengths, batch.TargetLengths, blank: 0,
                         reduction: Reduction.Mean, zeroInfinity: true);
                     loss.Backward();
@@ -271,7 +282,7 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
             foreach (var items in Corpus.EvalBatches(data, batchSize))
             {
                 var batch = Corpus.MakeBatch(items, model.Config.InputSize, device);
-                var lp = model.Forward(batch.Features).To(MiniGrad.Device.Cpu);
+                var lp = model.Forward(batch.Features, batch.InputLengths).To(MiniGrad.Device.Cpu);
                 var greedy = CtcDecoder.Greedy(lp, batch.InputLengths);
                 var beam = beamWidth > 0 ? CtcDecoder.BeamSearch(lp, batch.InputLengths, beamWidth) : null;
                 for (int i = 0; i < items.Length; i++)
