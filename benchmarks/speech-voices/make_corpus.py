@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
-"""Builds a multi-speaker spoken-digit-string corpus with Debian's text-to-speech engines (espeak-ng, flite).
+"""Builds a multi-speaker spoken-digit-string corpus with Debian's text-to-speech engines (espeak-ng, flite, festival).
 
 Standard library only. Deterministic: every utterance's digits and prosody come from its own seeded generator, and
-both engines are deterministic, so the same seed and version of the engines give the same files.
+the engines are deterministic, so the same seed, --engine and version of the engines give the same files.
+
+--engine picks where the training AND test voices come from (test voices never in training):
+  espeak-ng (default)  train on 7 espeak-ng voices, test on 2 others, plus a flite test set (test_other_engine.tsv)
+  flite                train on flite kal16, kal (8 kHz), rms, slt; test on flite awb
+  festival             train on festival kal_diphone, cmu_us_slt_arctic_hts; test on festival ked_diphone
+  mixed                train on the flite and festival training voices above; test on flite awb and festival
+                       ked_diphone (speakers that no training voice of either engine has)
 
 Layout of the corpus directory (see README.md beside this file):
-  wav/<speaker>/<set>-NNNNN.wav          16-bit mono PCM at the engine's native rate (espeak-ng 22,050 Hz, flite 16 kHz)
+  wav/<speaker>/<set>-NNNNN.wav          16-bit mono PCM at the voice's native rate (espeak-ng 22,050 Hz, flite 16 kHz
+                                         but kal 8 kHz, festival diphones 16 kHz, festival slt HTS 32 kHz)
   train.tsv test.tsv test_other_engine.tsv     path<TAB>transcript<TAB>speaker (with that header line)
-  other_engine/{train,test}.tsv                the same train.tsv, and test_other_engine.tsv as test.tsv
+  other_engine/{train,test}.tsv                the same train.tsv, and test_other_engine.tsv as test.tsv (espeak-ng only)
   2col/{train,test}.tsv, 2col/other_engine/{train,test}.tsv   the same lists without the speaker column
   corpus.json                                  settings, voices, counts and durations (written last: the corpus is complete)
 """
@@ -33,6 +41,28 @@ TRAIN_VOICES = [
 TEST_VOICES = ["en-gb-x-gbcwmd+f5", "en-us-nyc+m7"]
 # flite's built-in voices: kal16 (diphone), awb, rms, slt (clustergen statistical voices); a different engine.
 OTHER_ENGINE_VOICES = ["kal16", "awb", "rms", "slt"]
+
+# The other corpora (--engine): (engine, voice) pairs. Debian 12 ships five flite voices that speak digits (kal, kal16,
+# awb, rms, slt; awb_time only tells the time) and three English festival voices (festvox-kallpc16k,
+# festvox-kdlpc16k, festvox-us-slt-hts; the 8 kHz kal/ked packages are the same recordings). Four speakers in flite
+# (kal and kal16 are one), three in festival; flite slt and festival cmu_us_slt_arctic_hts are the same speaker
+# (CMU ARCTIC slt), as are flite kal16 and festival kal_diphone. So the test speakers are held out of training in
+# every engine: awb (Scottish male, flite clustergen) and ked (US male, festival diphone).
+FLITE_TRAIN = [("flite", "kal16"), ("flite", "kal"), ("flite", "rms"), ("flite", "slt")]
+FLITE_TEST = [("flite", "awb")]
+FESTIVAL_TRAIN = [("festival", "kal_diphone"), ("festival", "cmu_us_slt_arctic_hts")]
+FESTIVAL_TEST = [("festival", "ked_diphone")]
+ENGINE_SETS = {  # --engine -> (train voices, test voices)
+    "flite": (FLITE_TRAIN, FLITE_TEST),
+    "festival": (FESTIVAL_TRAIN, FESTIVAL_TEST),
+    "mixed": (FLITE_TRAIN + FESTIVAL_TRAIN, FLITE_TEST + FESTIVAL_TEST),
+}
+ENGINES = ["espeak-ng"] + list(ENGINE_SETS)
+# The voices' own mean F0 (Hz), which the pitch variation scales: flite's int_f0_target_mean defaults and the
+# diphone voices' int_lr_params target_f0_mean.
+BASE_F0 = {("flite", "kal16"): 105, ("flite", "kal"): 105, ("flite", "awb"): 110, ("flite", "rms"): 95,
+           ("flite", "slt"): 160, ("festival", "kal_diphone"): 105, ("festival", "ked_diphone"): 105}
+FESTIVAL_F0_STD = {"kal_diphone": 14, "ked_diphone": 15}
 
 
 def speaker_id(engine, voice):
@@ -61,21 +91,84 @@ def plan_utterance(seed, subset, index, engine, voice):
     return p
 
 
+def plan_utterance_other(seed, corpus_engine, subset, index, engine, voice):
+    """The same for the --engine flite/festival/mixed corpora: a generator seeded by (seed, --engine, subset, index),
+    and wider prosody than the espeak-ng corpus's flite test set, so that a few voices give varied training data:
+    duration stretch 0.75-1.45 (all voices), mean F0 0.8-1.5 x the voice's own (not festival's HTS voice, whose F0
+    comes from its own model)."""
+    rng = random.Random(f"{seed}:{corpus_engine}:{subset}:{index}")
+    digits = [rng.randrange(10) for _ in range(rng.randint(3, 8))]
+    words = [WORDS[d] for d in digits]
+    text = ""
+    for i, w in enumerate(words):
+        text += w
+        if i + 1 < len(words):
+            text += ", " if rng.random() < 0.15 else " "
+    p = {
+        "engine": engine, "voice": voice, "transcript": "".join(str(d) for d in digits), "text": text,
+        "lead_ms": rng.randint(20, 300), "trail_ms": rng.randint(20, 300), "gain": round(rng.uniform(0.35, 1.0), 3),
+        "stretch": round(rng.uniform(0.75, 1.45), 3), "f0_scale": round(rng.uniform(0.8, 1.5), 3),
+    }
+    return p
+
+
+def festival_commands(p, tmp):
+    """Scheme for one utterance in a festival --batch script (all varied settings set each time: no state leaks)."""
+    text = p["text"].replace("\\", "").replace('"', "")
+    if p["voice"] == "cmu_us_slt_arctic_hts":
+        # hts_engine's -r is a speed factor: the inverse of a duration stretch.
+        setup = f'(set! hts_engine_params (append base_hts_params (list (list "-r" {round(1 / p["stretch"], 4)}))))'
+    else:
+        f0 = round(BASE_F0[("festival", p["voice"])] * p["f0_scale"])
+        setup = (f"(Parameter.set 'Duration_Stretch {p['stretch']})\n"
+                 f"(set! int_lr_params '((target_f0_mean {f0}) (target_f0_std {FESTIVAL_F0_STD[p['voice']]}) "
+                 f"(model_f0_mean 170) (model_f0_std 34)))")
+    return f'{setup}\n(utt.save.wave (utt.synth (Utterance Text "{text}")) "{tmp}" \'riff)\n'
+
+
+def synthesize_festival(batch):
+    """One festival process for a batch of (plan, path) of one voice (festival takes ~1 s to start and load a
+    voice); returns [(seconds, rate)]."""
+    voice = batch[0][0]["voice"]
+    assert all(p["voice"] == voice for p, _ in batch)
+    script = batch[0][1] + ".batch.scm"
+    with open(script, "w") as f:
+        f.write(f"(voice_{voice})\n")
+        if voice == "cmu_us_slt_arctic_hts":
+            f.write("(set! base_hts_params hts_engine_params)\n")
+        for p, path in batch:
+            f.write(festival_commands(p, path + ".raw.wav"))
+    r = subprocess.run(["festival", "--batch", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    missing = [path for _, path in batch if not os.path.exists(path + ".raw.wav")]
+    if r.returncode != 0 or missing:
+        raise RuntimeError(f"festival failed on {script} (exit {r.returncode}, {len(missing)} files missing): "
+                           f"{r.stderr.strip()[-500:]}")
+    os.remove(script)
+    return [finish(p, path + ".raw.wav", path, "festival") for p, path in batch]
+
+
 def synthesize(p, path):
     """Runs the engine, then pads with silence and scales; returns the duration in seconds."""
     tmp = path + ".raw.wav"
     if p["engine"] == "espeak-ng":
         cmd = ["espeak-ng", "-v", p["voice"], "-s", str(p["rate"]), "-p", str(p["pitch"]), "-g", str(p["gap"]),
                "-a", str(p["amp"]), "-w", tmp, p["text"]]
-    else:
-        base_f0 = {"kal16": 105, "awb": 110, "rms": 95, "slt": 160}[p["voice"]]
+    elif p["engine"] == "flite":
+        base_f0 = BASE_F0[("flite", p["voice"])]
         cmd = ["flite", "-voice", p["voice"], "--setf", f"duration_stretch={p['stretch']}",
                "--setf", f"int_f0_target_mean={round(base_f0 * p['f0_scale'])}", "-t", p["text"], "-o", tmp]
+    else:
+        raise ValueError(f"synthesize: engine {p['engine']} runs in batches (synthesize_festival)")
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return finish(p, tmp, path, cmd[0])
+
+
+def finish(p, tmp, path, program):
+    """Scales the engine's output `tmp` to the planned peak, pads it with the planned silences, writes `path`."""
     with wave.open(tmp, "rb") as w:
         rate, ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
         if ch != 1 or width != 2:
-            raise RuntimeError(f"{cmd[0]} wrote {ch} channels of {8 * width} bits; expected 16-bit mono")
+            raise RuntimeError(f"{program} wrote {ch} channels of {8 * width} bits; expected 16-bit mono")
         samples = array.array("h", w.readframes(w.getnframes()))
     os.remove(tmp)
     if sys.byteorder != "little":
@@ -110,7 +203,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="corpus directory (created; must not exist or be empty)")
     ap.add_argument("--utterances", type=int, default=1000,
-                    help="espeak-ng utterances, train + test (80/20); the flite test set adds 20%% more (default 1000)")
+                    help="utterances, train + test (80/20); for espeak-ng the flite test set adds 20%% more "
+                         "(default 1000)")
+    ap.add_argument("--engine", choices=ENGINES, default="espeak-ng",
+                    help="where the training and test voices come from (default espeak-ng; see above)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
@@ -120,41 +216,68 @@ def main():
     n_test = round(a.utterances * 0.2)
     n_train = a.utterances - n_test
     n_other = n_test
-    subsets = []  # (subset name, engine, voices, count)
-    subsets.append(("train", "espeak-ng", TRAIN_VOICES, n_train))
-    subsets.append(("test", "espeak-ng", TEST_VOICES, n_test))
-    if shutil.which("flite"):
-        subsets.append(("test_other_engine", "flite", OTHER_ENGINE_VOICES, n_other))
+    subsets = []  # (subset name, [(engine, voice)], count)
+    if a.engine == "espeak-ng":
+        subsets.append(("train", [("espeak-ng", v) for v in TRAIN_VOICES], n_train))
+        subsets.append(("test", [("espeak-ng", v) for v in TEST_VOICES], n_test))
+        if shutil.which("flite"):
+            subsets.append(("test_other_engine", [("flite", v) for v in OTHER_ENGINE_VOICES], n_other))
+        else:
+            print("make_corpus: flite is not installed; no test_other_engine.tsv", file=sys.stderr)
     else:
-        print("make_corpus: flite is not installed; no test_other_engine.tsv", file=sys.stderr)
+        train, test = ENGINE_SETS[a.engine]
+        subsets.append(("train", train, n_train))
+        subsets.append(("test", test, n_test))
+    needed = sorted({e for _, voices, _ in subsets for e, _ in voices})
+    for e in needed:
+        if not shutil.which(e):
+            sys.exit(f"make_corpus: {e} is not installed (apt-get install {e} ...; see README.md)")
 
     tmpdir = a.out.rstrip("/") + f".building-{os.getpid()}"
     os.makedirs(tmpdir)
-    jobs = []  # (subset, index, plan, relative path)
-    for subset, engine, voices, count in subsets:
+    jobs = []  # (subset, index, plan, relative path, speaker)
+    for subset, voices, count in subsets:
         for i in range(count):
-            voice = voices[i % len(voices)]  # voices take turns: balanced speakers
-            p = plan_utterance(a.seed, subset, i, engine, voice)
+            engine, voice = voices[i % len(voices)]  # voices take turns: balanced speakers
+            if a.engine == "espeak-ng":
+                p = plan_utterance(a.seed, subset, i, engine, voice)
+            else:
+                p = plan_utterance_other(a.seed, a.engine, subset, i, engine, voice)
             spk = speaker_id(engine, voice)
             rel = f"wav/{spk}/{subset}-{i:05d}.wav"
             os.makedirs(os.path.join(tmpdir, os.path.dirname(rel)), exist_ok=True)
             jobs.append((subset, i, p, rel, spk))
 
+    # Work items: one utterance for espeak-ng and flite; festival in batches of up to 25 utterances of one voice.
+    items, batches = [], {}
+    for j in jobs:
+        if j[2]["engine"] == "festival":
+            batches.setdefault(j[2]["voice"], []).append(j)
+        else:
+            items.append([j])
+    for voice, js in batches.items():
+        items += [js[k:k + 25] for k in range(0, len(js), 25)]
+
+    def run_item(js):
+        if js[0][2]["engine"] == "festival":
+            return synthesize_festival([(j[2], os.path.join(tmpdir, j[3])) for j in js])
+        return [synthesize(js[0][2], os.path.join(tmpdir, js[0][3]))]
+
     results = {}
     with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
-        futures = {ex.submit(synthesize, j[2], os.path.join(tmpdir, j[3])): j for j in jobs}
+        futures = {ex.submit(run_item, it): it for it in items}
         done = 0
         for f in cf.as_completed(futures):
-            j = futures[f]
-            results[(j[0], j[1])] = f.result()
-            done += 1
-            if done % 200 == 0 or done == len(jobs):
-                print(f"  synthesized {done}/{len(jobs)}", flush=True)
+            for j, r in zip(futures[f], f.result()):
+                results[(j[0], j[1])] = r
+                done += 1
+                if done % 200 == 0 or done == len(jobs):
+                    print(f"  synthesized {done}/{len(jobs)}", flush=True)
 
     # Lists. train.tsv is shuffled (deterministically) so that the current example's validation split (the last
     # tenth of train.tsv) mixes the training voices instead of taking most of one voice out of training.
     rows = {}
-    for subset, _, _, _ in subsets:
+    for subset, _, _ in subsets:
         rows[subset] = [(j[3], j[2]["transcript"], j[4]) for j in jobs if j[0] == subset]
     random.Random(f"{a.seed}:shuffle").shuffle(rows["train"])
 
@@ -175,16 +298,24 @@ def main():
         write(os.path.join(tmpdir, "2col", "other_engine", "train.tsv"), rows["train"], False, "../../")
         write(os.path.join(tmpdir, "2col", "other_engine", "test.tsv"), rows["test_other_engine"], False, "../../")
 
-    summary = {"generator_version": GENERATOR_VERSION, "seed": a.seed, "utterances": a.utterances,
-               "engines": {"espeak-ng": engine_version("espeak-ng"),
-                           "flite": engine_version("flite") if shutil.which("flite") else None},
-               "sets": {}}
-    for subset, engine, voices, count in subsets:
+    summary = {"generator_version": GENERATOR_VERSION, "seed": a.seed, "utterances": a.utterances}
+    if a.engine == "espeak-ng":  # (the espeak-ng corpus.json as before the other engines came)
+        summary["engines"] = {"espeak-ng": engine_version("espeak-ng"),
+                              "flite": engine_version("flite") if shutil.which("flite") else None}
+    else:
+        summary["engine"] = a.engine
+        summary["engines"] = {e: engine_version(e) for e in needed}
+        if "festival" in needed:
+            for pkg in ["festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts"]:
+                summary["engines"][pkg] = engine_version(pkg)
+    summary["sets"] = {}
+    for subset, voices, count in subsets:
         durs = [results[(subset, i)][0] for i in range(count)]
         rates = sorted({results[(subset, i)][1] for i in range(count)})
         lens = [len(r[1]) for r in rows[subset]]
         summary["sets"][subset] = {
-            "engine": engine, "voices": voices, "speakers": [speaker_id(engine, v) for v in voices],
+            "engine": "+".join(dict.fromkeys(e for e, _ in voices)), "voices": [v for _, v in voices],
+            "speakers": [speaker_id(e, v) for e, v in voices],
             "utterances": count, "sample_rates": rates, "hours": round(sum(durs) / 3600, 4),
             "seconds_min": round(min(durs), 2), "seconds_mean": round(sum(durs) / len(durs), 2),
             "seconds_max": round(max(durs), 2), "digits_mean": round(sum(lens) / len(lens), 2)}

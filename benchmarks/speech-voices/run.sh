@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Speech on voices the model never heard: builds (once) a multi-speaker spoken-digit corpus with Debian's
 # text-to-speech engines, trains examples/SpeechCtc on seven espeak-ng voices, and reports the test CER on two
-# unseen espeak-ng voices and on four flite voices (another engine). See README.md beside this file.
+# unseen espeak-ng voices and on four flite voices (another engine); --engine flite|festival|mixed takes the
+# training and the unseen test voices from other engines instead. See README.md beside this file.
 #
-#   bash benchmarks/speech-voices/run.sh [--utterances N] [--corpus DIR] [--out DIR] [--seed S]
-#                                        [--columns auto|2|3] [--per-voice] [--skip-train] [--no-install] [--corpus-only]
-#                                        [-- SpeechCtc args...]
+#   bash benchmarks/speech-voices/run.sh [--engine espeak-ng|flite|festival|mixed] [--utterances N] [--corpus DIR]
+#                                        [--out DIR] [--seed S] [--columns auto|2|3] [--per-voice] [--skip-train]
+#                                        [--no-install] [--corpus-only] [-- SpeechCtc args...]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,15 +19,15 @@ install=1
 corpus_only=0
 per_voice=0
 skip_train=0
-if [[ -n "${SPEECH_VOICES_CORPUS:-}" ]]; then corpus="$SPEECH_VOICES_CORPUS"
-elif [[ -d /work && -w /work ]]; then corpus=/work/corpus-voices
-else corpus="${XDG_CACHE_HOME:-$HOME/.cache}/minigrad/corpus-voices"; fi
+engine=espeak-ng
+corpus=""
 out="$repo/speechctc-out/voices-$(date +%Y%m%d-%H%M%S)"
 extra=()
 
-usage() { sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
+        --engine) engine="$2"; shift 2 ;;
         --utterances) utterances="$2"; shift 2 ;;
         --corpus) corpus="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
@@ -43,25 +44,50 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$utterances" =~ ^[0-9]+$ ]] || { echo "run.sh: --utterances expects a number, got '$utterances'" >&2; exit 2; }
 [[ "$columns" =~ ^(auto|2|3)$ ]] || { echo "run.sh: --columns expects auto, 2 or 3, got '$columns'" >&2; exit 2; }
-
-# 1. The engines, from Debian's packages.
-if [[ $install == 1 ]] && { ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null; }; then
-    sudo=""; [[ $(id -u) != 0 ]] && sudo="sudo"
-    echo "== installing espeak-ng and flite (apt-get)"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends espeak-ng flite >/dev/null
+[[ "$engine" =~ ^(espeak-ng|flite|festival|mixed)$ ]] || { echo "run.sh: --engine expects espeak-ng, flite, festival or mixed, got '$engine'" >&2; exit 2; }
+# One corpus directory per engine: corpus-voices (espeak-ng, as before) or corpus-<engine>.
+name=corpus-voices; [[ $engine != espeak-ng ]] && name="corpus-$engine"
+if [[ -z "$corpus" ]]; then
+    if [[ $engine == espeak-ng && -n "${SPEECH_VOICES_CORPUS:-}" ]]; then corpus="$SPEECH_VOICES_CORPUS"
+    elif [[ -d /work && -w /work ]]; then corpus="/work/$name"
+    else corpus="${XDG_CACHE_HOME:-$HOME/.cache}/minigrad/$name"; fi
 fi
-command -v espeak-ng >/dev/null || { echo "run.sh: espeak-ng is not installed" >&2; exit 1; }
+
+# 1. The engines, from Debian's packages (festival with its three English voices: festvox-kallpc16k,
+# festvox-kdlpc16k, festvox-us-slt-hts).
+case $engine in
+    espeak-ng) programs=(espeak-ng flite); packages=(espeak-ng flite) ;;
+    flite) programs=(flite); packages=(flite) ;;
+    festival) programs=(festival); packages=(festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts) ;;
+    mixed) programs=(flite festival); packages=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts) ;;
+esac
+missing=0
+for p in "${programs[@]}"; do command -v "$p" >/dev/null || missing=1; done
+if [[ " ${packages[*]} " == *" festival "* ]]; then
+    for v in english/kal_diphone english/ked_diphone us/cmu_us_slt_arctic_hts; do
+        [[ -d /usr/share/festival/voices/$v ]] || missing=1
+    done
+fi
+if [[ $install == 1 && $missing == 1 ]]; then
+    sudo=""; [[ $(id -u) != 0 ]] && sudo="sudo"
+    echo "== installing ${packages[*]} (apt-get)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+for p in "${programs[@]}"; do
+    [[ $engine == espeak-ng && $p == flite ]] && continue  # (optional there: without it, no other-engine test set)
+    command -v "$p" >/dev/null || { echo "run.sh: $p is not installed" >&2; exit 1; }
+done
 
 # 2. The corpus, built once and reused.
 if [[ -f "$corpus/corpus.json" ]]; then
-    if ! python3 - "$corpus/corpus.json" "$utterances" "$seed" <<'EOF'
+    if ! python3 - "$corpus/corpus.json" "$utterances" "$seed" "$engine" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
-sys.exit(0 if (c["utterances"], c["seed"]) == (int(sys.argv[2]), int(sys.argv[3])) else 1)
+sys.exit(0 if (c["utterances"], c["seed"], c.get("engine", "espeak-ng")) == (int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]) else 1)
 EOF
     then
-        echo "run.sh: $corpus holds a corpus with other settings ($(python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(f'--utterances {c[\"utterances\"]} --seed {c[\"seed\"]}')" "$corpus/corpus.json")); pass those, another --corpus, or delete it" >&2
+        echo "run.sh: $corpus holds a corpus with other settings ($(python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(f'--engine {c.get(\"engine\", \"espeak-ng\")} --utterances {c[\"utterances\"]} --seed {c[\"seed\"]}')" "$corpus/corpus.json")); pass those, another --corpus, or delete it" >&2
         exit 1
     fi
     echo "== corpus: reusing $corpus"
@@ -71,15 +97,16 @@ else
         exit 1
     fi
     mkdir -p "$(dirname "$corpus")"
-    echo "== corpus: building $utterances utterances (+ the other-engine test set) into $corpus"
-    python3 "$here/make_corpus.py" --out "$corpus" --utterances "$utterances" --seed "$seed"
+    if [[ $engine == espeak-ng ]]; then echo "== corpus: building $utterances utterances (+ the other-engine test set) into $corpus"
+    else echo "== corpus: building $utterances $engine utterances into $corpus"; fi
+    python3 "$here/make_corpus.py" --out "$corpus" --engine "$engine" --utterances "$utterances" --seed "$seed"
 fi
 python3 - "$corpus/corpus.json" <<'EOF'
 import json, sys
 c = json.load(open(sys.argv[1]))
 for name, s in c["sets"].items():
     print(f"   {name:18} {s['utterances']:5} utt, {60 * s['hours']:5.1f} min, {s['seconds_min']}-{s['seconds_max']} s "
-          f"(mean {s['seconds_mean']}), {s['sample_rates'][0]} Hz, {s['engine']} {', '.join(s['voices'])}")
+          f"(mean {s['seconds_mean']}), {'/'.join(str(r) for r in s['sample_rates'])} Hz, {s['engine']} {', '.join(s['voices'])}")
 EOF
 [[ $corpus_only == 1 ]] && exit 0
 
@@ -175,14 +202,16 @@ last = rows[-1] if rows else {}
 train_s = float(last["elapsed_s"]) if last.get("elapsed_s") else float("nan")
 budget = "yes" if re.search(r"time budget", train_log) else "no"
 print()
-print(f"speech-voices: corpus {corpus} ({c['sets']['train']['utterances']} train utterances, seed {c['seed']}), "
+print(f"speech-voices: corpus {corpus} ({c.get('engine', 'espeak-ng')}, {c['sets']['train']['utterances']} train utterances, seed {c['seed']}), "
       f"{columns}-column lists, extra args: {extra or '(none)'}")
 print(f"training: {len(epoch_rows)} epochs, {last.get('global_step', '?')} steps, {train_s:.0f} s training "
       f"(program {total[-1] if total else '?'} s, wall {wall} s with loading and eval); stopped by the time budget: {budget}")
 if epoch_rows:
     print(f"last validation CER: {100 * float(epoch_rows[-1]['val_cer']):.2f}% (validation = part of the training voices)")
 print(f"{'test set':34} {'greedy CER':>10} {'beam CER':>10}")
-for name, log, s in [("unseen espeak-ng voices", "train.log", "test"), ("other engine (flite)", "eval_other_engine.log", "test_other_engine")]:
+for name, log, s in [(f"unseen {c['sets']['test']['engine']} voices", "train.log", "test"),
+                     (f"other engine ({c['sets'].get('test_other_engine', {}).get('engine', '')})", "eval_other_engine.log", "test_other_engine")]:
+    if s not in c["sets"]: continue
     r = cer(log)
     voices = ", ".join(c["sets"][s]["voices"]) if s in c["sets"] else ""
     label = f"{name} [{c['sets'][s]['utterances'] if s in c['sets'] else 0}]"
@@ -193,5 +222,8 @@ if os.path.exists(pv):
     for line in open(pv):
         spk, g, b = (line.rstrip("\n").split("\t") + ["", ""])[:3]
         print(f"  {spk:34} {g + '%':>8} {b + '%':>8}")
-print(f"(checkpoint evaluated on the other engine: {ckpt}; outputs in {out})")
+if "test_other_engine" in c["sets"]:
+    print(f"(checkpoint evaluated on the other engine: {ckpt}; outputs in {out})")
+else:
+    print(f"(outputs in {out})")
 EOF
