@@ -21,9 +21,10 @@ namespace SpeechCtc
     /// <summary>The command line: parses, runs a command, and turns the user's mistakes into "error: ..." and exit code 1 (2 for bad options).</summary>
     static class Cli
     {
-        public static int Run(string[] args, TextWriter? error = null)
+        public static int Run(string[] args, TextWriter? error = null, TextWriter? output = null)
         {
             error ??= Console.Error;
+            output ??= Console.Out;
             CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
             Options o;
             try { o = Options.Parse(args); }
@@ -39,7 +40,7 @@ namespace SpeechCtc
                 return o.Command switch
                 {
                     "eval" => App.Eval(o),
-                    "transcribe" => App.Transcribe(o),
+                    "transcribe" => App.Transcribe(o, output),
                     _ => App.Train(o),
                 };
             }
@@ -216,7 +217,7 @@ namespace SpeechCtc
             return 0;
         }
 
-        public static int Transcribe(Options o)
+        public static int Transcribe(Options o, TextWriter output)
         {
             var device = ResolveDevice(o.Device);
             var model = LoadModel(o.Checkpoint!, device);
@@ -229,8 +230,8 @@ namespace SpeechCtc
                 lp = model.Forward(Torch.Tensor(f, frames, 1, model.Config.InputSize).To(device), [frames]).To(Device.Cpu).ToArray<float>();
             var greedy = alphabet.Decode(CtcDecoder.Greedy(lp, model.Config.Classes).Labels);
             var beam = CtcDecoder.BeamSearch(lp, model.Config.Classes, o.Beam);
-            Console.WriteLine($"greedy: {greedy}");
-            Console.WriteLine($"beam:   {alphabet.Decode(beam[0].Labels)}  (log p = {beam[0].LogProb:F3}, beam width {o.Beam})");
+            output.WriteLine($"greedy: {greedy}");
+            output.WriteLine($"beam:   {alphabet.Decode(beam[0].Labels)}  (log p = {beam[0].LogProb:F3}, beam width {o.Beam})");
             return 0;
         }
 
@@ -299,7 +300,7 @@ namespace SpeechCtc
             return (train, val, testSet, alphabet, o.Data);
         }
 
-        static SpeechModel LoadModel(string path, Device device)
+        internal static SpeechModel LoadModel(string path, Device device)
         {
             var config = ModelConfig.FromMetadata(ReadMetadata(path), path);
             var model = new SpeechModel(config);

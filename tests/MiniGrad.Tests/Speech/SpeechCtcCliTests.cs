@@ -228,6 +228,44 @@ public class SpeechCtcCliTests
         Assert.Equal("6", Meta(Path.Combine(b, "last.safetensors"))["total_steps"]);
     }
 
+    // The LSTM runs each utterance over its own frames, so transcribing one file (no padding) prints what batched
+    // eval decodes for it, padded to its batchmates' length. A barely trained model decodes long, noisy strings that
+    // any leak of the padding would change (checked below with the padding fed to the LSTM as frames).
+    [Fact]
+    public void TranscribePrintsWhatBatchedEvalDecodes()
+    {
+        using var d = Corpus();
+        string outDir = d["out"];
+        var r = Train(d, outDir, "--steps", "2", "--no-augment");
+        Assert.True(r.Code == 0, r.Error);
+        string ckpt = Path.Combine(outDir, "last.safetensors");
+        var model = App.LoadModel(ckpt, Device.Cpu);
+        var (_, _, test, _, _) = App.LoadData(Options.Parse(["eval", "--checkpoint", ckpt, "--data", d.Path]), testOnly: true);
+        var wavs = File.ReadAllLines(d["test.tsv"]).Select(l => d[l.Split('\t')[0]]).ToArray();
+        Assert.True(test.Select(e => e.Frames).Distinct().Count() > 1, "the test utterances should differ in length");
+        var decoded = Trainer.Evaluate(model, test, test.Length, Device.Cpu, beamWidth: 0).Outputs; // one batch, in order of length
+        var byLength = Enumerable.Range(0, test.Length).OrderBy(k => test[k].Frames).ToArray();
+        Assert.Contains(decoded, o => o.Greedy.Length > 0);
+        for (int j = 0; j < test.Length; j++)
+        {
+            var stdout = new StringWriter();
+            int code = Cli.Run(["transcribe", "--checkpoint", ckpt, wavs[byLength[j]], "--beam", "2"], output: stdout);
+            Assert.True(code == 0, stdout.ToString());
+            Assert.Equal($"greedy: {decoded[j].Greedy}", stdout.ToString().Split('\n')[0].TrimEnd());
+        }
+        // Fed the padding as frames, the shortest utterance's log-probabilities move: the check above can fail.
+        var batch = SpeechCtc.Corpus.MakeBatch(test, model.Config.InputSize, Device.Cpu);
+        int T = batch.Features.Size(0), shortest = Array.IndexOf(batch.InputLengths, batch.InputLengths.Min()), len = batch.InputLengths[shortest];
+        Assert.True(len < T, "the shortest test utterance should be padded in its batch");
+        using (Torch.NoGrad())
+        {
+            model.Eval();
+            float[] Frames(int[] lengths) => model.Forward(batch.Features, lengths).Select(1, shortest).Narrow(0, 0, len).ToArray<float>();
+            var (packed, leaky) = (Frames(batch.InputLengths), Frames(Enumerable.Repeat(T, test.Length).ToArray()));
+            Assert.True(packed.Zip(leaky, (a, b) => Math.Abs(a - b)).Max() > 1e-3, "padding fed as frames should change the output");
+        }
+    }
+
     [Fact]
     public void SpeakerColumnHoldsOutWholeSpeakersForValidation()
     {
