@@ -69,21 +69,26 @@ def speaker_id(engine, voice):
     return f"{engine}_{voice}"
 
 
-def plan_utterance(seed, subset, index, engine, voice):
-    """The digits and prosody of one utterance, from a generator seeded by (seed, subset, index) only."""
-    rng = random.Random(f"{seed}:{subset}:{index}")
+def _digits_and_delivery(rng, engine, voice):
+    """The digits, the words spoken (with a comma, a phrase break, now and then), silences and level: the draws every
+    utterance starts with, in this order."""
     digits = [rng.randrange(10) for _ in range(rng.randint(3, 8))]
     words = [WORDS[d] for d in digits]
-    # Pauses: a comma after a word (a phrase break) now and then.
     text = ""
     for i, w in enumerate(words):
         text += w
         if i + 1 < len(words):
             text += ", " if rng.random() < 0.15 else " "
-    p = {
+    return {
         "engine": engine, "voice": voice, "transcript": "".join(str(d) for d in digits), "text": text,
         "lead_ms": rng.randint(20, 300), "trail_ms": rng.randint(20, 300), "gain": round(rng.uniform(0.35, 1.0), 3),
     }
+
+
+def plan_utterance(seed, subset, index, engine, voice):
+    """The digits and prosody of one utterance, from a generator seeded by (seed, subset, index) only."""
+    rng = random.Random(f"{seed}:{subset}:{index}")
+    p = _digits_and_delivery(rng, engine, voice)
     if engine == "espeak-ng":
         p.update(rate=rng.randint(125, 210), pitch=rng.randint(20, 80), gap=rng.randint(0, 10), amp=100)
     else:
@@ -97,18 +102,8 @@ def plan_utterance_other(seed, corpus_engine, subset, index, engine, voice):
     duration stretch 0.75-1.45 (all voices), mean F0 0.8-1.5 x the voice's own (not festival's HTS voice, whose F0
     comes from its own model)."""
     rng = random.Random(f"{seed}:{corpus_engine}:{subset}:{index}")
-    digits = [rng.randrange(10) for _ in range(rng.randint(3, 8))]
-    words = [WORDS[d] for d in digits]
-    text = ""
-    for i, w in enumerate(words):
-        text += w
-        if i + 1 < len(words):
-            text += ", " if rng.random() < 0.15 else " "
-    p = {
-        "engine": engine, "voice": voice, "transcript": "".join(str(d) for d in digits), "text": text,
-        "lead_ms": rng.randint(20, 300), "trail_ms": rng.randint(20, 300), "gain": round(rng.uniform(0.35, 1.0), 3),
-        "stretch": round(rng.uniform(0.75, 1.45), 3), "f0_scale": round(rng.uniform(0.8, 1.5), 3),
-    }
+    p = _digits_and_delivery(rng, engine, voice)
+    p.update(stretch=round(rng.uniform(0.75, 1.45), 3), f0_scale=round(rng.uniform(0.8, 1.5), 3))
     return p
 
 

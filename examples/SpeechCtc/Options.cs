@@ -28,7 +28,7 @@ sealed class Options
     public int TestSize = 500;
     public double TimeBudget = 270;     // seconds of training in this run before stopping early (a safety net on slow machines)
     public bool? Augment;               // null: on for --data, off for the built-in data (which varies its voices itself)
-    public double[] Speeds = [0.9, 1.0, 1.1];
+    public double[] Speeds = [0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15];
     public double? NoiseSnr;
     public int TimeMask = 20, FreqMask = 8, Masks = 2;
     public bool AugmentOn => Augment ?? Data is not null;
@@ -64,7 +64,7 @@ sealed class Options
 
         augmentation of the training utterances (on by default with --data, off for the built-in data):
           --augment / --no-augment   turn it on or off
-          --speed-perturb LIST  speed factors, each utterance a view per factor (default 0.9,1,1.1; 1 = off)
+          --speed-perturb LIST  speed factors, each utterance a view per factor (default 0.85,0.9,...,1.15; 1 = off)
           --time-mask N       SpecAugment: mask spans of up to N-1 frames (default 20; 0 = off)
           --freq-mask N       SpecAugment: mask bands of up to N-1 mel channels (default 8; 0 = off)
           --masks N           masks of each kind per utterance (default 2)

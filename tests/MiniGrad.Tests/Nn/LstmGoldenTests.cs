@@ -78,10 +78,10 @@ public class LstmGoldenTests
         }
     }
 
-    static Tensor Load(JsonElement e, DType dtype) =>
+    internal static Tensor Load(JsonElement e, DType dtype) =>
         Torch.Tensor(Numbers(e.GetProperty("value")), e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()).ToArray()).To(dtype);
 
-    static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false)
+    internal static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false)
     {
         Assert.True(actual is not null, $"{what}: no gradient");
         if (!grad) Assert.Equal(e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()), actual!.Shape);
@@ -92,5 +92,5 @@ public class LstmGoldenTests
             Assert.True(Math.Abs(got[i] - want[i]) <= abs + rel * Math.Abs(want[i]), $"{what}[{i}]: expected {want[i]:R}, got {got[i]:R}");
     }
 
-    static double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
+    internal static double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
 }

@@ -14,6 +14,12 @@ namespace MiniGrad.Tests.Nn;
 [Collection("Ilgpu")]
 public class LstmPackedGoldenTests
 {
+    // The JSON readers and the comparison are LstmGoldenTests': the two folders share their fields.
+    static Tensor Load(JsonElement e, DType dtype) => LstmGoldenTests.Load(e, dtype);
+    static double[] Numbers(JsonElement e) => LstmGoldenTests.Numbers(e);
+    static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false) =>
+        LstmGoldenTests.Expect(e, actual, abs, rel, what, grad);
+
     static string Dir => GoldenDir.Of("lstm_packed");
 
     // speech_sized_float32 (T = 80, N = 8, 120 -> 96, bidirectional) takes most of a minute on ILGPU's CPU accelerator
@@ -93,20 +99,4 @@ public class LstmPackedGoldenTests
                 if (t >= lengths[b])
                     for (int k = 0; k < features; k++) Assert.Equal(0.0, gx[(t * n + b) * features + k]);
     }
-
-    static Tensor Load(JsonElement e, DType dtype) =>
-        Torch.Tensor(Numbers(e.GetProperty("value")), e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()).ToArray()).To(dtype);
-
-    static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false)
-    {
-        Assert.True(actual is not null, $"{what}: no gradient");
-        if (!grad) Assert.Equal(e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()), actual!.Shape);
-        var want = Numbers(e.GetProperty(grad ? "expected_grad" : "value"));
-        var got = actual!.ToArray<double>();
-        Assert.Equal(want.Length, got.Length);
-        for (int i = 0; i < want.Length; i++)
-            Assert.True(Math.Abs(got[i] - want[i]) <= abs + rel * Math.Abs(want[i]), $"{what}[{i}]: expected {want[i]:R}, got {got[i]:R}");
-    }
-
-    static double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
 }
