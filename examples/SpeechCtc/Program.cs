@@ -185,7 +185,7 @@ namespace SpeechCtc
                     throw new UserError($"--epochs {ep} ({(long)ep * stepsPerEpoch} steps of batch {o.BatchSize}) contradicts the checkpoint '{o.Resume}', which has total_steps = {stored}; leave --epochs out when resuming (it comes from the checkpoint)");
                 return stored;
             }
-            return o.Steps ?? (o.Epochs is { } e ? (long)e * stepsPerEpoch : Options.DefaultSteps);
+            return o.Steps ?? (o.Epochs is { } e ? (long)e * stepsPerEpoch : o.DefaultSteps);
         }
 
         /// <summary>On resume: drops the metrics rows that a killed run logged after its last checkpoint.</summary>
