@@ -88,6 +88,9 @@ public sealed class BatchNorm1d : Module, ITensorModule
     /// <summary>Normalizes x (N, C) or (N, C, L).</summary>
     public Tensor Forward(Tensor x)
     {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank is 2 or 3 && x.Size(1) != NumFeatures)
+            throw new ArgumentException($"BatchNorm1d: input has shape {Shapes.Format(x.Shape)} with {x.Size(1)} channels; expected numFeatures = {NumFeatures} channels in dim 1", "input");
         bool update = Training && RunningMean is not null;
         double factor = Momentum ?? (update ? 1.0 / (NumBatchesTracked!.Item<long>() + 1) : 0);
         // Validation happens in Functional.BatchNorm before it touches the statistics; the count moves only after it succeeded.
