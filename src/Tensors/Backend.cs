@@ -63,6 +63,13 @@ public interface IBackend
     /// <summary>zeros(shape) then out[..index..] += src (PyTorch's scatter_add, the backward of Gather).</summary>
     RawTensor ScatterAdd(int[] shape, int dim, RawTensor index, RawTensor src);
 
+    // Sliding windows along the last dim (im2col for Conv1d and the 1-D pools, and its adjoint col2im). Window t starts at
+    // input position t * stride - padLeft and reads every dilation-th element; positions outside [0, L) are padding.
+    /// <summary>x (N, C, L) to windows (N, C, kernel, lOut): out[n][c][k][t] = x[n][c][t * stride + k * dilation - padLeft], or padValue where that position is outside [0, L). Float32 and Float64.</summary>
+    RawTensor Unfold1d(RawTensor x, int kernel, int stride, int dilation, int padLeft, int lOut, double padValue);
+    /// <summary>The adjoint of Unfold1d: windows (N, C, kernel, lOut) summed back into (N, C, length) at the positions Unfold1d read them from (padding positions are dropped).</summary>
+    RawTensor Fold1d(RawTensor cols, int length, int stride, int dilation, int padLeft);
+
     /// <summary>Fused, numerically stable softmax or log-softmax over dim.</summary>
     RawTensor Softmax(RawTensor x, int dim, bool log);
     /// <summary>Gradient of Softmax from its output y and the output gradient gy.</summary>

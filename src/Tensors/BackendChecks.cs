@@ -25,4 +25,13 @@ public static class BackendChecks
             if (x is not null && (x.DType != s.DType || x.Numel != numel))
                 throw new ArgumentException($"{op}: {name} is a {x.DType} tensor of shape {Shapes.Format(x.Shape)}; expected {numel} {s.DType} elements for steps of shape {Shapes.Format(s.Shape)}");
     }
+
+    /// <summary>Unfold1d's and Fold1d's arguments: a floating x of the given rank and window geometry that fits (every count non-negative, steps positive).</summary>
+    public static void Window(string op, RawTensor x, int rank, int kernel, int stride, int dilation, int padLeft, int lOut)
+    {
+        if (!x.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {x.DType} is not supported; expected Float32 or Float64");
+        if (x.Rank != rank) throw new ArgumentException($"{op}: got a tensor of shape {Shapes.Format(x.Shape)}; expected rank {rank}");
+        if (kernel <= 0 || stride <= 0 || dilation <= 0 || padLeft < 0 || lOut < 0)
+            throw new ArgumentException($"{op}: got kernel {kernel}, stride {stride}, dilation {dilation}, padLeft {padLeft}, lOut {lOut}; expected kernel, stride and dilation > 0 and padLeft, lOut >= 0");
+    }
 }

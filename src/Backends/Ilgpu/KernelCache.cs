@@ -62,6 +62,12 @@ internal sealed class KernelCache<T, O>(Accelerator acc) where T : unmanaged whe
     Action<Index1D, ArrayView<T>, ArrayView<long>, ArrayView<T>, Strided, int>? scatterAdd;
     public Action<Index1D, ArrayView<T>, ArrayView<long>, ArrayView<T>, Strided, int> ScatterAdd => Get(ref scatterAdd, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<long>, ArrayView<T>, Strided, int>(K.ScatterAdd<T, O>));
 
+    Action<Index1D, ArrayView<T>, ArrayView<T>, WindowArgs, T>? unfold1d;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, WindowArgs, T> Unfold1d => Get(ref unfold1d, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, WindowArgs, T>(K.Unfold1d));
+
+    Action<Index1D, ArrayView<T>, ArrayView<T>, WindowArgs>? fold1d;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, WindowArgs> Fold1d => Get(ref fold1d, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, WindowArgs>(K.Fold1d<T, O>));
+
     Action<KernelConfig, ArrayView<T>, ArrayView<T>, int, int, int>? softmax;
     public Action<KernelConfig, ArrayView<T>, ArrayView<T>, int, int, int> Softmax => Get(ref softmax, () => acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, int, int, int>(K.Softmax<T, O>));
 

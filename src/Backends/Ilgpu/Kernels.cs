@@ -53,6 +53,11 @@ internal struct LstmArgs
     public int T, N, H, N0, HasHH, HasBias, HasC, CAt; // T: the step's row; N0: the first batch row; CAt: where the previous c starts in its buffer
 }
 
+internal struct WindowArgs
+{
+    public int L, Kernel, Stride, Dilation, PadLeft, LOut;
+}
+
 internal struct CtcArgs
 {
     public int MaxT, N, C, Blank, ZeroInfinity;
@@ -239,6 +244,30 @@ internal static class K
         T acc = o.Zero();
         for (int j = 0; j < k; j++)
             if (idx[j] == row) acc = o.Add(acc, src[((long)outer * k + j) * inner + e]);
+        d[i] = acc;
+    }
+
+    // im2col: one thread per window element (n, c, k, t), reading input position t * stride + k * dilation - padLeft.
+    public static void Unfold1d<T>(Index1D i, ArrayView<T> x, ArrayView<T> d, WindowArgs a, T pad) where T : unmanaged
+    {
+        int t = i % a.LOut, k = i / a.LOut % a.Kernel, row = i / a.LOut / a.Kernel;
+        int p = t * a.Stride + k * a.Dilation - a.PadLeft;
+        d[i] = p >= 0 && p < a.L ? x[(long)row * a.L + p] : pad;
+    }
+
+    // col2im: one thread per input element, summing the window elements that read it in k order (no atomics, the CPU's order).
+    public static void Fold1d<T, O>(Index1D i, ArrayView<T> s, ArrayView<T> d, WindowArgs a) where T : unmanaged where O : struct, INumOps<T>
+    {
+        var o = default(O);
+        int p = i % a.L, row = i / a.L;
+        T acc = o.Zero();
+        for (int k = 0; k < a.Kernel; k++)
+        {
+            int q = p + a.PadLeft - k * a.Dilation;
+            if (q < 0 || q % a.Stride != 0) continue;
+            int t = q / a.Stride;
+            if (t < a.LOut) acc = o.Add(acc, s[((long)row * a.Kernel + k) * a.LOut + t]);
+        }
         d[i] = acc;
     }
 

@@ -6,7 +6,8 @@ namespace MiniGrad.Nn;
 /// Saves and loads a module's parameters, and optionally an optimizer's state, as one safetensors file.
 /// </summary>
 /// <remarks>
-/// <para>Layout: each parameter under its dotted name (Module.NamedParameters, PyTorch's state_dict keys); optimizer
+/// <para>Layout: each parameter and buffer under its dotted name (Module.NamedParameters and NamedBuffers, PyTorch's
+/// state_dict keys, e.g. <c>bn.running_mean</c>); optimizer
 /// buffers under <c>optimizer.state.&lt;parameter name&gt;.&lt;buffer&gt;</c> (e.g. <c>optimizer.state.fc.weight.exp_avg</c>);
 /// metadata <c>format = pt</c>, <c>optimizer.type</c>, each option as <c>optimizer.&lt;name&gt;</c> (round-trip invariant
 /// numbers, booleans as 0/1), <c>optimizer.initial_lr</c> when a scheduler set it, and
@@ -26,7 +27,7 @@ public static class Checkpoint
     const string InitialLrKey = "optimizer.initial_lr";
 
     /// <summary>Writes the module's parameters (and the optimizer's options and state) to path, atomically.</summary>
-    /// <param name="module">The module whose NamedParameters are saved.</param>
+    /// <param name="module">The module whose NamedParameters and NamedBuffers are saved.</param>
     /// <param name="path">The target file; replaced only once the new file is complete and flushed. The new file is
     /// written as ".NAME.GUID.tmp" beside it; leftovers of that pattern from an earlier save that was killed are
     /// removed first (so two processes must not save the same target at once).</param>
@@ -37,12 +38,13 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(module);
         ArgumentException.ThrowIfNullOrEmpty(path);
         var named = module.NamedParameters().ToList();
-        foreach (var (name, _) in named)
+        var state = StateOf(module);
+        foreach (var (name, _) in state)
             if (IsReserved(name))
                 throw new ArgumentException($"Checkpoint.Save: parameter '{name}' uses a reserved name (names starting with '{OptimizerPrefix}' or equal to '{SafeTensors.MetadataKey}' are reserved)", nameof(module));
 
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, p) in named) tensors[name] = p;
+        foreach (var (name, p) in state) tensors[name] = p;
         var meta = new Dictionary<string, string>(StringComparer.Ordinal) { ["format"] = "pt" };
         if (metadata is not null)
             foreach (var (k, v) in metadata)
@@ -79,7 +81,7 @@ public static class Checkpoint
 
     /// <summary>
     /// Loads parameters (and optimizer options and state) saved by <see cref="Save"/> or by PyTorch's safetensors,
-    /// after validating the whole file: names must match the module's parameters exactly and shapes must agree.
+    /// after validating the whole file: names must match the module's parameters and buffers exactly and shapes must agree.
     /// Returns the file's metadata.
     /// </summary>
     /// <exception cref="CheckpointException">Any failure; the module and optimizer are then unchanged.</exception>
@@ -88,19 +90,20 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(module);
         ArgumentException.ThrowIfNullOrEmpty(path);
         var named = module.NamedParameters().ToList();
-        foreach (var (name, _) in named)
+        var targets = StateOf(module);
+        foreach (var (name, _) in targets)
             if (IsReserved(name))
                 throw new CheckpointException($"Checkpoint.Load: parameter '{name}' of the module uses a reserved name (starting with '{OptimizerPrefix}' or equal to '{SafeTensors.MetadataKey}')");
 
         using var stream = SafeTensors.Open(path);
         var header = SafeTensors.ReadHeader(stream, path);
 
-        CheckModule(module, named, header, path);
+        CheckModule(module, targets, header, path);
         var plan = optimizer is null ? null : PlanOptimizer(named, optimizer, header, path);
 
         // Everything is validated; now read the data (bounded by the real file) and convert it to each target.
-        var values = new List<(Parameter Target, Tensor Value)>(named.Count);
-        foreach (var (name, p) in named)
+        var values = new List<(Tensor Target, Tensor Value)>(targets.Count);
+        foreach (var (name, p) in targets)
             values.Add((p, Convert(SafeTensors.ReadTensor(stream, header, header.Find(name)!, path), p)));
         Dictionary<Parameter, ParameterState>? state = null;
         if (plan is not null)
@@ -122,7 +125,11 @@ public static class Checkpoint
 
     static bool IsReserved(string name) => name.StartsWith(OptimizerPrefix, StringComparison.Ordinal) || name == SafeTensors.MetadataKey;
 
-    static Tensor Convert(Tensor t, Parameter like) => t.To(like.DType).To(like.Device);
+    static Tensor Convert(Tensor t, Tensor like) => t.To(like.DType).To(like.Device);
+
+    /// <summary>What a checkpoint holds of a module: its parameters, then its buffers (PyTorch's state_dict).</summary>
+    static List<(string Name, Tensor Tensor)> StateOf(Module module) =>
+        module.NamedParameters().Select(p => (p.Name, (Tensor)p.Parameter)).Concat(module.NamedBuffers()).ToList();
 
     static Dictionary<Parameter, string> NamesOf(List<(string Name, Parameter Parameter)> named)
     {
@@ -139,7 +146,7 @@ public static class Checkpoint
         return list.Count <= 20 ? string.Join(", ", list) : string.Join(", ", list.Take(20)) + $", ... ({list.Count} in all)";
     }
 
-    static void CheckModule(Module module, List<(string Name, Parameter Parameter)> named, SafeTensorsHeader header, string path)
+    static void CheckModule(Module module, List<(string Name, Tensor Tensor)> named, SafeTensorsHeader header, string path)
     {
         var problems = new List<string>();
         var expected = new HashSet<string>(named.Select(n => n.Name), StringComparer.Ordinal);

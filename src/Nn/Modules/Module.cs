@@ -10,6 +10,7 @@ public abstract partial class Module
 {
     readonly List<(string Name, Parameter? Value)> parameters = new();
     readonly List<(string Name, Module Value)> children = new();
+    readonly List<(string Name, Tensor? Value)> buffers = new();
 
     /// <summary>True in training mode (the default); Dropout and LSTM dropout act only then.</summary>
     public bool Training { get; private set; } = true;
@@ -25,6 +26,19 @@ public abstract partial class Module
         return p;
     }
 
+    /// <summary>
+    /// Adds a buffer under name (PyTorch's register_buffer): state that is not trained but belongs to the module, such
+    /// as BatchNorm1d's running statistics. Buffers move with To(device) and are saved and loaded by Checkpoint under
+    /// their dotted names, next to the parameters (null registers a missing optional one). Update one in place with Copy_.
+    /// </summary>
+    protected Tensor? RegisterBuffer(string name, Tensor? buffer)
+    {
+        CheckName(name);
+        if (buffer is { RequiresGrad: true }) throw new ArgumentException($"Module: buffer '{name}' requires grad; expected a tensor outside the graph (register trainable state with RegisterParameter)", nameof(buffer));
+        buffers.Add((name, buffer));
+        return buffer;
+    }
+
     /// <summary>Adds a child module under name.</summary>
     protected T RegisterModule<T>(string name, T module) where T : Module
     {
@@ -38,7 +52,7 @@ public abstract partial class Module
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         if (name.Contains('.')) throw new ArgumentException($"Module: name '{name}' must not contain '.'", nameof(name));
-        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name))
+        if (parameters.Any(p => p.Name == name) || children.Any(c => c.Name == name) || buffers.Any(b => b.Name == name))
             throw new ArgumentException($"Module: '{name}' is already registered in {GetType().Name}", nameof(name));
     }
 
@@ -50,6 +64,18 @@ public abstract partial class Module
         foreach (var (cn, c) in children)
             foreach (var (n, p) in c.NamedParameters()) yield return ($"{cn}.{n}", p);
     }
+
+    /// <summary>Buffers with dotted names (own first, then children's, as NamedParameters), e.g. "1.running_mean".</summary>
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers(bool recurse = true)
+    {
+        foreach (var (n, b) in buffers) if (b is not null) yield return (n, b);
+        if (!recurse) yield break;
+        foreach (var (cn, c) in children)
+            foreach (var (n, b) in c.NamedBuffers()) yield return ($"{cn}.{n}", b);
+    }
+
+    /// <summary>All buffers.</summary>
+    public IEnumerable<Tensor> Buffers(bool recurse = true) => NamedBuffers(recurse).Select(x => x.Buffer);
 
     /// <summary>All parameters.</summary>
     public IEnumerable<Parameter> Parameters(bool recurse = true) => NamedParameters(recurse).Select(x => x.Parameter);
@@ -78,11 +104,14 @@ public abstract partial class Module
     /// <summary>Sets evaluation mode (Train(false)).</summary>
     public Module Eval() => Train(false);
 
-    /// <summary>Moves every parameter's data (and gradient) to a device, in place.</summary>
+    /// <summary>Moves every parameter's data (and gradient) and every buffer to a device, in place.</summary>
     public Module To(Device device)
     {
         using (Torch.NoGrad())
+        {
             foreach (var p in Parameters()) p.MoveTo(device);
+            foreach (var b in Buffers()) b.MoveTo(device);
+        }
         return this;
     }
 
