@@ -189,7 +189,7 @@ public class SpeechCtcCliTests
         string last = Path.Combine(outDir, "last.safetensors");
         string[] resume = ["--data", d.Path, "--out", outDir, "--resume", last];
         AssertUserError(Run([.. resume, "--hidden", "16"]), "--hidden 16 contradicts", "model.hidden = 8");
-        AssertUserError(Run([.. resume, "--layers", "2"]), "--layers 2 contradicts", "model.layers = 1");
+        AssertUserError(Run([.. resume, "--layers", "1"]), "--layers 1 contradicts", "model.layers = 2"); // 2: the default with --data
         AssertUserError(Run([.. resume, "--stack", "2"]), "--stack 2 contradicts");
         AssertUserError(Run([.. resume, "--batch-size", "4"]), "--batch-size 4 contradicts", "batch_size = 8");
         AssertUserError(Run([.. resume, "--lr", "0.01"]), "--lr 0.01 contradicts");
