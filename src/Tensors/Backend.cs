@@ -13,7 +13,7 @@ public enum ReduceOp { Sum, Max, Min, ArgMax, ArgMin }
 /// The backend contract: a small set of primitives over contiguous row-major buffers, plus the fused hot paths
 /// (softmax family, CTC, the LSTM cell). Every backend implements all of it; inputs are validated by the layer above.
 /// </summary>
-public interface IBackend
+public partial interface IBackend
 {
     /// <summary>The device this backend serves.</summary>
     Device Device { get; }

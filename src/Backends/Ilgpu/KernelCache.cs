@@ -7,7 +7,7 @@ namespace MiniGrad.Backends.Ilgpu;
 /// The kernels of one element type on one accelerator, each compiled on first use and kept for the accelerator's
 /// life (ILGPU compiles at load time; launching a loaded kernel is cheap).
 /// </summary>
-internal sealed class KernelCache<T, O>(Accelerator acc) where T : unmanaged where O : struct, INumOps<T>
+internal sealed partial class KernelCache<T, O>(Accelerator acc) where T : unmanaged where O : struct, INumOps<T>
 {
     readonly Lock gate = new();
 
