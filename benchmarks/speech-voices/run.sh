@@ -207,7 +207,8 @@ print(f"speech-voices: corpus {corpus} ({c.get('engine', 'espeak-ng')}, {c['sets
 print(f"training: {len(epoch_rows)} epochs, {last.get('global_step', '?')} steps, {train_s:.0f} s training "
       f"(program {total[-1] if total else '?'} s, wall {wall} s with loading and eval); stopped by the time budget: {budget}")
 if epoch_rows:
-    print(f"last validation CER: {100 * float(epoch_rows[-1]['val_cer']):.2f}% (validation = part of the training voices)")
+    held = "whole held-out training speakers" if columns == "3" else "part of the training voices"
+    print(f"last validation CER: {100 * float(epoch_rows[-1]['val_cer']):.2f}% (validation = {held})")
 print(f"{'test set':34} {'greedy CER':>10} {'beam CER':>10}")
 for name, log, s in [(f"unseen {c['sets']['test']['engine']} voices", "train.log", "test"),
                      (f"other engine ({c['sets'].get('test_other_engine', {}).get('engine', '')})", "eval_other_engine.log", "test_other_engine")]:
