@@ -179,6 +179,16 @@ public class AutogradFunctionTests
         Assert.True(GradCheck.Check(x => new PickRows().Apply(x[0], x[1]) * 3.0, [H.Leaf(d, 5, 4, 2), idx]));
     }
 
+    [Fact]
+    public void GradCheckCatchesAWrongBackwardInAUsersOp()
+    {
+        // exp's derivative off by 1%: finite differences see it, at the first element.
+        var wrong = new Lambda("SloppyExpBackward", (ctx, xs) => { var y = xs[0].Exp(); ctx.SaveForBackward(y); return y; },
+            (ctx, g) => [g * ctx.SavedTensors[0] * 1.01]);
+        var e = Assert.Throws<InvalidOperationException>(() => GradCheck.Check(x => wrong.Apply(x[0]), [H.Leaf(1, 2, 3)]));
+        Assert.StartsWith("GradCheck: gradient mismatch for input 0 at flat index 0", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(DeviceNames))]
     public void ForwardValuesAndGradientsMatchTheBuiltIns(string device)
