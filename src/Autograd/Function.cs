@@ -44,6 +44,12 @@ public abstract class Function
     /// <summary>A tensor kept by Save.</summary>
     protected Tensor Saved(int i) => saved![i];
 
+    /// <summary>
+    /// Whether input i needs a gradient (PyTorch's ctx.needs_input_grad): it required grad when the op was recorded.
+    /// Backward returns null for the others instead of computing them (MatMul then runs one GEMM, not two, per Linear on data).
+    /// </summary>
+    protected bool NeedsInputGrad(int i) => i >= 0 && i < Edges.Length && Edges[i].IsLive;
+
     /// <summary>Gradients for each input (null where none is needed), given the output gradient.</summary>
     protected internal abstract Tensor?[] Backward(Tensor grad);
 
@@ -55,7 +61,8 @@ public abstract class Function
         return Backward(grad);
     }
 
-    internal void Release() { saved = null; released = true; }
+    /// <summary>Drops the saved tensors after a backward that does not retain the graph.</summary>
+    internal virtual void Release() { saved = null; released = true; }
 
     /// <summary>
     /// Wraps a forward result; when grad mode is on and some input requires grad, links fn into the graph.

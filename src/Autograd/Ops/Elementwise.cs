@@ -130,7 +130,7 @@ sealed class AddFn(int[] aShape, int[] bShape) : Function
         Tensor.CheckBinary("Add", a, b, floatOnly: false);
         return Record(a.Backend.Binary(BinaryOp.Add, a.Raw, b.Raw), () => new AddFn(a.Raw.Shape, b.Raw.Shape), a, b);
     }
-    protected internal override Tensor?[] Backward(Tensor g) => [g.SumTo(aShape), g.SumTo(bShape)];
+    protected internal override Tensor?[] Backward(Tensor g) => [NeedsInputGrad(0) ? g.SumTo(aShape) : null, NeedsInputGrad(1) ? g.SumTo(bShape) : null];
 }
 
 sealed class SubFn(int[] aShape, int[] bShape) : Function
@@ -140,7 +140,7 @@ sealed class SubFn(int[] aShape, int[] bShape) : Function
         Tensor.CheckBinary("Sub", a, b, floatOnly: false);
         return Record(a.Backend.Binary(BinaryOp.Sub, a.Raw, b.Raw), () => new SubFn(a.Raw.Shape, b.Raw.Shape), a, b);
     }
-    protected internal override Tensor?[] Backward(Tensor g) => [g.SumTo(aShape), (-g).SumTo(bShape)];
+    protected internal override Tensor?[] Backward(Tensor g) => [NeedsInputGrad(0) ? g.SumTo(aShape) : null, NeedsInputGrad(1) ? (-g).SumTo(bShape) : null];
 }
 
 sealed class MulFn : Function
@@ -153,7 +153,7 @@ sealed class MulFn : Function
     protected internal override Tensor?[] Backward(Tensor g)
     {
         Tensor a = Saved(0), b = Saved(1);
-        return [(g * b).SumTo(a.Raw.Shape), (g * a).SumTo(b.Raw.Shape)];
+        return [NeedsInputGrad(0) ? (g * b).SumTo(a.Raw.Shape) : null, NeedsInputGrad(1) ? (g * a).SumTo(b.Raw.Shape) : null];
     }
 }
 
@@ -168,7 +168,7 @@ sealed class DivFn : Function
     {
         Tensor a = Saved(0), b = Saved(1);
         var ga = g / b;
-        return [ga.SumTo(a.Raw.Shape), (-ga * a / b).SumTo(b.Raw.Shape)];
+        return [NeedsInputGrad(0) ? ga.SumTo(a.Raw.Shape) : null, NeedsInputGrad(1) ? (-ga * a / b).SumTo(b.Raw.Shape) : null];
     }
 }
 
@@ -184,9 +184,10 @@ sealed class PowFn : Function
     protected internal override Tensor?[] Backward(Tensor g)
     {
         Tensor a = Saved(0), b = Saved(1), y = Saved(2);
-        var ga = g * b * a.Pow(b - 1.0);
-        var logA = Torch.Where(a.Eq(0.0), Torch.ZerosLike(a), a.Log());
-        return [ga.SumTo(a.Raw.Shape), (g * y * logA).SumTo(b.Raw.Shape)];
+        Tensor? ga = null, gb = null;
+        if (NeedsInputGrad(0)) ga = (g * b * a.Pow(b - 1.0)).SumTo(a.Raw.Shape);
+        if (NeedsInputGrad(1)) gb = (g * y * Torch.Where(a.Eq(0.0), Torch.ZerosLike(a), a.Log())).SumTo(b.Raw.Shape);
+        return [ga, gb];
     }
 }
 
@@ -267,7 +268,7 @@ sealed class WhereFn(int[] aShape, int[] bShape) : Function
     {
         var c = Saved(0);
         var zero = Torch.ZerosLike(g);
-        return [Torch.Where(c, g, zero).SumTo(aShape), Torch.Where(c, zero, g).SumTo(bShape)];
+        return [NeedsInputGrad(0) ? Torch.Where(c, g, zero).SumTo(aShape) : null, NeedsInputGrad(1) ? Torch.Where(c, zero, g).SumTo(bShape) : null];
     }
 }
 

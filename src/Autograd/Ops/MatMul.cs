@@ -39,6 +39,9 @@ sealed class MatMulFn(bool transA, bool transB) : Function
 {
     public override string Name => "MmBackward";
 
+    /// <summary>GEMMs launched on this thread, forward and backward (tests count them to prove backward skips unneeded ones).</summary>
+    [ThreadStatic] internal static long Gemms;
+
     /// <summary>op(a) @ op(b) for operands of rank >= 2; op transposes the last two dims when its flag is set.</summary>
     internal static Tensor Apply(Tensor a, Tensor b, bool transA, bool transB)
     {
@@ -48,6 +51,7 @@ sealed class MatMulFn(bool transA, bool transB) : Function
             throw new ArgumentException($"MatMul: shapes {Shapes.Format(a.Raw.Shape)} and {Shapes.Format(b.Raw.Shape)} cannot be multiplied: inner sizes {ka} and {kb} differ");
         Shapes.Broadcast("MatMul", a.Raw.Shape.AsSpan(0, a.Rank - 2), b.Raw.Shape.AsSpan(0, b.Rank - 2));
         var raw = a.Backend.MatMul(a.Raw, b.Raw, transA, transB);
+        Gemms++;
         return Record(raw, () => { var f = new MatMulFn(transA, transB); f.Save(a.Detach(), b.Detach()); return f; }, a, b);
     }
 
@@ -58,12 +62,14 @@ sealed class MatMulFn(bool transA, bool transB) : Function
     }
 
     // With C = op(A) op(B): dop(A) = G op(B)^T and dop(B) = op(A)^T G; each is written as one GEMM on the stored
-    // operands, then summed over any batch dims that were broadcast.
+    // operands, then summed over any batch dims that were broadcast. An operand that needs no gradient (the data
+    // in x @ W^T) costs no GEMM at all.
     protected internal override Tensor?[] Backward(Tensor g)
     {
         Tensor a = Saved(0), b = Saved(1);
-        var ga = transA ? Apply(b, g, transB, true) : Apply(g, b, false, !transB);
-        var gb = transB ? Apply(g, a, true, transA) : Apply(a, g, !transA, false);
-        return [ga.SumTo(a.Raw.Shape), gb.SumTo(b.Raw.Shape)];
+        Tensor? ga = null, gb = null;
+        if (NeedsInputGrad(0)) ga = (transA ? Apply(b, g, transB, true) : Apply(g, b, false, !transB)).SumTo(a.Raw.Shape);
+        if (NeedsInputGrad(1)) gb = (transB ? Apply(g, a, true, transA) : Apply(a, g, !transA, false)).SumTo(b.Raw.Shape);
+        return [ga, gb];
     }
 }

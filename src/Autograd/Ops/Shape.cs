@@ -223,7 +223,7 @@ sealed class CatFn(int dim, int[] sizes) : Function
     protected internal override Tensor?[] Backward(Tensor g)
     {
         var r = new Tensor?[sizes.Length];
-        for (int i = 0, at = 0; i < sizes.Length; at += sizes[i], i++) r[i] = g.Narrow(dim, at, sizes[i]);
+        for (int i = 0, at = 0; i < sizes.Length; at += sizes[i], i++) r[i] = NeedsInputGrad(i) ? g.Narrow(dim, at, sizes[i]) : null;
         return r;
     }
 }
