@@ -107,14 +107,14 @@ public class LstmGradCheckTests
 
     static Tensor Small(int seed, params int[] shape) => (H.Rnd(seed, shape) * 0.5).Detach().RequiresGrad_();
 
-    /// <summary>Central differences of sum(w * f()) for every element of every parameter against Backward's gradients.</summary>
+    /// <summary>Central differences of sum(w * f()) for every element of every parameter against Backward's gradients (on the module's device).</summary>
     internal static void CheckParameters(Module m, Func<Tensor> f, double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3)
     {
         Tensor? w = null;
         double Loss() { using (Torch.NoGrad()) return (f() * w!).Sum().Item<double>(); }
         m.ZeroGrad();
         var y = f();
-        w = H.Rnd(99, y.Shape);
+        w = H.Rnd(99, y.Shape).To(y.Device);
         (y * w).Sum().Backward();
         int checkedCount = 0;
         foreach (var (name, p) in m.NamedParameters())
@@ -127,7 +127,7 @@ public class LstmGradCheckTests
                 {
                     var x = (double[])x0.Clone();
                     x[j] += delta;
-                    using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x, p.Shape));
+                    using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x, p.Shape).To(p.Device));
                     return Loss();
                 }
                 double numeric = (At(eps) - At(-eps)) / (2 * eps);
@@ -135,7 +135,7 @@ public class LstmGradCheckTests
                     $"{name}[{j}]: analytic {analytic[j]:R}, numeric {numeric:R}");
                 checkedCount++;
             }
-            using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x0, p.Shape));
+            using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x0, p.Shape).To(p.Device));
         }
         Assert.True(checkedCount > 0, "no parameters were checked");
     }
