@@ -318,7 +318,8 @@ internal sealed class RecurrentLayerFn(CellKind cell, int dirs, bool hasBias, bo
         RawTensor wih = w.Wih.Raw, whh = w.Whh.Raw;
         int T = x.Shape[0], N = x.Shape[1], H = whh.Shape[1], G = cell.Gates;
         // The steps update dh and dc in place: fresh buffers, never a caller's tensor.
-        RawTensor dh = b.Full([N, H], x.DType, 0), dcs = !cell.HasCellState ? null! : dc is null ? b.Full([N, H], x.DType, 0) : b.Narrow(dc, 0, 0, N);
+        RawTensor dh = b.Full([N, H], x.DType, 0);
+        RawTensor? dcs = !cell.HasCellState ? null : dc is null ? b.Full([N, H], x.DType, 0) : b.Narrow(dc, 0, 0, N);
         // The steps in reverse order, each sequence's last step first (its dc holds dc_n until then, its dh zero). The
         // padding's rows of the gates are never touched: they stay x W_ih^T = 0, so dG is zero there.
         for (int s = T - 1; s >= 0; s--)
@@ -345,7 +346,7 @@ internal sealed class RecurrentLayerFn(CellKind cell, int dirs, bool hasBias, bo
             b.MatMul(dGx, x.Reshape([T * N, x.Shape[2]]), true, false),
             b.MatMul(dG, hPrev.Reshape([T * N, H]), true, false),
             dbx, w.Bih is null ? null : dGx == dG ? dbx : b.Reduce(ReduceOp.Sum, dG, 0).Reshape([G * H]),
-            needH0 ? dh : null, cell.HasCellState ? dcs : null);
+            needH0 ? dh : null, dcs);
     }
 }
 

@@ -48,6 +48,24 @@ public class GruRnnModuleTests
         using (Torch.NoGrad()) Assert.False(new Gru(3, 4).Forward(Torch.Randn(5, 2, 3)).Output.RequiresGrad);
     }
 
+    // The backward consumes the layer's buffers; a retained graph walked again recomputes them (with lengths, both directions).
+    [Theory]
+    [InlineData("gru")]
+    [InlineData("tanh")]
+    public void BackwardTwiceWithRetainedGraphDoublesGradients(string kind)
+    {
+        var m = GruRnnGradCheckTests.Make(kind, 3, 4, 2, true, false, true, 16);
+        var x = H.Leaf(17, 5, 3, 3);
+        var h0 = H.Leaf(18, 4, 3, 4);
+        var (y, h) = GruRnnGradCheckTests.Run(m, x, [5, 2, 4], h0);
+        var loss = y.Sum() + (h * h).Sum();
+        loss.Backward(retainGraph: true);
+        var once = m.Parameters().Select(p => p.Grad!.Arr()).Append(x.Grad!.Arr()).Append(h0.Grad!.Arr()).ToArray();
+        loss.Backward();
+        var twice = m.Parameters().Select(p => p.Grad!.Arr()).Append(x.Grad!.Arr()).Append(h0.Grad!.Arr()).ToArray();
+        for (int i = 0; i < once.Length; i++) H.Close(once[i].Select(v => 2 * v).ToArray(), twice[i], 1e-12);
+    }
+
     // What batched evaluation relies on: each sequence's output frames and h_n are those of the sequence run alone,
     // whatever its batchmates and however much padding (even NaN) follows it.
     [Theory]
