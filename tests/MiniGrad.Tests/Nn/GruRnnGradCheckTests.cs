@@ -12,9 +12,9 @@ namespace MiniGrad.Tests.Nn;
 [Collection("Ilgpu")]
 public class GruRnnGradCheckTests
 {
-    internal static RnnBase Make(string kind, int inputSize, int hidden, int layers, bool bias, bool batchFirst, bool bidirectional, int seed) => kind == "gru"
-        ? new Gru(inputSize, hidden, layers, bias, batchFirst, 0, bidirectional, DType.Float64, new Generator(seed))
-        : new Rnn(inputSize, hidden, layers, kind == "relu" ? Nonlinearity.Relu : Nonlinearity.Tanh, bias, batchFirst, 0, bidirectional, DType.Float64, new Generator(seed));
+    internal static RnnBase Make(string kind, int inputSize, int hidden, int layers, bool bias, bool batchFirst, bool bidirectional, int seed, DType dtype = DType.Float64) => kind == "gru"
+        ? new Gru(inputSize, hidden, layers, bias, batchFirst, 0, bidirectional, dtype, new Generator(seed))
+        : new Rnn(inputSize, hidden, layers, kind == "relu" ? Nonlinearity.Relu : Nonlinearity.Tanh, bias, batchFirst, 0, bidirectional, dtype, new Generator(seed));
 
     /// <summary>Forward of a Gru or an Rnn, with lengths when given.</summary>
     internal static (Tensor Y, Tensor H) Run(RnnBase m, Tensor x, int[]? lengths, Tensor? h0) => m switch
