@@ -11,7 +11,7 @@ public enum ReduceOp { Sum, Max, Min, ArgMax, ArgMin }
 
 /// <summary>
 /// The backend contract: a small set of primitives over contiguous row-major buffers, plus the fused hot paths
-/// (softmax family, CTC, the LSTM cell). Every backend implements all of it; inputs are validated by the layer above.
+/// (softmax family, CTC, the LSTM, GRU and RNN cells). Every backend implements all of it; inputs are validated by the layer above.
 /// </summary>
 public partial interface IBackend
 {
@@ -89,6 +89,18 @@ public partial interface IBackend
     void LstmCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor cs, RawTensor? h0, RawTensor? c0, RawTensor whhT, RawTensor? bias, int n0, int count);
     /// <summary>Its backward from row t's activations: dh and dc ((N, H)) come in holding the gradients for step t's h' (without dy[t], added here) and c', and go out holding those for the previous step's h and c; dh is d(pre-activation) W_hh (the step's GEMM) when whh (W_hh, (4H, H)) is given, and left as it was without it. Row t of gates becomes d(pre-activation). c' is row t of cs; the previous c is row prev of cs, or c0 when prev &lt; 0 (null means zeros). Only the batch rows [n0, n0 + count) are read and written.</summary>
     void LstmCellBackward(RawTensor gates, int t, int prev, RawTensor cs, RawTensor? c0, RawTensor dy, RawTensor dh, RawTensor dc, RawTensor? whh, int n0, int count);
+
+    // GRU and Elman RNN, one step t of the same time loop, with the same whole-sequence buffers, row t, prev and row range
+    // [n0, n0 + count) as the LSTM's. The GRU's n gate needs W_hn h + b_hn apart from the input projection (r multiplies
+    // it), so a GRU step keeps it in a second (T, N, H) buffer hn instead of adding it onto the gates.
+    /// <summary>GRU step over the batch rows [n0, n0 + count): gates (T, N, 3H, gate order r, z, n) holds the input projection x W_ih^T at row t. The step's GEMM (whhT = W_hh^T, (H, 3H)) adds h W_hr^T and h W_hz^T onto the r and z blocks of row t and writes h W_hn^T into row t of hn (T, N, H); then r = sigmoid(. + b_r), z = sigmoid(. + b_z), hn += b_hn, n = tanh(x W_in^T + b_in + r hn); (r, z, n) replace row t of gates and h' = (1 - z) n + z h goes to row t of hs. bias is (4H: b_ir + b_hr, b_iz + b_hz, b_in, b_hn) or null. The previous h is row prev of hs or, on a first step (prev &lt; 0), h0 ((N, H); null means zeros and no GEMM).</summary>
+    void GruCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor hn, RawTensor? h0, RawTensor whhT, RawTensor? bias, int n0, int count);
+    /// <summary>Its backward from row t's activations and hn: dh ((N, H)) comes in holding the gradient for step t's h' (without dy[t], added here) and goes out holding the one for the previous h: dh' z, plus d(hidden pre-activations) W_hh (the step's GEMM) when whh (W_hh, (3H, H)) is given. Row t of gates becomes the gradient of the hidden side's pre-activations (dr, dz, dn r: what the GEMM, dW_hh and db_hh read) and row t of hn becomes dn, the input side's n block (its r and z blocks are the same as the hidden side's). The previous h is row prev of hs, or h0 when prev &lt; 0 (null means zeros). Only the batch rows [n0, n0 + count) are read and written.</summary>
+    void GruCellBackward(RawTensor gates, int t, int prev, RawTensor hs, RawTensor hn, RawTensor? h0, RawTensor dy, RawTensor dh, RawTensor? whh, int n0, int count);
+    /// <summary>Elman RNN step over the batch rows [n0, n0 + count): adds h W_hh^T (whhT = W_hh^T, (H, H), accumulated onto the row) and bias (H, or null) to row t of gates (T, N, H, the input projection), applies tanh (or relu) in place and copies the row into row t of hs. The previous h is row prev of hs or, on a first step (prev &lt; 0), h0 ((N, H); null means zeros and no GEMM).</summary>
+    void RnnCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor? h0, RawTensor whhT, RawTensor? bias, bool relu, int n0, int count);
+    /// <summary>Its backward from row t's activations: dh ((N, H)) comes in holding the gradient for step t's h' (without dy[t], added here); row t of gates becomes d(pre-activation) (tanh: 1 - h'^2; relu: 1 where h' &gt; 0, else 0, as PyTorch at 0), and dh goes out as d(pre-activation) W_hh (the step's GEMM) when whh (W_hh, (H, H)) is given, left as it was without it. Only the batch rows [n0, n0 + count) are read and written.</summary>
+    void RnnCellBackward(RawTensor gates, int t, RawTensor dy, RawTensor dh, RawTensor? whh, bool relu, int n0, int count);
 }
 
 /// <summary>Validated CTC targets on the host: concatenated labels with per-sample offsets and lengths.</summary>

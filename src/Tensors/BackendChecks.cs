@@ -7,7 +7,11 @@ public static class BackendChecks
     /// An LSTM step's buffers: gates (T, N, 4H) and the sequences seqs (T, N, H) of one floating dtype, t a row of them,
     /// prev another row or negative (the first step), and each of the others null or numel elements of that dtype.
     /// </summary>
-    public static void LstmStep(string op, RawTensor gates, int t, int prev, int n0, int count, RawTensor[] seqs, (string Name, RawTensor? X, int Numel)[] others)
+    public static void LstmStep(string op, RawTensor gates, int t, int prev, int n0, int count, RawTensor[] seqs, (string Name, RawTensor? X, int Numel)[] others) =>
+        RecurrentStep(op, 4, gates, t, prev, n0, count, seqs, others);
+
+    /// <summary>A recurrent step's buffers, as <see cref="LstmStep"/> with gates (T, N, gateCount * H): 4 for the LSTM, 3 for the GRU, 1 for the RNN.</summary>
+    public static void RecurrentStep(string op, int gateCount, RawTensor gates, int t, int prev, int n0, int count, RawTensor[] seqs, (string Name, RawTensor? X, int Numel)[] others)
     {
         var s = seqs[0];
         if (!s.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {s.DType} is not supported; expected Float32 or Float64");
@@ -15,8 +19,8 @@ public static class BackendChecks
             if (q.Rank != 3 || q.DType != s.DType || !Shapes.Equal(q.Shape, s.Shape))
                 throw new ArgumentException($"{op}: got step buffers of shapes {string.Join(" and ", seqs.Select(x => $"{x.DType} {Shapes.Format(x.Shape)}"))}; expected one (T, N, H) shape and dtype");
         int T = s.Shape[0], n = s.Shape[1], h = s.Shape[2];
-        if (gates.Rank != 3 || gates.DType != s.DType || gates.Shape[0] != T || gates.Shape[1] != n || gates.Shape[2] != 4 * h)
-            throw new ArgumentException($"{op}: gates has shape {gates.DType} {Shapes.Format(gates.Shape)}; expected {s.DType} {Shapes.Format([T, n, 4 * h])} for steps of shape {Shapes.Format(s.Shape)}");
+        if (gates.Rank != 3 || gates.DType != s.DType || gates.Shape[0] != T || gates.Shape[1] != n || gates.Shape[2] != gateCount * h)
+            throw new ArgumentException($"{op}: gates has shape {gates.DType} {Shapes.Format(gates.Shape)}; expected {s.DType} {Shapes.Format([T, n, gateCount * h])} for steps of shape {Shapes.Format(s.Shape)}");
         if (t < 0 || t >= T || prev >= T || prev == t)
             throw new ArgumentException($"{op}: step {t} after row {prev} does not fit a sequence of {T} steps; expected 0 <= t < {T} and prev < {T} (negative on a first step), prev != t");
         if (n0 < 0 || count < 0 || n0 > n - count)

@@ -27,18 +27,19 @@ public sealed partial class CpuBackend
         return dst;
     }
 
-    /// <summary>C[co..] (m x n, row stride n) = (or += when accumulating) op(A) op(B), from element offsets into the three tensors.</summary>
-    static unsafe void Gemm1(RawTensor a, RawTensor b, CpuTensor c, bool transA, bool transB, int m, int n, int k, int lda, int ldb, int ao, int bo, int co, bool accumulate = false)
+    /// <summary>C[co..] (m x n, row stride ldc, default n) = (or += when accumulating) op(A) op(B), from element offsets into the three tensors.</summary>
+    static unsafe void Gemm1(RawTensor a, RawTensor b, CpuTensor c, bool transA, bool transB, int m, int n, int k, int lda, int ldb, int ao, int bo, int co, bool accumulate = false, int ldc = 0)
     {
+        if (ldc == 0) ldc = n;
         switch (a.DType)
         {
             case DType.Float32:
                 fixed (float* pa = (float[])C(a).Data, pb = (float[])C(b).Data, pc = (float[])c.Data)
-                    Gemm.Sgemm(transA, transB, m, n, k, pa + ao, lda, pb + bo, ldb, pc + co, n, accumulate);
+                    Gemm.Sgemm(transA, transB, m, n, k, pa + ao, lda, pb + bo, ldb, pc + co, ldc, accumulate);
                 break;
             case DType.Float64:
                 fixed (double* pa = (double[])C(a).Data, pb = (double[])C(b).Data, pc = (double[])c.Data)
-                    Gemm.Dgemm(transA, transB, m, n, k, pa + ao, lda, pb + bo, ldb, pc + co, n, accumulate);
+                    Gemm.Dgemm(transA, transB, m, n, k, pa + ao, lda, pb + bo, ldb, pc + co, ldc, accumulate);
                 break;
             default: throw new ArgumentException($"MatMul: dtype {a.DType} is not supported; expected Float32 or Float64");
         }

@@ -461,7 +461,7 @@ public sealed partial class IlgpuBackend
         }
         var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
         var shh = hh is null ? g : In(hh, op); var sbias = bias is null ? g : In(bias, op);
-        var p = new LstmArgs { T = t, N = n, H = h, N0 = n0, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        var p = new CellArgs { T = t, N = n, H = h, N0 = n0, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
         var sc = cPrev ?? g;
         if (hs.DType == DType.Float32) Ks<float, F32>().Lstm(count * h, g.View<float>(), shh.View<float>(), sbias.View<float>(), sc.View<float>(), shs.View<float>(), scs.View<float>(), p);
         else Ks<double, F64>().Lstm(count * h, g.View<double>(), shh.View<double>(), sbias.View<double>(), sc.View<double>(), shs.View<double>(), scs.View<double>(), p);
@@ -478,7 +478,7 @@ public sealed partial class IlgpuBackend
         BackendChecks.LstmStep(op, gates, t, prev, n0, count, [cs, dy], [("c0", c0, nh), ("dh", dh, nh), ("dc", dc, nh), ("whh", whh, 4 * h * h)]);
         if (count * h == 0) return;
         var cPrev = prev >= 0 ? scs : c0 is null ? null : In(c0, op);
-        var p = new LstmArgs { T = t, N = n, H = h, N0 = n0, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        var p = new CellArgs { T = t, N = n, H = h, N0 = n0, HasC = cPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
         var sc = cPrev ?? g;
         if (cs.DType == DType.Float32)
             Ks<float, F32>().LstmBackward(count * h, g.View<float>(), sc.View<float>(), scs.View<float>(), sdy.View<float>(), sdh.View<float>(), sdc.View<float>(), p);
@@ -486,6 +486,85 @@ public sealed partial class IlgpuBackend
             Ks<double, F64>().LstmBackward(count * h, g.View<double>(), sc.View<double>(), scs.View<double>(), sdy.View<double>(), sdh.View<double>(), sdc.View<double>(), p);
         // The rows of row t (now d(pre-activation)) times W_hh straight into dh, after the kernel has read dh (one stream: in order).
         if (whh is not null) LaunchMatMul(g, ((long)t * n + n0) * 4 * h, In(whh, op), sdh, (long)n0 * h, 1, new MatArgs { M = count, N = h, K = 4 * h, Lda = 4 * h, Ldb = h });
+    }
+
+    // ---- GRU and RNN cells -----------------------------------------------------------------------------------------
+
+    /// <summary>h W_hh^T for a step's rows (from row prev of hs in place, or h0) into a new (count, width) buffer, or null without a previous h.</summary>
+    IlgpuTensor? StepGemm(string op, int prev, IlgpuTensor hs, RawTensor? h0, RawTensor whhT, int n0, int count, int h, int width)
+    {
+        int nh = hs.Shape[1] * h;
+        var (hPrev, hAt) = prev >= 0 ? (hs, (long)prev * nh) : h0 is null ? (null, 0L) : (In(h0, op), 0L);
+        if (hPrev is null) return null;
+        var hh = Alloc([count, width], hs.DType);
+        LaunchMatMul(hPrev, hAt + (long)n0 * h, In(whhT, op), hh, 0, 1, new MatArgs { M = count, N = width, K = h, Lda = h, Ldb = width });
+        return hh;
+    }
+
+    /// <inheritdoc/>
+    public void GruCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor hn, RawTensor? h0, RawTensor whhT, RawTensor? bias, int n0, int count)
+    {
+        const string op = "GruCell";
+        ArgumentNullException.ThrowIfNull(whhT);
+        var g = In(gates, op); var shs = In(hs, op); var shn = In(hn, op);
+        int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
+        BackendChecks.RecurrentStep(op, 3, gates, t, prev, n0, count, [hs, hn], [("h0", h0, nh), ("whhT", whhT, h * 3 * h), ("bias", bias, 4 * h)]);
+        if (count * h == 0) return;
+        var hh = StepGemm(op, prev, shs, h0, whhT, n0, count, h, 3 * h);
+        var hPrev = prev >= 0 ? shs : h0 is null ? null : In(h0, op);
+        var shh = hh ?? g; var sbias = bias is null ? g : In(bias, op); var sp = hPrev ?? g;
+        var p = new CellArgs { T = t, N = n, H = h, N0 = n0, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, HasC = hPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        if (hs.DType == DType.Float32) Ks<float, F32>().Gru(count * h, g.View<float>(), shh.View<float>(), sbias.View<float>(), sp.View<float>(), shs.View<float>(), shn.View<float>(), p);
+        else Ks<double, F64>().Gru(count * h, g.View<double>(), shh.View<double>(), sbias.View<double>(), sp.View<double>(), shs.View<double>(), shn.View<double>(), p);
+    }
+
+    /// <inheritdoc/>
+    public void GruCellBackward(RawTensor gates, int t, int prev, RawTensor hs, RawTensor hn, RawTensor? h0, RawTensor dy, RawTensor dh, RawTensor? whh, int n0, int count)
+    {
+        const string op = "GruCellBackward";
+        ArgumentNullException.ThrowIfNull(dh);
+        var g = In(gates, op); var shs = In(hs, op); var shn = In(hn, op); var sdy = In(dy, op); var sdh = In(dh, op);
+        int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
+        BackendChecks.RecurrentStep(op, 3, gates, t, prev, n0, count, [hs, hn, dy], [("h0", h0, nh), ("dh", dh, nh), ("whh", whh, 3 * h * h)]);
+        if (count * h == 0) return;
+        var hPrev = prev >= 0 ? shs : h0 is null ? null : In(h0, op);
+        var sp = hPrev ?? g;
+        var p = new CellArgs { T = t, N = n, H = h, N0 = n0, HasC = hPrev is null ? 0 : 1, CAt = prev >= 0 ? prev * nh : 0 };
+        if (hs.DType == DType.Float32) Ks<float, F32>().GruBackward(count * h, g.View<float>(), shn.View<float>(), sp.View<float>(), sdy.View<float>(), sdh.View<float>(), p);
+        else Ks<double, F64>().GruBackward(count * h, g.View<double>(), shn.View<double>(), sp.View<double>(), sdy.View<double>(), sdh.View<double>(), p);
+        // dh (now dh' z) += the rows of row t times W_hh, after the kernel (one stream: in order).
+        if (whh is not null) LaunchMatMul(g, ((long)t * n + n0) * 3 * h, In(whh, op), sdh, (long)n0 * h, 1, new MatArgs { M = count, N = h, K = 3 * h, Lda = 3 * h, Ldb = h, Accumulate = 1 });
+    }
+
+    /// <inheritdoc/>
+    public void RnnCell(RawTensor gates, int t, int prev, RawTensor hs, RawTensor? h0, RawTensor whhT, RawTensor? bias, bool relu, int n0, int count)
+    {
+        const string op = "RnnCell";
+        ArgumentNullException.ThrowIfNull(whhT);
+        var g = In(gates, op); var shs = In(hs, op);
+        int n = hs.Rank == 3 ? hs.Shape[1] : 0, h = hs.Rank == 3 ? hs.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
+        BackendChecks.RecurrentStep(op, 1, gates, t, prev, n0, count, [hs], [("h0", h0, nh), ("whhT", whhT, h * h), ("bias", bias, h)]);
+        if (count * h == 0) return;
+        var hh = StepGemm(op, prev, shs, h0, whhT, n0, count, h, h);
+        var shh = hh ?? g; var sbias = bias is null ? g : In(bias, op);
+        var p = new CellArgs { T = t, N = n, H = h, N0 = n0, HasHH = hh is null ? 0 : 1, HasBias = bias is null ? 0 : 1, Relu = relu ? 1 : 0 };
+        if (hs.DType == DType.Float32) Ks<float, F32>().Rnn(count * h, g.View<float>(), shh.View<float>(), sbias.View<float>(), shs.View<float>(), p);
+        else Ks<double, F64>().Rnn(count * h, g.View<double>(), shh.View<double>(), sbias.View<double>(), shs.View<double>(), p);
+    }
+
+    /// <inheritdoc/>
+    public void RnnCellBackward(RawTensor gates, int t, RawTensor dy, RawTensor dh, RawTensor? whh, bool relu, int n0, int count)
+    {
+        const string op = "RnnCellBackward";
+        ArgumentNullException.ThrowIfNull(dh);
+        var g = In(gates, op); var sdy = In(dy, op); var sdh = In(dh, op);
+        int n = dy.Rank == 3 ? dy.Shape[1] : 0, h = dy.Rank == 3 ? dy.Shape[2] : 0, nh = n * h; // a wrong rank fails the check below
+        BackendChecks.RecurrentStep(op, 1, gates, t, -1, n0, count, [dy], [("dh", dh, nh), ("whh", whh, h * h)]);
+        if (count * h == 0) return;
+        var p = new CellArgs { T = t, N = n, H = h, N0 = n0, Relu = relu ? 1 : 0 };
+        if (dy.DType == DType.Float32) Ks<float, F32>().RnnBackward(count * h, g.View<float>(), sdy.View<float>(), sdh.View<float>(), p);
+        else Ks<double, F64>().RnnBackward(count * h, g.View<double>(), sdy.View<double>(), sdh.View<double>(), p);
+        if (whh is not null) LaunchMatMul(g, ((long)t * n + n0) * h, In(whh, op), sdh, (long)n0 * h, 1, new MatArgs { M = count, N = h, K = h, Lda = h, Ldb = h });
     }
 
     // ---- CTC ------------------------------------------------------------------------------------------------------

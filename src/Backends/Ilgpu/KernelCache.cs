@@ -74,11 +74,23 @@ internal sealed partial class KernelCache<T, O>(Accelerator acc) where T : unman
     Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int>? softmaxBackward;
     public Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int> SoftmaxBackward => Get(ref softmaxBackward, () => acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int>(K.SoftmaxBackward<T, O>));
 
-    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>? lstm;
-    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs> Lstm => Get(ref lstm, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>(K.LstmCell<T, O>));
+    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>? lstm;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs> Lstm => Get(ref lstm, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>(K.LstmCell<T, O>));
 
-    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>? lstmBackward;
-    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs> LstmBackward => Get(ref lstmBackward, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, LstmArgs>(K.LstmCellBackward<T, O>));
+    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>? lstmBackward;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs> LstmBackward => Get(ref lstmBackward, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>(K.LstmCellBackward<T, O>));
+
+    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>? gru;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs> Gru => Get(ref gru, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>(K.GruCell<T, O>));
+
+    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>? gruBackward;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs> GruBackward => Get(ref gruBackward, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>(K.GruCellBackward<T, O>));
+
+    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>? rnn;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs> Rnn => Get(ref rnn, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>(K.RnnCell<T, O>));
+
+    Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>? rnnBackward;
+    public Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs> RnnBackward => Get(ref rnnBackward, () => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, CellArgs>(K.RnnCellBackward<T, O>));
 
     Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<T>, CtcArgs>? ctc;
     public Action<KernelConfig, ArrayView<T>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<T>, CtcArgs> Ctc => Get(ref ctc, () => acc.LoadStreamKernel<ArrayView<T>, ArrayView<int>, ArrayView<int>, ArrayView<double>, ArrayView<double>, ArrayView<T>, CtcArgs>(K.CtcForward<T, O>));

@@ -45,12 +45,14 @@ internal struct Strided
 
 internal struct MatArgs
 {
-    public int M, N, K, Lda, Ldb, TransA, TransB, ABatch, BBatch, TilesM, TilesN, Ts;
+    public int M, N, K, Lda, Ldb, TransA, TransB, ABatch, BBatch, TilesM, TilesN, Ts, Accumulate; // Accumulate: C += op(A) op(B)
 }
 
-internal struct LstmArgs
+internal struct CellArgs
 {
-    public int T, N, H, N0, HasHH, HasBias, HasC, CAt; // T: the step's row; N0: the first batch row; CAt: where the previous c starts in its buffer
+    // T: the step's row; N0: the first batch row; HasC and CAt: whether there is a previous c (GRU: a previous h) and where
+    // it starts in its buffer; Relu: the RNN's nonlinearity is relu (else tanh).
+    public int T, N, H, N0, HasHH, HasBias, HasC, CAt, Relu;
 }
 
 internal struct WindowArgs
@@ -223,7 +225,9 @@ internal static class K
             for (int kk = 0; kk < ts; kk++) acc = o.Add(acc, o.Mul(sa[ty * ts + kk], sb[kk * ts + tx]));
             Group.Barrier();
         }
-        if (row < p.M && col < p.N) c[(long)batch * p.M * p.N + (long)row * p.N + col] = acc;
+        if (row >= p.M || col >= p.N) return;
+        long at = (long)batch * p.M * p.N + (long)row * p.N + col;
+        c[at] = p.Accumulate != 0 ? o.Add(c[at], acc) : acc;
     }
 
     public static void CatBlock<T>(Index1D i, ArrayView<T> x, ArrayView<T> d, int block, int outRow, int at) where T : unmanaged
@@ -374,7 +378,7 @@ internal static class K
     }
 
     /// <summary>The fused gate kernel of an LSTM step (the GEMM h @ W_hh^T runs before it): one thread per (row, unit) of the rows from N0 on; h' and c' go to row T of hs and cs.</summary>
-    public static void LstmCell<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hh, ArrayView<T> bias, ArrayView<T> c, ArrayView<T> hs, ArrayView<T> cs, LstmArgs p)
+    public static void LstmCell<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hh, ArrayView<T> bias, ArrayView<T> c, ArrayView<T> hs, ArrayView<T> cs, CellArgs p)
         where T : unmanaged where O : struct, INumOps<T>
     {
         var o = default(O);
@@ -393,7 +397,7 @@ internal static class K
 
     /// <summary>Its backward, one thread per (row, unit): row T of a becomes d(pre-activation), which the dh GEMM then reads in place; dc becomes dcPrev in place.</summary>
     public static void LstmCellBackward<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> cPrev, ArrayView<T> cs, ArrayView<T> dy, ArrayView<T> dhIn, ArrayView<T> dc,
-        LstmArgs p) where T : unmanaged where O : struct, INumOps<T>
+        CellArgs p) where T : unmanaged where O : struct, INumOps<T>
     {
         var o = default(O);
         T one = o.FromLong(1);
@@ -408,6 +412,68 @@ internal static class K
         T dO = o.Mul(o.Mul(o.Mul(dh, s), og), o.Sub(one, og));
         a[a0 + j] = di; a[a0 + h + j] = df; a[a0 + 2 * h + j] = dgg; a[a0 + 3 * h + j] = dO;
         dc[s0 + j] = o.Mul(dct, f);
+    }
+
+    /// <summary>The gate kernel of a GRU step (the GEMM h @ W_hh^T runs before it, into hh (rows, 3H)): one thread per (row, unit) of the rows from N0 on; (r, z, n) replace row T of a, W_hn h + b_hn goes to row T of hn and h' to row T of hs.</summary>
+    public static void GruCell<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hh, ArrayView<T> bias, ArrayView<T> hPrev, ArrayView<T> hs, ArrayView<T> hn, CellArgs p)
+        where T : unmanaged where O : struct, INumOps<T>
+    {
+        var o = default(O);
+        int h = p.H, r = p.N0 + idx / h, j = idx % h;
+        long a0 = ((long)p.T * p.N + r) * 3 * h, g0 = (long)(r - p.N0) * 3 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
+        T zr = a[a0 + j], zz = a[a0 + h + j], zn = a[a0 + 2 * h + j], hv = o.Zero();
+        if (p.HasHH != 0) { zr = o.Add(zr, hh[g0 + j]); zz = o.Add(zz, hh[g0 + h + j]); hv = hh[g0 + 2 * h + j]; }
+        if (p.HasBias != 0) { zr = o.Add(zr, bias[j]); zz = o.Add(zz, bias[h + j]); zn = o.Add(zn, bias[2 * h + j]); hv = o.Add(hv, bias[3 * h + j]); }
+        T rg = Sigmoid<T, O>(zr), zg = Sigmoid<T, O>(zz), ng = o.Tanh(o.Add(zn, o.Mul(rg, hv)));
+        T hp = p.HasC != 0 ? hPrev[p.CAt + s0 + j] : o.Zero();
+        a[a0 + j] = rg; a[a0 + h + j] = zg; a[a0 + 2 * h + j] = ng;
+        hn[y0 + j] = hv;
+        hs[y0 + j] = o.Add(ng, o.Mul(zg, o.Sub(hp, ng)));
+    }
+
+    /// <summary>Its backward, one thread per (row, unit): row T of a becomes the hidden side's d(pre-activation) (dr, dz, dn r), which the dh GEMM then reads in place and adds onto dh = dh' z; row T of hn becomes dn.</summary>
+    public static void GruCellBackward<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hn, ArrayView<T> hPrev, ArrayView<T> dy, ArrayView<T> dhIn, CellArgs p)
+        where T : unmanaged where O : struct, INumOps<T>
+    {
+        var o = default(O);
+        T one = o.FromLong(1);
+        int h = p.H, r = p.N0 + idx / h, j = idx % h;
+        long a0 = ((long)p.T * p.N + r) * 3 * h, s0 = (long)r * h, y0 = (long)p.T * p.N * h + s0;
+        T rg = a[a0 + j], zg = a[a0 + h + j], ng = a[a0 + 2 * h + j], hv = hn[y0 + j];
+        T hp = p.HasC != 0 ? hPrev[p.CAt + s0 + j] : o.Zero();
+        T d = o.Add(dy[y0 + j], dhIn[s0 + j]);
+        T dn = o.Mul(o.Mul(d, o.Sub(one, zg)), o.Sub(one, o.Mul(ng, ng)));
+        a[a0 + j] = o.Mul(o.Mul(o.Mul(dn, hv), rg), o.Sub(one, rg));
+        a[a0 + h + j] = o.Mul(o.Mul(o.Mul(d, o.Sub(hp, ng)), zg), o.Sub(one, zg));
+        a[a0 + 2 * h + j] = o.Mul(dn, rg);
+        hn[y0 + j] = dn;
+        dhIn[s0 + j] = o.Mul(d, zg);
+    }
+
+    /// <summary>The activation kernel of an Elman RNN step (the GEMM h @ W_hh^T runs before it, into hh (rows, H)): one thread per (row, unit); h' = act(row T of a + hh + bias) goes to row T of a and of hs.</summary>
+    public static void RnnCell<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> hh, ArrayView<T> bias, ArrayView<T> hs, CellArgs p)
+        where T : unmanaged where O : struct, INumOps<T>
+    {
+        var o = default(O);
+        int h = p.H, r = p.N0 + idx / h, j = idx % h;
+        long y0 = ((long)p.T * p.N + r) * h + j;
+        T z = a[y0];
+        if (p.HasHH != 0) z = o.Add(z, hh[(long)(r - p.N0) * h + j]);
+        if (p.HasBias != 0) z = o.Add(z, bias[j]);
+        T y = p.Relu != 0 ? (o.Lt(z, o.Zero()) ? o.Zero() : z) : o.Tanh(z);
+        a[y0] = y;
+        hs[y0] = y;
+    }
+
+    /// <summary>Its backward, one thread per (row, unit): row T of a becomes d(pre-activation), which the dh GEMM then reads in place.</summary>
+    public static void RnnCellBackward<T, O>(Index1D idx, ArrayView<T> a, ArrayView<T> dy, ArrayView<T> dhIn, CellArgs p)
+        where T : unmanaged where O : struct, INumOps<T>
+    {
+        var o = default(O);
+        int h = p.H, r = p.N0 + idx / h, j = idx % h;
+        long y0 = ((long)p.T * p.N + r) * h + j;
+        T y = a[y0], d = o.Add(dy[y0], dhIn[(long)r * h + j]);
+        a[y0] = p.Relu != 0 ? (o.Lt(o.Zero(), y) ? d : o.Zero()) : o.Mul(d, o.Sub(o.FromLong(1), o.Mul(y, y)));
     }
 
     static T Lse<T, O>(T a, T b) where T : unmanaged where O : struct, INumOps<T>

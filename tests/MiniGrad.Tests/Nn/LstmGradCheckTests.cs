@@ -10,7 +10,7 @@ namespace MiniGrad.Tests.Nn;
 /// </summary>
 public class LstmGradCheckTests
 {
-    static LstmLayerFn.Weights W(Tensor[] a, int at, bool bias) => new(a[at], a[at + 1], bias ? a[at + 2] : null, bias ? a[at + 3] : null);
+    static RecurrentLayerFn.Weights W(Tensor[] a, int at, bool bias) => new(a[at], a[at + 1], bias ? a[at + 2] : null, bias ? a[at + 3] : null);
 
     // Hidden size 10 in Float64 runs the kernels' Vector512 loop (8 lanes) and their scalar tail.
     [Theory]
@@ -21,19 +21,19 @@ public class LstmGradCheckTests
         var ps = Enumerable.Range(0, dirs).SelectMany(d => new[] { Small(2 + d, 40, 5), Small(4 + d, 40, 10), Small(6 + d, 40), Small(8 + d, 40) });
         H.Grad(a =>
         {
-            var (y, c) = LstmLayerFn.Apply(a[0], Enumerable.Range(0, dirs).Select(d => W(a, 1 + 4 * d, true)).ToArray(), a[^2], a[^1]);
-            return Torch.Cat([y.Flatten(), c.Flatten()]);
+            var (y, c) = RecurrentLayerFn.Apply(CellKind.Lstm, a[0], Enumerable.Range(0, dirs).Select(d => W(a, 1 + 4 * d, true)).ToArray(), a[^2], a[^1]);
+            return Torch.Cat([y.Flatten(), c!.Flatten()]);
         }, [H.Leaf(1, 4, 3, 5), .. ps, H.Leaf(10, dirs, 3, 10), H.Leaf(11, dirs, 3, 10)]);
     }
 
     [Fact]
     public void FusedLayerNodeWithoutBiasOrState() =>
-        H.Grad(a => LstmLayerFn.Apply(a[0], [W(a, 1, false), W(a, 3, false)], null, null).Output,
+        H.Grad(a => RecurrentLayerFn.Apply(CellKind.Lstm, a[0], [W(a, 1, false), W(a, 3, false)], null, null).Output,
             H.Leaf(8, 3, 2, 4), Small(9, 12, 4), Small(10, 12, 3), Small(12, 12, 4), Small(13, 12, 3));
 
     [Fact]
     public void OnlyTheFinalCellStateUsed() =>
-        H.Grad(a => LstmLayerFn.Apply(a[0], [W(a, 1, true)], a[5], a[6]).C,
+        H.Grad(a => RecurrentLayerFn.Apply(CellKind.Lstm, a[0], [W(a, 1, true)], a[5], a[6]).C!,
             H.Leaf(11, 3, 2, 4), Small(12, 12, 4), Small(13, 12, 3), Small(14, 12), Small(15, 12), H.Leaf(16, 1, 2, 3), H.Leaf(17, 1, 2, 3));
 
     [Theory]
@@ -71,7 +71,7 @@ public class LstmGradCheckTests
         CheckParameters(lstm, () => withState ? Run(x0, h0, c0) : Run(x0, null, null));
     }
 
-    // On the CPU a one-way layer runs a batch of 8 or more in two halves, one per core (LstmLayerFn.Split): the
+    // On the CPU a one-way layer runs a batch of 8 or more in two halves, one per core (RecurrentLayerFn.Split): the
     // gradients must still be right, and every sample's output must be exactly what it is when run alone.
     [Fact]
     public void OneWayLayerWithSplitBatch()
@@ -107,14 +107,14 @@ public class LstmGradCheckTests
 
     static Tensor Small(int seed, params int[] shape) => (H.Rnd(seed, shape) * 0.5).Detach().RequiresGrad_();
 
-    /// <summary>Central differences of sum(w * f()) for every element of every parameter against Backward's gradients.</summary>
+    /// <summary>Central differences of sum(w * f()) for every element of every parameter against Backward's gradients (on the module's device).</summary>
     internal static void CheckParameters(Module m, Func<Tensor> f, double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3)
     {
         Tensor? w = null;
         double Loss() { using (Torch.NoGrad()) return (f() * w!).Sum().Item<double>(); }
         m.ZeroGrad();
         var y = f();
-        w = H.Rnd(99, y.Shape);
+        w = H.Rnd(99, y.Shape).To(y.Device);
         (y * w).Sum().Backward();
         int checkedCount = 0;
         foreach (var (name, p) in m.NamedParameters())
@@ -127,7 +127,7 @@ public class LstmGradCheckTests
                 {
                     var x = (double[])x0.Clone();
                     x[j] += delta;
-                    using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x, p.Shape));
+                    using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x, p.Shape).To(p.Device));
                     return Loss();
                 }
                 double numeric = (At(eps) - At(-eps)) / (2 * eps);
@@ -135,7 +135,7 @@ public class LstmGradCheckTests
                     $"{name}[{j}]: analytic {analytic[j]:R}, numeric {numeric:R}");
                 checkedCount++;
             }
-            using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x0, p.Shape));
+            using (Torch.NoGrad()) p.Copy_(Torch.Tensor(x0, p.Shape).To(p.Device));
         }
         Assert.True(checkedCount > 0, "no parameters were checked");
     }

@@ -32,7 +32,7 @@ public class LstmPackedTests
         LstmGradCheckTests.CheckParameters(lstm, () => withState ? Run(x0, h0, c0) : Run(x0, null, null));
     }
 
-    // A one-way layer of 8 or more runs its (length-sorted) batch in two halves on the CPU (LstmLayerFn.Split).
+    // A one-way layer of 8 or more runs its (length-sorted) batch in two halves on the CPU (RecurrentLayerFn.Split).
     [Fact]
     public void GradCheckWithLengthsAndSplitBatch()
     {
