@@ -73,8 +73,10 @@ public class GruRnnGradCheckTests
             (1, true, true, false, true, true),    // bidirectional, batch-first, no bias, lengths, initial state
         }
         select new object[] { kind, c.Layers, c.Bi, c.BatchFirst, c.Bias, c.State, c.Lengths },
-        // ILGPU's CPU accelerator is slow: there the two-layer bidirectional cases only, which take every path.
-        (device, c) => !TestDevices.IsSlow(device) || ((int)c[1] == 2 && (bool)c[2]));
+        // ILGPU's CPU accelerator is slow (the two-layer bidirectional cases took 15-50 s each there): there the one-layer
+        // bidirectional case with lengths and an initial state, which takes both directions, packing and h0 through
+        // its cell kernels; the golden cases cover two layers on that device.
+        (device, c) => !TestDevices.IsSlow(device) || ((int)c[1] == 1 && (bool)c[2] && (bool)c[6]));
 
     [Theory]
     [MemberData(nameof(ModuleCases))]
