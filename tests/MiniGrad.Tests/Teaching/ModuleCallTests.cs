@@ -63,7 +63,7 @@ public class ModuleCallTests
         var plain = m.Forward(x, 1.0, false).ToArray<double>();
         Tensor? hookIn = null;
         var handle = m.RegisterForwardPreHook((mod, i) => i * 2.0);
-        m.RegisterForwardHook((mod, i, o) => hookIn = i);
+        m.RegisterForwardHook((mod, i, o) => { hookIn = i; }); // a block: "hookIn = i" alone is a Tensor, which would replace the output
         Assert.Equal(doubled, m.Forward(x, 1.0, false).ToArray<double>());
         Assert.Equal((x * 2.0).ToArray<double>(), hookIn!.ToArray<double>());
         handle.Dispose();
