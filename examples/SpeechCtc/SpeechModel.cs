@@ -81,6 +81,7 @@ sealed class SpeechModel : Module
     public ModelConfig Config { get; }
 
     /// <summary>Features (T, N, F) of utterances of the given lengths -> log-probabilities (T, N, C). The LSTM runs each
-    /// utterance over its own frames only (packed semantics), so its output does not depend on its batchmates.</summary>
-    public Tensor Forward(Tensor x, int[] lengths) => fc.Forward(lstm.Forward(x, lengths).Output).LogSoftmax(2);
+    /// utterance over its own frames only (packed semantics), so its output does not depend on its batchmates. Call runs
+    /// the model's own hooks around the body and records its output shape, as every built-in module does.</summary>
+    public Tensor Forward(Tensor x, int[] lengths) => Call(x, x => fc.Forward(lstm.Forward(x, lengths).Output).LogSoftmax(2));
 }

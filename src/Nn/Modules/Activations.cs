@@ -4,18 +4,16 @@ namespace MiniGrad.Nn;
 
 /// <summary>
 /// Base of the parameter-free activation modules, so that a <see cref="Sequential"/> can hold them: Forward applies
-/// the function, records the output shape and runs the hooks, like every layer.
+/// the function through Call, which runs the hooks and records the output shape, like every layer.
 /// </summary>
 public abstract class Activation : Module, ITensorModule
 {
     /// <summary>Applies the activation elementwise (or along Dim for Softmax and LogSoftmax).</summary>
-    public Tensor Forward(Tensor x)
+    public Tensor Forward(Tensor x) => Call(x, x =>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = Apply(x);
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+        return Apply(x);
+    });
 
     /// <summary>The function itself.</summary>
     protected abstract Tensor Apply(Tensor x);

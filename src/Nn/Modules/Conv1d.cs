@@ -51,12 +51,7 @@ public sealed class Conv1d : Module, ITensorModule
     public Parameter? Bias { get; }
 
     /// <summary>Maps (N, C_in, L) to (N, C_out, L_out), or (C_in, L) to (C_out, L_out).</summary>
-    public Tensor Forward(Tensor x)
-    {
-        var y = Functional.Conv1d(x, Weight, Bias, Stride, Padding, Dilation, Groups);
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+    public Tensor Forward(Tensor x) => Call(x, x => Functional.Conv1d(x, Weight, Bias, Stride, Padding, Dilation, Groups));
 
     /// <summary>The zeros added on the left and the right ("same" with an even span pads one more on the right).</summary>
     public (int Left, int Right) PaddingAmounts => (padLeft, padRight);

@@ -17,12 +17,7 @@ public sealed class Dropout : Module, ITensorModule
     public double P { get; }
 
     /// <summary>Applies dropout when Training is true.</summary>
-    public Tensor Forward(Tensor x)
-    {
-        var y = Functional.Dropout(x, P, Training, generator);
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+    public Tensor Forward(Tensor x) => Call(x, x => Functional.Dropout(x, P, Training, generator));
 
     /// <inheritdoc/>
     protected override string Describe() => $"Dropout(p={P:R})";

@@ -16,12 +16,7 @@ public sealed class Embedding : Module, ITensorModule
     public Parameter Weight { get; }
 
     /// <summary>Looks up integer indices of any shape; the result has shape indices.Shape + [embedding_dim].</summary>
-    public Tensor Forward(Tensor indices)
-    {
-        var y = Functional.Embedding(indices, Weight);
-        LastOutputShape = y.Shape;
-        return RunHooks(indices, y);
-    }
+    public Tensor Forward(Tensor indices) => Call(indices, indices => Functional.Embedding(indices, Weight));
 
     /// <inheritdoc/>
     protected override string Describe() => $"Embedding({Weight.Size(0)}, {Weight.Size(1)})";

@@ -26,12 +26,7 @@ public sealed class Linear : Module, ITensorModule
     public Parameter? Bias { get; }
 
     /// <summary>Maps (..., in) to (..., out).</summary>
-    public Tensor Forward(Tensor x)
-    {
-        var y = Functional.Linear(x, Weight, Bias);
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+    public Tensor Forward(Tensor x) => Call(x, x => Functional.Linear(x, Weight, Bias));
 
     /// <inheritdoc/>
     protected override string Describe() => $"Linear({InFeatures}, {OutFeatures}, bias={(Bias is null ? "False" : "True")})";

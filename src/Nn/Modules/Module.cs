@@ -15,7 +15,10 @@ public abstract partial class Module
     /// <summary>True in training mode (the default); Dropout and LSTM dropout act only then.</summary>
     public bool Training { get; private set; } = true;
 
-    /// <summary>The shape of the last output, when the module recorded one (shown by ToString()).</summary>
+    /// <summary>
+    /// The shape of the last output (after any forward hook replaced it), recorded by Call or RunHooks for every module
+    /// whose Forward goes through them, as all built-in ones do (shown by ToString()); null before the first Forward.
+    /// </summary>
     public int[]? LastOutputShape { get; protected set; }
 
     /// <summary>Adds a parameter under name (null registers a missing optional one, like a disabled bias).</summary>

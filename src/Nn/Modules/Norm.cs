@@ -34,12 +34,7 @@ public sealed class LayerNorm : Module, ITensorModule
     public Parameter? Bias { get; }
 
     /// <summary>Normalizes x (..., *NormalizedShape).</summary>
-    public Tensor Forward(Tensor x)
-    {
-        var y = Functional.LayerNorm(x, NormalizedShape, Weight, Bias, Eps);
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+    public Tensor Forward(Tensor x) => Call(x, x => Functional.LayerNorm(x, NormalizedShape, Weight, Bias, Eps));
 
     /// <inheritdoc/>
     protected override string Describe() => $"LayerNorm(({string.Join(", ", NormalizedShape)},), eps={Eps:R}, elementwise_affine={(Weight is null ? "False" : "True")})";
@@ -86,7 +81,7 @@ public sealed class BatchNorm1d : Module, ITensorModule
     public Tensor? NumBatchesTracked { get; }
 
     /// <summary>Normalizes x (N, C) or (N, C, L).</summary>
-    public Tensor Forward(Tensor x)
+    public Tensor Forward(Tensor x) => Call(x, x =>
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank is 2 or 3 && x.Size(1) != NumFeatures)
@@ -97,9 +92,8 @@ public sealed class BatchNorm1d : Module, ITensorModule
         var y = Functional.BatchNorm(x, RunningMean, RunningVar, Weight, Bias, training: Training || RunningMean is null, momentum: factor, eps: Eps);
         if (update)
             using (Torch.NoGrad()) NumBatchesTracked!.Copy_(NumBatchesTracked + Torch.Ones([], DType.Int64, NumBatchesTracked.Device));
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+        return y;
+    });
 
     /// <inheritdoc/>
     protected override string Describe() =>

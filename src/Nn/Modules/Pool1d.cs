@@ -26,12 +26,7 @@ public sealed class MaxPool1d : Module, ITensorModule
     public bool CeilMode { get; }
 
     /// <summary>Pools the last dim.</summary>
-    public Tensor Forward(Tensor x)
-    {
-        var y = Functional.MaxPool1d(x, KernelSize, Stride, Padding, Dilation, CeilMode);
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+    public Tensor Forward(Tensor x) => Call(x, x => Functional.MaxPool1d(x, KernelSize, Stride, Padding, Dilation, CeilMode));
 
     /// <inheritdoc/>
     protected override string Describe() => $"MaxPool1d(kernel_size={KernelSize}, stride={Stride}, padding={Padding}, dilation={Dilation}, ceil_mode={(CeilMode ? "True" : "False")})";
@@ -62,12 +57,7 @@ public sealed class AvgPool1d : Module, ITensorModule
     public bool CountIncludePad { get; }
 
     /// <summary>Pools the last dim.</summary>
-    public Tensor Forward(Tensor x)
-    {
-        var y = Functional.AvgPool1d(x, KernelSize, Stride, Padding, CeilMode, CountIncludePad);
-        LastOutputShape = y.Shape;
-        return RunHooks(x, y);
-    }
+    public Tensor Forward(Tensor x) => Call(x, x => Functional.AvgPool1d(x, KernelSize, Stride, Padding, CeilMode, CountIncludePad));
 
     /// <inheritdoc/>
     protected override string Describe() => $"AvgPool1d(kernel_size=({KernelSize},), stride=({Stride},), padding=({Padding},))";

@@ -64,6 +64,12 @@ public abstract class RnnBase : Module, ITensorModule
     /// </summary>
     private protected (Tensor Output, Tensor H, Tensor? C) ForwardPadded(Tensor input, int[]? lengths, Tensor?[]? state)
     {
+        var (output, (h, c)) = Call(input, input => PaddedBody(input, lengths, state));
+        return (output, h, c);
+    }
+
+    (Tensor Output, (Tensor H, Tensor? C) State) PaddedBody(Tensor input, int[]? lengths, Tensor?[]? state)
+    {
         var (x, unbatched) = Prepare(input);
         if (lengths is not null)
         {
@@ -73,22 +79,33 @@ public abstract class RnnBase : Module, ITensorModule
         }
         var (output, hN, cN) = Run(x, lengths, state, unbatched);
         output = unbatched ? output.Squeeze(1) : BatchFirst ? output.Transpose(0, 1) : output;
-        return Finish(input, output, hN, cN, unbatched);
+        return unbatched ? (output, (hN.Squeeze(1), cN?.Squeeze(1))) : (output, (hN, cN));
     }
 
     /// <summary>The layers over a <see cref="PackedSequence"/>: the output packed the same way, h_n [, c_n] in the original batch order.</summary>
     private protected (PackedSequence Output, Tensor H, Tensor? C) ForwardPacked(PackedSequence input, Tensor?[]? state)
     {
         ArgumentNullException.ThrowIfNull(input);
+        PackedSequence? packed = null;
+        // The hooks see the packed data; a pre-hook may replace the input's data, a forward hook the output's.
+        var (data, (h, c)) = Call(input.Data, data =>
+        {
+            var (output, hN, cN) = PackedBody(data == input.Data ? input : new PackedSequence(data, [.. input.BatchSizes], input.Sorted), state);
+            packed = output;
+            return (output.Data, (hN, cN));
+        });
+        return (data == packed!.Data ? packed : new PackedSequence(data, [.. packed.BatchSizes], packed.Sorted), h, c);
+    }
+
+    (PackedSequence Output, Tensor H, Tensor? C) PackedBody(PackedSequence input, Tensor?[]? state)
+    {
         var (padded, _) = input.Pad(false, 0, null);
         if (padded.Rank != 3 || padded.Size(-1) != InputSize)
             throw new ArgumentException($"{name}: the packed input's data has shape {Shapes.Format(input.Data.Shape)}; expected (frames, input_size = {InputSize})", nameof(input));
         Functional.CheckLike(name, nameof(input), padded, cells[0].Wih);
         int[] lengths = input.Lengths;
         var (output, hN, cN) = Run(padded, lengths, state, false);
-        var packed = PackedSequence.Pack(name, output, lengths, batchFirst: false, enforceSorted: false);
-        var (data, h, c) = Finish(input.Data, packed.Data, hN, cN, false); // a forward hook may replace the data
-        return (data == packed.Data ? packed : new PackedSequence(data, [.. packed.BatchSizes], packed.Sorted), h, c);
+        return (PackedSequence.Pack(name, output, lengths, batchFirst: false, enforceSorted: false), hN, cN);
     }
 
     /// <summary>The input checked and made time-major (T, N, I), and whether it was unbatched.</summary>
@@ -153,13 +170,6 @@ public abstract class RnnBase : Module, ITensorModule
     }
 
     static Tensor Index(int[] values, Device device) => Torch.Tensor(values.Select(v => (long)v).ToArray(), values.Length).To(device);
-
-    (Tensor Output, Tensor H, Tensor? C) Finish(Tensor input, Tensor output, Tensor hN, Tensor? cN, bool unbatched)
-    {
-        output = RunHooks(input, output);
-        LastOutputShape = output.Shape;
-        return unbatched ? (output, hN.Squeeze(1), cN?.Squeeze(1)) : (output, hN, cN);
-    }
 
     /// <summary>The output sequence for zero initial state (so that the module can sit in a Sequential).</summary>
     Tensor ITensorModule.Forward(Tensor x) => ForwardPadded(x, null, null).Output;

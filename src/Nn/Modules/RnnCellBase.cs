@@ -43,6 +43,12 @@ public abstract class RnnCellBase : Module
     /// </summary>
     private protected (Tensor H, Tensor? C) Step(Tensor x, Tensor?[]? state, string[] names)
     {
+        var (hNew, cNew) = Call(x, x => StepBody(x, state, names));
+        return (hNew, cNew);
+    }
+
+    (Tensor H, Tensor? C) StepBody(Tensor x, Tensor?[]? state, string[] names)
+    {
         ArgumentNullException.ThrowIfNull(x);
         if (x.Rank is not (1 or 2) || x.Size(-1) != InputSize)
             throw new ArgumentException($"{name}: input has shape {Shapes.Format(x.Shape)}; expected (N, input_size) or (input_size) with input_size = {InputSize}", nameof(x));
@@ -68,8 +74,7 @@ public abstract class RnnCellBase : Module
         Tensor Batched(Tensor t) => unbatched ? t.Unsqueeze(0) : t;
         var (y, cNew) = RecurrentLayerFn.Apply(kind, xb.Unsqueeze(0), [new(WeightIh, WeightHh, BiasIh, BiasHh)], h?.Unsqueeze(0), c?.Unsqueeze(0));
         int[] shape = unbatched ? [HiddenSize] : [n, HiddenSize];
-        LastOutputShape = shape;
-        return (RunHooks(x, y.Reshape(shape)), cNew?.Reshape(shape));
+        return (y.Reshape(shape), cNew?.Reshape(shape));
     }
 
     /// <summary>Arguments past the common ones for the description (the RNN cell's nonlinearity).</summary>

@@ -29,13 +29,11 @@ public sealed class Sequential : Module, ITensorModule
     public ITensorModule this[int index] => layers[index];
 
     /// <summary>Feeds x through every module in order.</summary>
-    public Tensor Forward(Tensor x)
+    public Tensor Forward(Tensor x) => Call(x, x =>
     {
-        var input = x;
         foreach (var m in layers) x = m.Forward(x);
-        LastOutputShape = x.Shape;
-        return RunHooks(input, x);
-    }
+        return x;
+    });
 
     /// <inheritdoc/>
     protected override string Describe() => $"Sequential({layers.Count})";
