@@ -105,24 +105,8 @@ public class ConvNormGoldenTests
         Expect(r.GetProperty("input"), x.Grad, abs, rel, $"{file}: grad of input", grad: true);
     }
 
-    static Tensor Load(JsonElement e, DType dtype) =>
-        Torch.Tensor(Numbers(e.GetProperty("value")), e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()).ToArray()).To(dtype);
-
-    static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false)
-    {
-        Assert.True(actual is not null, $"{what}: no gradient");
-        if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("shape", out var shape) && !grad) Assert.Equal(shape.EnumerateArray().Select(s => s.GetInt32()), actual!.Shape);
-        var want = Numbers(e.ValueKind == JsonValueKind.Array ? e : e.GetProperty(grad ? "expected_grad" : "value"));
-        var got = actual!.ToArray<double>();
-        Assert.Equal(want.Length, got.Length);
-        for (int i = 0; i < want.Length; i++)
-        {
-            if (!double.IsFinite(want[i])) { Assert.True(want[i].Equals(got[i]), $"{what}[{i}]: expected {want[i]}, got {got[i]:R}"); continue; }
-            Assert.True(Math.Abs(got[i] - want[i]) <= abs + rel * Math.Abs(want[i]), $"{what}[{i}]: expected {want[i]:R}, got {got[i]:R}");
-        }
-    }
-
-    static double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.String
-        ? v.GetString() switch { "NaN" => double.NaN, "Infinity" => double.PositiveInfinity, _ => double.NegativeInfinity }
-        : v.GetDouble()).ToArray();
+    static Tensor Load(JsonElement e, DType dtype) => Golden.Load(e, dtype);
+    static double[] Numbers(JsonElement e) => Golden.Numbers(e);
+    static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false) =>
+        Golden.Expect(e, actual, (abs, rel), what, grad);
 }

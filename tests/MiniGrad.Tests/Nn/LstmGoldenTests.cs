@@ -78,19 +78,9 @@ public class LstmGoldenTests
         }
     }
 
-    internal static Tensor Load(JsonElement e, DType dtype) =>
-        Torch.Tensor(Numbers(e.GetProperty("value")), e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()).ToArray()).To(dtype);
-
-    internal static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false)
-    {
-        Assert.True(actual is not null, $"{what}: no gradient");
-        if (!grad) Assert.Equal(e.GetProperty("shape").EnumerateArray().Select(s => s.GetInt32()), actual!.Shape);
-        var want = Numbers(e.GetProperty(grad ? "expected_grad" : "value"));
-        var got = actual!.ToArray<double>();
-        Assert.Equal(want.Length, got.Length);
-        for (int i = 0; i < want.Length; i++)
-            Assert.True(Math.Abs(got[i] - want[i]) <= abs + rel * Math.Abs(want[i]), $"{what}[{i}]: expected {want[i]:R}, got {got[i]:R}");
-    }
-
-    internal static double[] Numbers(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
+    // The readers and the comparison are Golden's (GoldenDir.cs), shared by every golden folder.
+    internal static Tensor Load(JsonElement e, DType dtype) => Golden.Load(e, dtype);
+    internal static double[] Numbers(JsonElement e) => Golden.Numbers(e);
+    internal static void Expect(JsonElement e, Tensor? actual, double abs, double rel, string what, bool grad = false) =>
+        Golden.Expect(e, actual, (abs, rel), what, grad);
 }
