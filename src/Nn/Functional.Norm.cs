@@ -1,7 +1,7 @@
 namespace MiniGrad.Nn;
 
-// Normalization layers, composed of reductions and broadcasting ops, so that autograd derives their backward
-// (including the gradient through the batch statistics) and every backend runs them.
+// Normalization layers. LayerNorm is one fused backend kernel each way (LayerNormFn); BatchNorm is composed of reductions
+// and broadcasting ops, so that autograd derives its backward (including the gradient through the batch statistics).
 public static partial class Functional
 {
     /// <summary>
@@ -26,12 +26,7 @@ public static partial class Functional
                 if (!p.Shape.SequenceEqual(normalizedShape)) throw new ArgumentException($"{op}: {name} has shape {Shapes.Format(p.Shape)}; expected normalizedShape = {Shapes.Format(normalizedShape)}", name);
                 CheckLike(op, nameof(input), input, p);
             }
-        var dims = Enumerable.Range(input.Rank - k, k).ToArray();
-        var xc = input - input.Mean(dims, keepDim: true);
-        var y = xc * Rstd((xc * xc).Mean(dims, keepDim: true), eps);
-        if (weight is not null) y *= weight;
-        if (bias is not null) y += bias;
-        return y;
+        return LayerNormFn.Apply(input, normalizedShape, weight, bias, eps);
     }
 
     /// <summary>

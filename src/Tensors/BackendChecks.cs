@@ -38,4 +38,37 @@ public static class BackendChecks
         if (kernel <= 0 || stride <= 0 || dilation <= 0 || padLeft < 0 || lOut < 0)
             throw new ArgumentException($"{op}: got kernel {kernel}, stride {stride}, dilation {dilation}, padLeft {padLeft}, lOut {lOut}; expected kernel, stride and dilation > 0 and padLeft, lOut >= 0");
     }
+
+    /// <summary>LayerNorm's and LayerNormBackward's arguments: floating tensors of one dtype, x's numel a multiple of cols, and the
+    /// others (name, tensor or null, expected numel) of that many elements.</summary>
+    public static int Rows(string op, RawTensor x, int cols, params (string Name, RawTensor? X, int Numel)[] others)
+    {
+        if (!x.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {x.DType} is not supported; expected Float32 or Float64");
+        if (cols <= 0 || x.Numel % cols != 0)
+            throw new ArgumentException($"{op}: cols = {cols} does not divide x of shape {Shapes.Format(x.Shape)}; expected a positive divisor of its {x.Numel} elements");
+        int rows = x.Numel / cols;
+        foreach (var (name, t, numel) in others)
+            if (t is not null && (t.DType != x.DType || t.Numel != (numel < 0 ? rows : numel)))
+                throw new ArgumentException($"{op}: {name} is a {t.DType} tensor of shape {Shapes.Format(t.Shape)}; expected {(numel < 0 ? rows : numel)} {x.DType} elements for x of shape {Shapes.Format(x.Shape)} in rows of {cols}");
+        return rows;
+    }
+
+    /// <summary>CrossEntropy's and CrossEntropyBackward's arguments: x (rows, C) floating, target Int64 (rows) with every
+    /// index in [0, C), and the others (name, tensor) rows elements of x's dtype; returns (rows, C) and the targets.</summary>
+    public static (int Rows, int C, long[] Targets) ClassRows(string op, RawTensor x, RawTensor target, params (string Name, RawTensor T)[] perRow)
+    {
+        if (!x.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {x.DType} is not supported; expected Float32 or Float64");
+        if (x.Rank != 2) throw new ArgumentException($"{op}: x has shape {Shapes.Format(x.Shape)}; expected 2 dims (rows, classes)");
+        int rows = x.Shape[0], c = x.Shape[1];
+        if (target.DType != DType.Int64 || target.Numel != rows)
+            throw new ArgumentException($"{op}: target is a {target.DType} tensor of shape {Shapes.Format(target.Shape)}; expected {rows} Int64 class indices");
+        foreach (var (name, t) in perRow)
+            if (t.DType != x.DType || t.Numel != rows)
+                throw new ArgumentException($"{op}: {name} is a {t.DType} tensor of shape {Shapes.Format(t.Shape)}; expected {rows} {x.DType} elements, one per row of x {Shapes.Format(x.Shape)}");
+        var ts = (long[])target.Backend.ToArray(target);
+        for (int i = 0; i < rows; i++)
+            if (ts[i] < 0 || ts[i] >= c)
+                throw new ArgumentOutOfRangeException(nameof(target), ts[i], $"{op}: target[{i}] = {ts[i]} is out of range; expected a class index in [0, {c})");
+        return (rows, c, ts);
+    }
 }

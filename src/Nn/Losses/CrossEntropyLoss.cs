@@ -71,6 +71,12 @@ public static partial class Functional
             throw new ArgumentException($"{op}: target must hold class indices (Int64 or Int32) or class probabilities (the input's floating dtype), but dtype is {target.DType}", nameof(target));
 
         var ct = LossArgs.Indices(op, input, target, weight, ignoreIndex, needMask: e > 0);
+        if (e == 0 && input.Rank <= 2) // (N, C) or (C): the backend's fused kernel, which keeps no (N, C) buffer of its own
+        {
+            int n = ct.Index.Numel;
+            var perRow = CrossEntropyFn.Apply(unbatched ? input.Unsqueeze(0) : input, ct.Index.Reshape(n), (-ct.NegWeight).Reshape(n));
+            return LossArgs.Reduce(perRow.Reshape(ct.ItemShape), reduction, ct.Total);
+        }
         var lp = (unbatched ? input.Unsqueeze(0) : input).LogSoftmax(1);
         var nll = GatherFn.Apply(lp, 1, ct.Index) * ct.NegWeight;
         if (e > 0)
@@ -80,4 +86,28 @@ public static partial class Functional
         }
         return LossArgs.Reduce(nll.Reshape(ct.ItemShape), reduction, ct.Total);
     }
+}
+
+/// <summary>
+/// Cross entropy over class indices for (rows, C) input as one node: the backend's fused kernel (IBackend.CrossEntropy)
+/// keeps each row's log-sum-exp, and the backward writes softmax minus the one-hot target, scaled by the row's weight and
+/// output gradient, in one pass. rowWeight holds each row's class weight (0 for an ignored target).
+/// </summary>
+internal sealed class CrossEntropyFn(RawTensor target, RawTensor rowWeight, RawTensor lse) : Function
+{
+    public override string Name => "CrossEntropyLossBackward";
+
+    public static Tensor Apply(Tensor x, Tensor target, Tensor rowWeight)
+    {
+        var (loss, lse) = x.Backend.CrossEntropy(x.Raw, target.Raw, rowWeight.Raw);
+        return Record(loss, () =>
+        {
+            var f = new CrossEntropyFn(target.Raw, rowWeight.Raw, lse);
+            f.Save(x.Detach());
+            return f;
+        }, x);
+    }
+
+    protected internal override Tensor?[] Backward(Tensor g) =>
+        [new Tensor(g.Backend.CrossEntropyBackward(Saved(0).Raw, target, rowWeight, lse, g.Raw))];
 }

@@ -33,6 +33,28 @@ public class DeterminismTests
     }
 
     [Fact]
+    public void LayerNormGradientsDoNotDependOnTheCoreCount()
+    {
+        // The weight and bias gradients are column sums split over the cores by columns; 100 columns leave a scalar tail
+        // at every width. Run with all cores and inside one of two parts (half the cores each), compare the bits.
+        var b = Device.Cpu.Backend;
+        RawTensor R(int seed, params int[] shape) => Torch.Randn(shape, generator: new Generator(seed)).Raw;
+        var (x, dy, w, bias) = (R(4, 2000, 100), R(5, 2000, 100), R(6, 100), R(7, 100));
+        float[][] Run()
+        {
+            var (y, mean, rstd) = b.LayerNorm(x, 100, w, bias, 1e-5);
+            var (dx, dw, db) = b.LayerNormBackward(dy, x, mean, rstd, w, 100, affineGrads: true);
+            return [.. new[] { y, dx, dw!, db! }.Select(t => ((float[])b.ToArray(t)))];
+        }
+        var all = Run();
+        var half = new float[2][][];
+        b.RunParts(2, i => half[i] = Run());
+        foreach (var h in half)
+            for (int k = 0; k < all.Length; k++)
+                Assert.Equal(all[k].Select(BitConverter.SingleToInt32Bits), h[k].Select(BitConverter.SingleToInt32Bits));
+    }
+
+    [Fact]
     public void LargeSum()
     {
         var x = Torch.Randn([3_000_001], generator: new Generator(1));

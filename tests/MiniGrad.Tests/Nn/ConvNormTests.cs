@@ -14,6 +14,75 @@ public class ConvNormTests
 {
     public static TheoryData<string> Devices => TestDevices.All;
 
+    // The fused LayerNorm and CrossEntropy kernels against their composition from plain ops in float64 (autograd for the
+    // gradients), with rows long enough for the vector loops and an odd length for the scalar tails, in both dtypes.
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void FusedLayerNormAndCrossEntropyMatchTheirCompositionInFloat64(string device)
+    {
+        var dev = Device.Parse(device);
+        foreach (var (dtype, cols, tol) in new[] { (DType.Float32, 100, 2e-5), (DType.Float64, 37, 1e-12), (DType.Float32, 1000, 2e-5) })
+        {
+            // LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b, rows of 3 + 2 shifted far from zero.
+            // (The inputs are rounded to dtype first: the reference sees what the kernel sees.)
+            Tensor In(Tensor t) => t.To(dtype).To(DType.Float64);
+            var x = In(H.Rnd(1, 5, cols) + Torch.Tensor(new double[] { 0, 0, 0, 100, -1e3 }, [5, 1]));
+            var (w, b, dy) = (In(H.Rnd(2, cols)), In(H.Rnd(3, cols)), In(H.Rnd(4, 5, cols)));
+            Tensor[] Run(Tensor xi, Tensor wi, Tensor bi, Func<Tensor, Tensor, Tensor, Tensor> f, Device d, DType t)
+            {
+                Tensor L(Tensor v) => v.Detach().To(t).To(d).RequiresGrad_();
+                var (xl, wl, bl) = (L(xi), L(wi), L(bi));
+                var y = f(xl, wl, bl);
+                (y * dy.To(t).To(d)).Sum().Backward();
+                return [y, xl.Grad!, wl.Grad!, bl.Grad!];
+            }
+            var want = Run(x, w, b, (xi, wi, bi) =>
+            {
+                var xc = xi - xi.Mean([1], keepDim: true);
+                return xc / ((xc * xc).Mean([1], keepDim: true) + 1e-5).Sqrt() * wi + bi;
+            }, Device.Cpu, DType.Float64);
+            var got = Run(x, w, b, (xi, wi, bi) => Functional.LayerNorm(xi, [cols], wi, bi), dev, dtype);
+            for (int k = 0; k < 4; k++)
+                H.Close(want[k].Arr(), got[k].To(DType.Float64).Arr(), tol * 10);
+
+            // CrossEntropy with class weights and an ignored target.
+            var logits = In(H.Rnd(5, 6, cols) * 3);
+            var target = Torch.Tensor(new long[] { 0, cols - 1, 7, -100, 3, 7 }, [6]);
+            var cw = In(H.Rnd(6, cols).Abs() + 0.5);
+            var xr = logits.RequiresGrad_();
+            var lp = xr.LogSoftmax(1);
+            var t = Torch.Tensor(new long[] { 0, cols - 1, 7, 0, 3, 7 }, [6, 1]);
+            var rowW = Torch.Tensor(new long[] { 0, cols - 1, 7, 0, 3, 7 }.Select((c, i) => i == 3 ? 0.0 : cw.Arr()[c]).ToArray(), [6, 1]);
+            var refLoss = -(lp.Gather(1, t) * rowW).Sum() / rowW.Sum();
+            refLoss.Backward();
+            var xg = logits.Detach().To(dtype).To(dev).RequiresGrad_();
+            var loss = Functional.CrossEntropy(xg, target.To(dev), cw.To(dtype).To(dev));
+            loss.Backward();
+            H.Close([refLoss.Item<double>()], [loss.To(DType.Float64).Item<double>()], tol * 10);
+            H.Close(xr.Grad!.Arr(), xg.Grad!.To(DType.Float64).Arr(), tol);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void FusedKernelsRejectBadArguments(string device)
+    {
+        var b = Device.Parse(device).Backend;
+        var x = Torch.Randn(4, 6).To(Device.Parse(device)).Raw;
+        RawTensor On(Tensor t) => t.To(Device.Parse(device)).Raw;
+        void Bad(Action a, params string[] fragments) => H.Throws<ArgumentException>(a, fragments);
+        Bad(() => b.LayerNorm(x, 5, null, null, 1e-5), "cols = 5", "[4,6]");
+        Bad(() => b.LayerNorm(x, 6, On(Torch.Randn(5)), null, 1e-5), "weight", "6 Float32");
+        Bad(() => b.LayerNorm(On(Torch.Tensor(new long[] { 1, 2 }, 2)), 2, null, null, 1e-5), "Int64");
+        var t = On(Torch.Tensor(new long[] { 0, 5, 6, 1 }, 4));
+        var rw = On(Torch.Ones(4));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => b.CrossEntropy(x, t, rw));
+        Assert.Contains("target[2] = 6", e.Message);
+        Assert.Contains("[0, 6)", e.Message);
+        Bad(() => b.CrossEntropy(x, On(Torch.Tensor(new[] { 0, 1, 2, 3 }, 4)), rw), "Int32", "Int64");
+        Bad(() => b.CrossEntropy(x, On(Torch.Tensor(new long[] { 0, 1, 2, 3 }, 4)), On(Torch.Ones(3))), "rowWeight", "4 Float32");
+    }
+
     // (L, kernel, stride, dilation, padLeft, lOut, pad value)
     public static IEnumerable<object[]> Windows() => TestDevices.Cross(new object[][]
     {
