@@ -40,7 +40,7 @@ public static class BackendChecks
     }
 
     /// <summary>LayerNorm's and LayerNormBackward's arguments: floating tensors of one dtype, x's numel a multiple of cols, and the
-    /// others (name, tensor or null, expected numel) of that many elements.</summary>
+    /// others (name, tensor or null, expected numel; -1: one per row) of that many elements. Returns the row count.</summary>
     public static int Rows(string op, RawTensor x, int cols, params (string Name, RawTensor? X, int Numel)[] others)
     {
         if (!x.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {x.DType} is not supported; expected Float32 or Float64");
