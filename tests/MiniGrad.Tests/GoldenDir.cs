@@ -19,6 +19,16 @@ public static class GoldenDir
 /// <summary>Readers for the golden folders written by <c>oracle golden-nn2</c> (non-finite numbers are strings there).</summary>
 internal static class Golden
 {
+    /// <summary>One theory case per device of <see cref="TestDevices"/> and case file of the golden folder, in file-name order.</summary>
+    public static TheoryData<string, string> Cases(string folder)
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var device in TestDevices.Names)
+            foreach (var f in Directory.GetFiles(GoldenDir.Of(folder), "*.json").OrderBy(f => f, StringComparer.Ordinal))
+                data.Add(device, Path.GetFileName(f));
+        return data;
+    }
+
     public static JsonElement Parse(string path)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(path));

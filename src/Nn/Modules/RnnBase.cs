@@ -12,7 +12,7 @@ public abstract class RnnBase : Module, ITensorModule
     readonly RecurrentLayerFn.Weights[] cells;
     readonly Generator? generator;
     readonly CellKind kind;
-    readonly string name;
+    private protected readonly string name;
 
     private protected RnnBase(string name, CellKind kind, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst, double dropout,
         bool bidirectional, DType dtype, Generator? generator)

@@ -13,17 +13,8 @@ namespace MiniGrad.Tests.Nn;
 [Collection("Ilgpu")]
 public class ConvNormGoldenTests
 {
-    static TheoryData<string, string> Cases(string folder)
-    {
-        var data = new TheoryData<string, string>();
-        foreach (var device in TestDevices.Names)
-            foreach (var f in Directory.GetFiles(GoldenDir.Of(folder), "*.json").OrderBy(f => f, StringComparer.Ordinal))
-                data.Add(device, Path.GetFileName(f));
-        return data;
-    }
-
-    public static TheoryData<string, string> ConvCases() => Cases("conv1d");
-    public static TheoryData<string, string> NormCases() => Cases("norm");
+    public static TheoryData<string, string> ConvCases() => Golden.Cases("conv1d");
+    public static TheoryData<string, string> NormCases() => Golden.Cases("norm");
 
     [Fact]
     public void GoldenFoldersHaveCases()

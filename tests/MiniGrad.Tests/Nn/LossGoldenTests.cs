@@ -15,14 +15,7 @@ public class LossGoldenTests
 {
     static string Dir => GoldenDir.Of("losses");
 
-    public static TheoryData<string, string> Cases()
-    {
-        var data = new TheoryData<string, string>();
-        foreach (var device in TestDevices.Names)
-            foreach (var f in Directory.GetFiles(Dir, "*.json").OrderBy(f => f, StringComparer.Ordinal))
-                data.Add(device, Path.GetFileName(f));
-        return data;
-    }
+    public static TheoryData<string, string> Cases() => Golden.Cases("losses");
 
     [Fact]
     public void GoldenFolderHasEveryLoss()
