@@ -48,52 +48,25 @@ static class Corpus
 
     public static readonly Alphabet Digits = new(SyntheticSpeech.Symbols);
 
-    /// <summary>Pads a list of examples into one batch.</summary>
+    /// <summary>Pads a list of examples into one batch: features (T, N, F) on the device, targets (N, S) on the CPU.</summary>
     public static Batch MakeBatch(Example[] items, int dim, Device device)
     {
-        int n = items.Length, T = items.Max(e => e.Frames), S = Math.Max(1, items.Max(e => e.Labels.Length));
-        var x = new float[T * n * dim];
-        var y = new long[n * S];
-        for (int b = 0; b < n; b++)
-        {
-            var e = items[b];
-            for (int t = 0; t < e.Frames; t++) Array.Copy(e.Features, t * dim, x, (t * n + b) * dim, dim);
-            for (int s = 0; s < e.Labels.Length; s++) y[b * S + s] = e.Labels[s];
-        }
-        return new Batch(Torch.Tensor(x, T, n, dim).To(device), Torch.Tensor(y, n, S), items.Select(e => e.Frames).ToArray(),
-            items.Select(e => e.Labels.Length).ToArray(), items);
+        var x = Collate.PadSequences(items.Select(e => e.Features).ToArray(), dim);
+        var y = Collate.PadLabels(items.Select(e => e.Labels).ToArray());
+        return new Batch(x.Data.To(device), y.Data, x.Lengths, y.Lengths, items);
     }
 
     /// <summary>
-    /// The batches of one epoch: shuffled, then sorted by length within windows of 20 batches so that little
-    /// padding is needed, then the batches shuffled again (deterministic in the seed).
+    /// One training epoch's batches: utterances of similar length batched together (buckets of 20 batches), the batch
+    /// order shuffled, every draw from the generator (BucketBatchSampler), each batch collated by
+    /// <paramref name="collate"/> (given the batch's index in the epoch) on a background thread,
+    /// <paramref name="prefetch"/> batches ahead of the training step.
     /// </summary>
-    public static List<Example[]> EpochBatches(Example[] data, int batchSize, Generator rng)
-    {
-        var order = Enumerable.Range(0, data.Length).ToArray();
-        Shuffle(order, rng);
-        var batches = new List<Example[]>();
-        int window = batchSize * 20;
-        for (int w = 0; w < order.Length; w += window)
-        {
-            var chunk = order.Skip(w).Take(window).OrderBy(i => data[i].Frames).ThenBy(i => i).ToArray();
-            for (int b = 0; b < chunk.Length; b += batchSize) batches.Add(chunk.Skip(b).Take(batchSize).Select(i => data[i]).ToArray());
-        }
-        var bo = batches.ToArray();
-        Shuffle(bo, rng);
-        return bo.ToList();
-    }
+    public static DataLoader<Example, Batch> TrainLoader(Example[] data, int batchSize, Generator rng, Func<Example[], int, Batch> collate, int prefetch = 2) =>
+        new(new ListDataset<Example>(data), new BucketBatchSampler(data.Select(e => e.Frames).ToArray(), batchSize, generator: rng, bucketBatches: 20), collate, prefetch);
 
-    /// <summary>Fixed batches sorted by length, for evaluation.</summary>
-    public static List<Example[]> EvalBatches(Example[] data, int batchSize) =>
-        data.OrderBy(e => e.Frames).Chunk(batchSize).ToList();
-
-    static void Shuffle<T>(T[] a, Generator rng)
-    {
-        for (int i = a.Length - 1; i > 0; i--)
-        {
-            int j = (int)rng.NextBelow((ulong)(i + 1));
-            (a[i], a[j]) = (a[j], a[i]);
-        }
-    }
+    /// <summary>Fixed batches sorted by length (ties in data order), for evaluation.</summary>
+    public static DataLoader<Example, Batch> EvalLoader(Example[] data, int batchSize, int dim, Device device) =>
+        new(new ListDataset<Example>(data), new BucketBatchSampler(data.Select(e => e.Frames).ToArray(), batchSize, shuffle: false),
+            items => MakeBatch(items, dim, device));
 }

@@ -139,8 +139,12 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
         {
             for (int epoch = p.Epoch; p.GlobalStep < totalSteps && !Interrupted; epoch++)
             {
-                var rng = new Generator(o.Seed * 1000003L + epoch);
-                var batches = Corpus.EpochBatches(train, o.BatchSize, rng);
+                // The epoch's batches: bucketed by length and shuffled from a generator of the seed and epoch, so
+                // that a resumed run sees what an uninterrupted one would; augmentation and padding run a couple of
+                // batches ahead on the loader's thread.
+                int e = epoch;
+                var loader = Corpus.TrainLoader(train, o.BatchSize, new Generator(o.Seed * 1000003L + epoch),
+                    (items, b) => Corpus.MakeBatch(Augment(items, e, b), dim, MiniGrad.Device.Cpu));
                 double windowLoss = 0;
                 int windowCount = 0;
                 var epochClock = Stopwatch.StartNew();
@@ -148,12 +152,14 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
                 double EpochSec() => epochSecBefore + epochClock.Elapsed.TotalSeconds;
                 p.Epoch = epoch;
                 model.Train();
-                for (int step = p.StepInEpoch; step < batches.Count && p.GlobalStep < totalSteps; step++)
+                int step = p.StepInEpoch - 1;
+                foreach (var batch in loader.Batches(p.StepInEpoch))
                 {
+                    step++;
+                    if (p.GlobalStep >= totalSteps) break;
                     optimizer.Lr = LearningRate(o.Lr, p.GlobalStep, totalSteps);
-                    var batch = Corpus.MakeBatch(Augment(batches[step], epoch, step), dim, device);
                     optimizer.ZeroGrad();
-                    var lp = model.Forward(batch.Features, batch.InputLengths);
+                    var lp = model.Forward(batch.Features.To(device), batch.InputLengths);
                     var loss = Functional.CtcLoss(lp, batch.Targets.To(device), batch.InputLengths, batch.TargetLengths, blank: 0,
                         reduction: Reduction.Mean, zeroInfinity: true);
                     loss.Backward();
@@ -168,7 +174,7 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
                     double ups = p.EpochUtts / Math.Max(1e-9, p.EpochSec);
 
                     bool outOfTime = clock.Elapsed.TotalSeconds > o.TimeBudget, stopping = stop.IsCancellationRequested || outOfTime;
-                    bool last = step == batches.Count - 1 || p.GlobalStep == totalSteps;
+                    bool last = step == loader.Count - 1 || p.GlobalStep == totalSteps;
                     if (windowCount == 10 || last || stopping)
                     {
                         Log(new Row(epoch + 1, step + 1, p.GlobalStep, windowLoss / windowCount, ups, null, Elapsed()), csv);
@@ -176,7 +182,7 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
                     }
                     status = ($"epoch {epoch + 1}  {Bar((double)p.GlobalStep / totalSteps)} step {p.GlobalStep}/{totalSteps}  loss {p.EpochLossSum / p.EpochLossCount:F3}  {ups:F0} utt/s  {Elapsed():F0} s");
                     if (!interactive && (step + 1) % 20 == 0)
-                        Console.WriteLine($"  epoch {epoch + 1} step {step + 1}/{batches.Count} ({p.GlobalStep}/{totalSteps}) loss {p.EpochLossSum / p.EpochLossCount:F3} {ups:F0} utt/s");
+                        Console.WriteLine($"  epoch {epoch + 1} step {step + 1}/{loader.Count} ({p.GlobalStep}/{totalSteps}) loss {p.EpochLossSum / p.EpochLossCount:F3} {ups:F0} utt/s");
                     refresh();
 
                     if (stopping)
@@ -205,7 +211,7 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
                 // Ties go to the later checkpoint: the same validation CER after more training (and a lower learning rate).
                 bool better = valCer <= p.BestValCer;
                 if (better) p.BestValCer = valCer;
-                if (p.StepInEpoch == batches.Count)
+                if (p.StepInEpoch == loader.Count)
                 {
                     p.Epoch = epoch + 1; p.StepInEpoch = 0;
                     p.EpochLossSum = 0; p.EpochLossCount = 0; p.EpochUtts = 0; p.EpochSec = 0;
@@ -279,9 +285,9 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
         var outputs = new List<Decoded>();
         var alphabet = model.Config.Alphabet;
         using (Torch.NoGrad())
-            foreach (var items in Corpus.EvalBatches(data, batchSize))
+            foreach (var batch in Corpus.EvalLoader(data, batchSize, model.Config.InputSize, device))
             {
-                var batch = Corpus.MakeBatch(items, model.Config.InputSize, device);
+                var items = batch.Items;
                 var lp = model.Forward(batch.Features, batch.InputLengths).To(MiniGrad.Device.Cpu);
                 var greedy = CtcDecoder.Greedy(lp, batch.InputLengths);
                 var beam = beamWidth > 0 ? CtcDecoder.BeamSearch(lp, batch.InputLengths, beamWidth) : null;
