@@ -103,8 +103,8 @@ public static class Plot
     public static SvgImage CtcLattice(IReadOnlyList<string> extendedLabels, int frames, double[,]? weight = null, string title = "")
     {
         int S = extendedLabels.Count;
-        const double dx = 44, dy = 30, L = 56, T = 34, r = 8;
-        double W = L + (frames - 1) * dx + 30, H = T + (S - 1) * dy + 40;
+        const double dx = 44, dy = 30, L = 56, T = 52, r = 8;
+        double W = Math.Max(L + (frames - 1) * dx + 30, title.Length * 7.5 + 20), H = T + (S - 1) * dy + 40;
         double X(int t) => L + t * dx;
         double Y(int s) => T + s * dy;
         var sb = Open(W, H, title);
@@ -123,7 +123,7 @@ public static class Plot
         for (int s = 0; s < S; s++)
             sb.Append($"<text x=\"{F(L - 16)}\" y=\"{F(Y(s) + 4)}\" text-anchor=\"end\" font-weight=\"bold\">{Xml(extendedLabels[s])}</text>\n");
         for (int t = 0; t < frames; t++)
-            sb.Append($"<text x=\"{F(X(t))}\" y=\"{F(T - 16)}\" text-anchor=\"middle\">t={t}</text>\n");
+            sb.Append($"<text x=\"{F(X(t))}\" y=\"{F(T - 18)}\" text-anchor=\"middle\">t={t}</text>\n");
         for (int t = 0; t < frames; t++)
             for (int s = 0; s < S; s++)
             {
