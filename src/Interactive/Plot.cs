@@ -41,6 +41,8 @@ public static class Plot
         sb.Append($"<text x=\"{F((L + W - R) / 2)}\" y=\"{F(H - 6)}\" text-anchor=\"middle\">{Xml(xLabel)}</text>\n");
         sb.Append($"<text x=\"12\" y=\"{F((T + H - B) / 2)}\" text-anchor=\"middle\" transform=\"rotate(-90 12 {F((T + H - B) / 2)})\">{Xml(yLabel)}</text>\n");
         int k = 0;
+        double legendW = series.Keys.Select(n => n.Length).DefaultIfEmpty(0).Max() * 6.2 + 26, legendX = W - R - legendW - 4;
+        if (legend) sb.Append($"<rect x=\"{F(legendX)}\" y=\"{F(T + 2)}\" width=\"{F(legendW)}\" height=\"{F(14 * series.Count + 6)}\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#dddddd\"/>\n");
         foreach (var (name, ys) in series)
         {
             string color = Colors[k % Colors.Length];
@@ -49,7 +51,7 @@ public static class Plot
                 if (double.IsFinite(ys[i]) && (!logY || ys[i] > 0)) pts.Append(pts.Length > 0 ? " " : "").Append(F(X(i))).Append(',').Append(F(Y(ys[i])));
             sb.Append($"<polyline points=\"{pts}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"><title>{Xml(name)}</title></polyline>\n");
             if (legend)
-                sb.Append($"<rect x=\"{F(W - R - 130)}\" y=\"{F(T + 6 + 14 * k)}\" width=\"10\" height=\"3\" fill=\"{color}\"/><text x=\"{F(W - R - 116)}\" y=\"{F(T + 10 + 14 * k)}\">{Xml(name)}</text>\n");
+                sb.Append($"<rect x=\"{F(legendX + 6)}\" y=\"{F(T + 11 + 14 * k)}\" width=\"10\" height=\"3\" fill=\"{color}\"/><text x=\"{F(legendX + 20)}\" y=\"{F(T + 16 + 14 * k)}\">{Xml(name)}</text>\n");
             k++;
         }
         return Close(sb);
