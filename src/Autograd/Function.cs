@@ -32,6 +32,12 @@ public abstract class Function
     /// </summary>
     public double? GradNorm { get; internal set; }
 
+    /// <summary>
+    /// L2 norm of the gradient this op sent to each input in that same Backward() (null for inputs that got none);
+    /// null if none was recorded. Graph.ToSvg writes them on the edges.
+    /// </summary>
+    public double?[]? EdgeGradNorms { get; internal set; }
+
     /// <summary>Where the op was created in user code ("Method in File.cs:line"), known only for ops recorded inside Torch.DetectAnomaly().</summary>
     public string? CreatedAt => ForwardTrace is null ? null : Anomaly.UserFrame(ForwardTrace);
 
@@ -156,6 +162,13 @@ public static class Autograd
             if (norms) fn.GradNorm = Norm(g);
             var inputGrads = fn.RunBackward(g);
             if (anomaly) Anomaly.Check(fn, inputGrads);
+            if (norms)
+            {
+                var en = new double?[fn.Edges.Length];
+                for (int k = 0; k < en.Length; k++)
+                    if (fn.Edges[k].IsLive && k < inputGrads.Length && inputGrads[k] is { } gk) en[k] = Norm(gk);
+                fn.EdgeGradNorms = en;
+            }
             for (int k = 0; k < fn.Edges.Length; k++)
             {
                 var e = fn.Edges[k];

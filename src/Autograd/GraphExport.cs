@@ -13,7 +13,7 @@ namespace MiniGrad;
 /// File.WriteAllText("graph.dot", loss.ToDot(model.ParameterNames()));  // dot -Tpng graph.dot -o graph.png
 /// Console.WriteLine(loss.ToMermaid());                                   // paste into a Markdown ```mermaid block
 /// </code></example>
-public static class Graph
+public static partial class Graph
 {
     /// <summary>The graph in Graphviz DOT; names label chosen tensors (leaves, intermediates or the root).</summary>
     public static string ToDot(this Tensor root, IReadOnlyDictionary<Tensor, string>? names = null)
@@ -28,7 +28,7 @@ public static class Graph
             string fill = n.Kind switch { "parameter" => "#cfe2f3", "input" => "#fff2cc", "output" => "#d9ead3", _ => "" };
             sb.Append($"  {n.Id} [label=\"{label}\"{(fill.Length > 0 ? $", fillcolor=\"{fill}\"" : "")}];\n");
         }
-        foreach (var (from, to) in g.Edges) sb.Append($"  {from} -> {to};\n");
+        foreach (var (from, to, _) in g.Edges) sb.Append($"  {from} -> {to};\n");
         sb.Append("}\n");
         return sb.ToString();
     }
@@ -46,7 +46,7 @@ public static class Graph
             string shaped = n.Kind switch { "op" => $"[\"{label}\"]", "output" => $"([\"{label}\"])", _ => $"(\"{label}\")" };
             sb.Append($"  {n.Id}{shaped}\n");
         }
-        foreach (var (from, to) in g.Edges) sb.Append($"  {from} --> {to}\n");
+        foreach (var (from, to, _) in g.Edges) sb.Append($"  {from} --> {to}\n");
         sb.Append("  classDef parameter fill:#cfe2f3,stroke:#3d85c6\n");
         sb.Append("  classDef input fill:#fff2cc,stroke:#bf9000\n");
         sb.Append("  classDef output fill:#d9ead3,stroke:#6aa84f\n");
@@ -60,7 +60,9 @@ public static class Graph
 
     sealed record Node(string Id, string Kind, string[] Lines);
 
-    sealed record Drawing(List<Node> Nodes, List<(string From, string To)> Edges);
+    // An edge's Norm is that of the gradient which flowed along it (from the op back to that input) in the last
+    // Backward() inside Torch.RecordGradNorms(); null when none was recorded.
+    sealed record Drawing(List<Node> Nodes, List<(string From, string To, double? Norm)> Edges);
 
     // Breadth-first from the root's grad_fn, inputs in order, so ids (f0, f1, ...; leaves t0, t1, ...) are stable.
     static Drawing Walk(Tensor root, IReadOnlyDictionary<Tensor, string>? names)
@@ -73,7 +75,7 @@ public static class Graph
         string? NameOf(Tensor t) => names is not null && names.TryGetValue(t, out var n) ? n : null;
 
         var nodes = new List<Node>();
-        var edges = new List<(string, string)>();
+        var edges = new List<(string, string, double?)>();
         if (root.GradFn is null)
         {
             nodes.Add(LeafNode("t0", root, NameOf(root)));
@@ -91,16 +93,18 @@ public static class Graph
             queue.Enqueue(f);
             return id;
         }
-        edges.Add((Visit(root.GradFn), "out"));
+        edges.Add((Visit(root.GradFn), "out", root.GradFn.GradNorm));
         while (queue.Count > 0)
         {
             var fn = queue.Dequeue();
             var lines = new List<string> { fnNames.TryGetValue(fn, out var n) ? $"{n} = {fn.Name}" : fn.Name, Describe(fn.OutputShape, fn.OutputDType) };
             if (fn.GradNorm is { } norm) lines.Add($"grad norm {Num(norm)}");
             nodes.Add(new Node(fnIds[fn], "op", [.. lines]));
-            foreach (var e in fn.Edges)
+            for (int k = 0; k < fn.Edges.Length; k++)
             {
-                if (e.Fn is { } child) edges.Add((Visit(child), fnIds[fn]));
+                var e = fn.Edges[k];
+                double? edgeNorm = fn.EdgeGradNorms is { } en && k < en.Length ? en[k] : null;
+                if (e.Fn is { } child) edges.Add((Visit(child), fnIds[fn], edgeNorm));
                 else if (e.Leaf is { } leaf)
                 {
                     if (!leafIds.TryGetValue(leaf, out var id))
@@ -108,7 +112,7 @@ public static class Graph
                         leafIds[leaf] = id = $"t{leafIds.Count}";
                         nodes.Add(LeafNode(id, leaf, NameOf(leaf)));
                     }
-                    edges.Add((id, fnIds[fn]));
+                    edges.Add((id, fnIds[fn], edgeNorm));
                 }
             }
         }

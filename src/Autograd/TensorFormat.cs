@@ -6,7 +6,7 @@ namespace MiniGrad;
 /// <summary>Prints tensors the way PyTorch does: nested brackets, aligned columns, long dims elided with "...".</summary>
 internal static class TensorFormat
 {
-    const int Threshold = 1000, EdgeItems = 3, LineWidth = 80;
+    internal const int Threshold = 1000, EdgeItems = 3, LineWidth = 80;
 
     public static string Format(Tensor t)
     {
@@ -58,7 +58,8 @@ internal static class TensorFormat
     }
 
     // Formats the elements that will be shown (all, unless summarizing) and returns the column width.
-    static (string?[] Cells, int Width) Cells(Tensor t, bool summarize)
+    // MiniGrad.Interactive's HTML tables use it too, so both displays print numbers alike.
+    internal static (string?[] Cells, int Width) Cells(Tensor t, bool summarize)
     {
         var ic = CultureInfo.InvariantCulture;
         var shape = t.Raw.Shape;
