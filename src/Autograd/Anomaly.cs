@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -56,17 +57,20 @@ static class Anomaly
     /// </summary>
     internal static string? UserFrame(StackTrace trace)
     {
+        // DiagnosticMethodInfo rather than StackFrame.GetMethod: it needs no reflection metadata, so it stays trim- and
+        // AOT-safe (where the runtime has no name for a frame it is null and the frame is skipped).
         StackFrame? first = null;
+        DiagnosticMethodInfo? firstInfo = null;
         foreach (var frame in trace.GetFrames())
         {
-            var asm = frame.GetMethod()?.DeclaringType?.Assembly.GetName().Name;
+            var info = DiagnosticMethodInfo.Create(frame);
+            var asm = info?.DeclaringAssemblyName is { } full ? new AssemblyName(full).Name : null;
             if (asm is null || IsMiniGrad(asm)) continue;
-            first ??= frame;
-            if (!IsFramework(asm)) { first = frame; break; }
+            if (first is null) { first = frame; firstInfo = info; }
+            if (!IsFramework(asm)) { first = frame; firstInfo = info; break; }
         }
         if (first is null) return null;
-        var m = first.GetMethod()!;
-        string method = $"{m.DeclaringType?.FullName}.{m.Name}";
+        string method = $"{firstInfo!.DeclaringTypeName}.{firstInfo.Name}";
         return first.GetFileName() is { } file
             ? $"{method} in {file}:{first.GetFileLineNumber().ToString(CultureInfo.InvariantCulture)}"
             : method;

@@ -11,6 +11,17 @@ public static partial class Torch
     /// <summary>Seeds the default generator: the same seed gives the same numbers on every run.</summary>
     public static void ManualSeed(long seed) => DefaultGenerator.ManualSeed(seed);
 
+    /// <summary>
+    /// Sets how many threads the CPU kernels use, for the whole process (torch.set_num_threads); the default is every core
+    /// (<see cref="Environment.ProcessorCount"/>). Results are bit-identical for any count: work is split so that each
+    /// output element is computed by one thread in the same order.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">n is less than 1.</exception>
+    public static void SetNumThreads(int n) => CpuThreads.Set(n);
+
+    /// <summary>How many threads the CPU kernels use (torch.get_num_threads).</summary>
+    public static int GetNumThreads() => CpuThreads.Count;
+
     /// <summary>Turns off recording on this thread until the scope is disposed.</summary>
     public static IDisposable NoGrad() => Autograd.NoGrad();
 

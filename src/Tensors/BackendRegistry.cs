@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Reflection;
 
 namespace MiniGrad;
 
@@ -14,25 +13,35 @@ public interface IBackendProvider
     IBackend Create(Device device);
 }
 
-/// <summary>Finds the backend of a device; backend assemblies are loaded by name on first use.</summary>
+/// <summary>
+/// Finds the backend of a device among the registered providers. Backends register themselves explicitly (no
+/// assembly scan, so trimming and NativeAOT keep them): the <c>MiniGrad</c> package registers the CPU backend and
+/// <c>MiniGrad.Backends.Ilgpu</c> registers itself, both from a module initializer their build files add to the
+/// application; without those packages call <c>MiniGrad.Backends.Cpu.CpuBackendProvider.Register()</c> or
+/// <c>MiniGrad.Backends.Ilgpu.IlgpuBackendProvider.Register()</c> once at start-up.
+/// </summary>
 public static class BackendRegistry
 {
     static readonly ConcurrentDictionary<Device, IBackend> Backends = new();
     static readonly List<IBackendProvider> Providers = new();
-    static readonly string[] KnownAssemblies = ["MiniGrad.Backends.Cpu", "MiniGrad.Backends.Ilgpu"];
-    static bool scanned;
 
-    /// <summary>Adds a provider (backend assemblies call this; tests may too).</summary>
+    /// <summary>Adds a provider; registering a second provider of the same type does nothing.</summary>
     public static void Register(IBackendProvider provider)
     {
+        ArgumentNullException.ThrowIfNull(provider);
         lock (Providers) if (!Providers.Any(p => p.GetType() == provider.GetType())) Providers.Add(provider);
+    }
+
+    /// <summary>The device types of the registered providers.</summary>
+    public static IReadOnlyList<string> DeviceTypes
+    {
+        get { lock (Providers) return Providers.SelectMany(p => p.DeviceTypes).ToList(); }
     }
 
     /// <summary>The backend for a device, created once and cached.</summary>
     public static IBackend Get(Device device) => Backends.GetOrAdd(device, d =>
     {
-        var p = ProviderFor(d.Type) ?? throw new ArgumentException(
-            $"Device: no backend serves device type '{d.Type}' (known: {string.Join(", ", AllTypes())})", nameof(device));
+        var p = ProviderFor(d.Type) ?? throw new ArgumentException(NoProvider(d.Type), nameof(device));
         if (!p.IsAvailable(d.Type)) throw new InvalidOperationException($"Device: '{d}' is not available on this machine");
         return p.Create(d);
     });
@@ -45,28 +54,22 @@ public static class BackendRegistry
         return Device.Cpu;
     }
 
-    static IEnumerable<string> AllTypes() { Scan(); lock (Providers) return Providers.SelectMany(p => p.DeviceTypes).ToList(); }
+    static string NoProvider(string type)
+    {
+        var known = DeviceTypes;
+        if (known.Count == 0)
+            return $"Device: no backend serves device type '{type}': no backend is registered. Reference the MiniGrad package " +
+                   "(it registers the CPU backend through a module initializer added to the application), or call " +
+                   "MiniGrad.Backends.Cpu.CpuBackendProvider.Register() (and MiniGrad.Backends.Ilgpu.IlgpuBackendProvider.Register() " +
+                   "for GPUs) once at start-up";
+        string hint = type is "cuda" or "opencl" or "ilgpu-cpu"
+            ? "; reference MiniGrad.Backends.Ilgpu (or call MiniGrad.Backends.Ilgpu.IlgpuBackendProvider.Register())"
+            : "";
+        return $"Device: no backend serves device type '{type}' (registered: {string.Join(", ", known)}){hint}";
+    }
 
     static IBackendProvider? ProviderFor(string type)
     {
-        Scan();
         lock (Providers) return Providers.FirstOrDefault(p => p.DeviceTypes.Contains(type));
-    }
-
-    static void Scan()
-    {
-        lock (Providers)
-        {
-            if (scanned) return;
-            scanned = true;
-            foreach (var name in KnownAssemblies)
-            {
-                Assembly asm;
-                try { asm = Assembly.Load(name); } catch (FileNotFoundException) { continue; }
-                foreach (var t in asm.GetTypes())
-                    if (typeof(IBackendProvider).IsAssignableFrom(t) && !t.IsAbstract && t.GetConstructor(Type.EmptyTypes) != null)
-                        if (!Providers.Any(p => p.GetType() == t)) Providers.Add((IBackendProvider)Activator.CreateInstance(t)!);
-            }
-        }
     }
 }

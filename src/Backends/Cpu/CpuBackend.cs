@@ -35,7 +35,16 @@ public sealed partial class CpuBackend : IBackend
     public Array ToArray(RawTensor x)
     {
         var c = C(x);
-        var r = Array.CreateInstance(x.DType.ClrType(), x.Numel);
+        // A typed array per dtype rather than Array.CreateInstance, which NativeAOT cannot promise for a runtime Type.
+        Array r = x.DType switch
+        {
+            DType.Float32 => new float[x.Numel],
+            DType.Float64 => new double[x.Numel],
+            DType.Int32 => new int[x.Numel],
+            DType.Int64 => new long[x.Numel],
+            DType.Bool => new bool[x.Numel],
+            _ => throw new NotSupportedException($"ToArray: dtype {x.DType} is not supported"),
+        };
         Array.Copy(c.Data, r, x.Numel);
         return r;
     }

@@ -39,9 +39,19 @@ public sealed class CpuTensor : RawTensor
     }
 }
 
-/// <summary>Registers the CPU backend with the registry (found by assembly scan).</summary>
+/// <summary>Serves the "cpu" device. The <c>MiniGrad</c> package registers it; without that package call <see cref="Register"/>.</summary>
 public sealed class CpuBackendProvider : IBackendProvider
 {
+    /// <summary>Registers the CPU backend with <see cref="BackendRegistry"/> (idempotent, no reflection: trimming and NativeAOT keep it).</summary>
+    public static void Register() => BackendRegistry.Register(new CpuBackendProvider());
+
+    // Whatever touches this assembly first (a CPU kernel, Register itself) registers the backend, so code that already
+    // names a CPU-backend type never sees an empty registry.
+#pragma warning disable CA2255 // a library's module initializer: registering is all it does, and it is idempotent
+    [System.Runtime.CompilerServices.ModuleInitializer]
+    internal static void RegisterOnLoad() => Register();
+#pragma warning restore CA2255
+
     /// <inheritdoc/>
     public IReadOnlyList<string> DeviceTypes => ["cpu"];
     /// <inheritdoc/>

@@ -5,13 +5,13 @@ namespace MiniGrad.Backends.Cpu;
 /// <summary>Splits index ranges over the cores only when the work is big enough to pay for it.</summary>
 internal static class Par
 {
-    // The cores a thread's kernels may split their work over: all of them, except on a thread that runs one of several
-    // independent parts (Parts), which gets its share. On 2 cores with 2 parts that share is 1 and the kernels run
-    // inline, instead of queueing work that no core is free to take.
+    // The cores a thread's kernels may split their work over: Torch.SetNumThreads's count (all cores by default), except
+    // on a thread that runs one of several independent parts (Parts), which gets its share. On 2 cores with 2 parts that
+    // share is 1 and the kernels run inline, instead of queueing work that no core is free to take.
     [ThreadStatic] static int t_cores;
 
     /// <summary>How many cores the calling thread's kernels may use.</summary>
-    public static int Cores => t_cores > 0 ? t_cores : Environment.ProcessorCount;
+    public static int Cores => t_cores > 0 ? t_cores : CpuThreads.Count;
 
     /// <summary>Runs body over [0, count) in contiguous chunks; inline when count * costPerItem is small.</summary>
     public static void For(int count, long costPerItem, Action<int, int> body)

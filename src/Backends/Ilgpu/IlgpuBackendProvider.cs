@@ -4,9 +4,18 @@ using ILGPU.Runtime.OpenCL;
 
 namespace MiniGrad.Backends.Ilgpu;
 
-/// <summary>Serves "cuda", "opencl" and "ilgpu-cpu" (ILGPU's CPU accelerator, present everywhere); found by the registry's assembly scan.</summary>
+/// <summary>Serves "cuda", "opencl" and "ilgpu-cpu" (ILGPU's CPU accelerator, present everywhere). The package registers it from a
+/// module initializer added to the application; otherwise call <see cref="Register"/> once at start-up.</summary>
 public sealed class IlgpuBackendProvider : IBackendProvider
 {
+    /// <summary>Registers the ILGPU backend with <see cref="BackendRegistry"/> (idempotent, no reflection).</summary>
+    public static void Register() => BackendRegistry.Register(new IlgpuBackendProvider());
+
+#pragma warning disable CA2255 // a library's module initializer: registering is all it does, and it is idempotent
+    [System.Runtime.CompilerServices.ModuleInitializer]
+    internal static void RegisterOnLoad() => Register();
+#pragma warning restore CA2255
+
     // One probing context, only to list devices; each backend owns its own context and accelerator.
     static readonly Lazy<Context?> Probe = new(() =>
     {

@@ -85,7 +85,7 @@ public sealed class SyntheticSpeech
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfNegative(startIndex);
         var result = new SyntheticUtterance[count];
-        Parallel.For(0, count, i => result[i] = Generate(startIndex + i));
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Torch.GetNumThreads() }, i => result[i] = Generate(startIndex + i));
         return result;
     }
 

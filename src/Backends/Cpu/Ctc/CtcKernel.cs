@@ -21,7 +21,8 @@ namespace MiniGrad.Backends.Cpu;
 /// </summary>
 internal static unsafe partial class CtcKernel
 {
-    /// <summary>Upper bound on worker threads (tests set 1 to check thread-count independence); &lt;= 0: all cores.</summary>
+    /// <summary>Upper bound on worker threads (tests set 1 to check thread-count independence); &lt;= 0: <see cref="Par.Cores"/>
+    /// (Torch.SetNumThreads's count, or a part's share of it).</summary>
     internal static int MaxDegreeOfParallelism = -1;
 
     // Below this many (frame x state) cells in total, starting workers costs more than it saves.
@@ -127,23 +128,16 @@ internal static unsafe partial class CtcKernel
 
     static void Run(int batch, long work, Action<int> body)
     {
-        int dop = MaxDegreeOfParallelism > 0 ? MaxDegreeOfParallelism : Environment.ProcessorCount;
+        int dop = MaxDegreeOfParallelism > 0 ? MaxDegreeOfParallelism : Par.Cores;
         if (batch <= 1 || dop <= 1 || work < ParallelThreshold)
         {
             for (int n = 0; n < batch; n++) body(n);
             return;
         }
-        if (MaxDegreeOfParallelism > 0)
-        {
-            var options = s_options;
-            if (options is null || options.MaxDegreeOfParallelism != dop)
-                s_options = options = new ParallelOptions { MaxDegreeOfParallelism = dop };
-            Parallel.For(0, batch, options, body);
-        }
-        else
-        {
-            Parallel.For(0, batch, body);
-        }
+        var options = s_options;
+        if (options is null || options.MaxDegreeOfParallelism != dop)
+            s_options = options = new ParallelOptions { MaxDegreeOfParallelism = dop };
+        Parallel.For(0, batch, options, body);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
