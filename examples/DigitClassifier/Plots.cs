@@ -17,7 +17,7 @@ static class Plots
         var plt = new Plot();
         var hm = plt.Add.Heatmap(z);
         hm.Colormap = new ScottPlot.Colormaps.Viridis();
-        plt.Add.ColorBar(hm).Label = "fraction of the row";
+        plt.Add.ColorBar(hm); // colour: the fraction of the row (the spoken digit's utterances)
         // Row 0 of the array is drawn at the top, at y = 9.
         for (int r = 0; r < 10; r++)
             for (int c = 0; c < 10; c++)
@@ -32,7 +32,7 @@ static class Plots
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks, ticks.Select(i => i.ToString("0")).ToArray());
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks, ticks.Select(i => (9 - i).ToString("0")).ToArray());
         plt.Axes.SetLimits(-0.5, 9.5, -0.5, 9.5);
-        plt.Title(title);
+        plt.Title(title + "\n(colour: fraction of the spoken digit's utterances)");
         plt.XLabel("predicted digit");
         plt.YLabel("spoken digit");
         plt.SavePng(path, 760, 640);
