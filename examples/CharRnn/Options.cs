@@ -12,14 +12,14 @@ sealed class Options
     public int Hidden = 256;
     public int Layers = 1;
     public int Embed = 32;
-    public int Steps = 400;
+    public int Steps = 800;
     public int SeqLen = 64;
     public int BatchSize = 32;
     public double Lr = 3e-3;
     public double Clip = 5;
     public int Seed = 0;
     public double Temperature = 0.8;
-    public int SampleEvery = 100;
+    public int SampleEvery = 200;
     public int SampleLength = 240;
     public double ValFraction = 0.1;
     public string? Checkpoint;          // sample: the model to sample from
@@ -40,14 +40,14 @@ sealed class Options
           --cell gru|lstm     the recurrent layer (default gru)
           --hidden N          hidden size (default 256)      --layers N   recurrent layers (default 1)
           --embed N           character embedding size (default 32)
-          --steps N           optimizer steps (default 400)
+          --steps N           optimizer steps (default 800)
           --seq-len N         characters per truncated-BPTT chunk (default 64)
           --batch-size N      parallel streams through the text (default 32)
           --lr X              Adam learning rate, cosine-annealed to X/10 (default 0.003)
           --clip X            gradient norm clip (default 5)
           --seed N            initialization and sampling (default 0); the same seed gives the same run
           --temperature T     sampling temperature in (0, 10]: low is safe and repetitive, high is wild (default 0.8)
-          --sample-every N    print validation bits/char and a sample every N steps (default 100)
+          --sample-every N    print validation bits/char and a sample every N steps (default 200)
           --length N          characters per sample (default 240)
           --val-fraction X    the text's tail held out for validation, in (0, 0.5] (default 0.1)
           --out DIR           write DIR/char_rnn.safetensors (the model) and DIR/metrics.csv

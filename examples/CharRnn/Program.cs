@@ -1,7 +1,7 @@
 // A character-level language model: Embedding -> GRU (or LSTM) -> Linear -> CrossEntropyLoss over the next character,
 // trained by truncated backpropagation through time on a public-domain text shipped with the example (Shakespeare's
 // Coriolanus). `dotnet run -c Release --project examples/CharRnn` trains for about a minute on 2 cores, printing the
-// validation bits per character and a sample every 100 steps; see README.md here.
+// validation bits per character and a sample every 200 steps; see README.md here.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
