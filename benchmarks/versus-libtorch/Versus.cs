@@ -16,10 +16,13 @@ static class Versus
     public static void Run(string[] a)
     {
         int reps = a.Length > 1 ? int.Parse(a[1]) : 15, rounds = a.Length > 2 ? int.Parse(a[2]) : 3;
+        // A pause after each timed call, so that neither side's worker threads (OpenMP's, the .NET thread pool's) are still
+        // spinning on the cores when the other side's call starts.
+        int pause = int.TryParse(Environment.GetEnvironmentVariable("VERSUS_PAUSE_MS"), out var ms0) ? ms0 : 20;
         var only = a.Length > 3 && a[3] != "all" ? a[3].Split(',') : null;
         Console.WriteLine($"libtorch {torch.__version__} threads={torch.get_num_threads()} (ATEN_CPU_CAPABILITY={Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY") ?? "default"}); " +
                           $"MiniGrad cores={Environment.ProcessorCount}, widest accelerated vector: {Widest()}");
-        Console.WriteLine($"{reps} calls each per round, alternating; {rounds} rounds. ratio = libtorch / MiniGrad (above 1: MiniGrad faster)");
+        Console.WriteLine($"{reps} calls each per round, alternating, {pause} ms apart; {rounds} rounds. ratio = libtorch / MiniGrad (above 1: MiniGrad faster)");
         foreach (var w in Workloads().Where(w => only is null || only.Any(o => w.Name.StartsWith(o, StringComparison.OrdinalIgnoreCase))))
         {
             // Warm-up: enough calls for .NET's tiered JIT to reach its optimized code (30 calls, then a background compile).
@@ -33,7 +36,9 @@ static class Versus
                 for (int i = 0; i < reps; i++)
                 {
                     var sw = Stopwatch.StartNew(); w.Torch(); ts.Add(sw.Elapsed.TotalMilliseconds);
+                    Thread.Sleep(pause);
                     sw.Restart(); w.MiniGrad(); ms.Add(sw.Elapsed.TotalMilliseconds);
+                    Thread.Sleep(pause);
                 }
                 ratios.Add(Median(ts) / Median(ms));
                 allT.AddRange(ts); allM.AddRange(ms);

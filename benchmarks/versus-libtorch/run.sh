@@ -14,8 +14,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$oracle"/*.cs "$oracle"/*.csproj "$oracle"/run.sh "$work"/
 cp "$here/Versus.cs" "$work"/
-# the oracle plus MiniGrad's libraries, and a "versus" command in front of its own
-sed -i "s|</Project>|  <ItemGroup><ProjectReference Include=\"$repo/src/Nn/MiniGrad.Nn.csproj\" /><ProjectReference Include=\"$repo/src/Backends/Cpu/MiniGrad.Backends.Cpu.csproj\" /></ItemGroup>\n  <ItemGroup><RuntimeHostConfigurationOption Include=\"System.GC.LOHThreshold\" Value=\"33554432\" /><RuntimeHostConfigurationOption Include=\"System.GC.RegionSize\" Value=\"33554432\" /></ItemGroup>\n  <PropertyGroup><ConcurrentGarbageCollection>false</ConcurrentGarbageCollection><TieredPGO>true</TieredPGO></PropertyGroup>\n</Project>|" "$work/Oracle.csproj"
+# the oracle plus the MiniGrad package (as a project, with the backend registration its build file brings) and the
+# GC options every MiniGrad program sets, and a "versus" command in front of its own
+sed -i "s|</Project>|  <ItemGroup><ProjectReference Include=\"$repo/src/MiniGrad/MiniGrad.csproj\" /></ItemGroup><Import Project=\"$repo/src/MiniGrad/buildTransitive/MiniGrad.targets\" />\n  <ItemGroup><RuntimeHostConfigurationOption Include=\"System.GC.LOHThreshold\" Value=\"33554432\" /><RuntimeHostConfigurationOption Include=\"System.GC.RegionSize\" Value=\"33554432\" /></ItemGroup>\n  <PropertyGroup><ConcurrentGarbageCollection>false</ConcurrentGarbageCollection><TieredPGO>true</TieredPGO></PropertyGroup>\n</Project>|" "$work/Oracle.csproj"
 sed -i '/^using TorchSharp;/a if (args.Length >= 1 \&\& args[0] == "versus") { Versus.Run(args); return 0; }' "$work/Program.cs"
 # a cache of its own for the build (the oracle's run.sh copies the sources there), sharing the downloaded runtime
 cache=${MINIGRAD_ORACLE_CACHE:-$HOME/.cache/minigrad-oracle}
