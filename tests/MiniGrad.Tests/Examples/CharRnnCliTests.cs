@@ -14,20 +14,9 @@ public class CharRnnCliTests
 {
     static readonly string[] Tiny = ["--hidden", "32", "--embed", "16", "--seq-len", "16", "--batch-size", "16", "--lr", "0.01", "--length", "40"];
 
-    static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var (err, outp) = (new StringWriter(), new StringWriter());
-        int code = Cli.Run(args, err, outp);
-        return (code, outp.ToString(), err.ToString());
-    }
+    static (int Code, string Output, string Error) Run(params string[] args) => ExampleCli.Run(Cli.Run, args);
 
-    static void AssertUserError((int Code, string Output, string Error) r, params string[] fragments)
-    {
-        Assert.True(r.Code != 0, $"expected a non-zero exit code; stderr: {r.Error}");
-        Assert.StartsWith("error: ", r.Error);
-        Assert.DoesNotContain("   at ", r.Error); // no stack trace
-        foreach (var f in fragments) Assert.Contains(f, r.Error);
-    }
+    static void AssertUserError((int Code, string Output, string Error) r, params string[] fragments) => ExampleCli.AssertUserError(r, fragments);
 
     [Theory]
     [InlineData("gru")]

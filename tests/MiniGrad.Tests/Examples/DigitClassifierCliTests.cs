@@ -10,20 +10,9 @@ namespace MiniGrad.Tests.Examples;
 /// </summary>
 public class DigitClassifierCliTests
 {
-    static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var (err, outp) = (new StringWriter(), new StringWriter());
-        int code = Cli.Run(args, err, outp);
-        return (code, outp.ToString(), err.ToString());
-    }
+    static (int Code, string Output, string Error) Run(params string[] args) => ExampleCli.Run(Cli.Run, args);
 
-    static void AssertUserError((int Code, string Output, string Error) r, params string[] fragments)
-    {
-        Assert.True(r.Code != 0, $"expected a non-zero exit code; stderr: {r.Error}");
-        Assert.StartsWith("error: ", r.Error);
-        Assert.DoesNotContain("   at ", r.Error); // no stack trace
-        foreach (var f in fragments) Assert.Contains(f, r.Error);
-    }
+    static void AssertUserError((int Code, string Output, string Error) r, params string[] fragments) => ExampleCli.AssertUserError(r, fragments);
 
     [Fact]
     public void ASmallRunLearnsAndWritesTheConfusionMatrix()

@@ -19,12 +19,14 @@ public class LayeringTests
         ["MiniGrad.Autograd"] = ["MiniGrad.Tensors"],
         ["MiniGrad.Nn"] = ["MiniGrad.Autograd", "MiniGrad.Tensors"],
         ["MiniGrad"] = ["MiniGrad.Nn", "MiniGrad.Autograd", "MiniGrad.Tensors", "MiniGrad.Backends.Cpu"],
+        ["MiniGrad.Interactive"] = ["MiniGrad", "MiniGrad.Nn", "MiniGrad.Autograd", "MiniGrad.Tensors", "MiniGrad.Backends.Cpu"],
     };
 
     static readonly Assembly[] Assemblies =
     [
         typeof(Device).Assembly, typeof(MiniGrad.Backends.Cpu.CpuBackend).Assembly, typeof(MiniGrad.Backends.Ilgpu.IlgpuBackend).Assembly,
         typeof(Tensor).Assembly, typeof(MiniGrad.Nn.Module).Assembly, typeof(DefaultBackends).Assembly,
+        typeof(MiniGrad.Interactive.MiniGradFormatters).Assembly,
     ];
 
     static bool IsMiniGrad(string name) => name == "MiniGrad" || name.StartsWith("MiniGrad.", StringComparison.Ordinal);
