@@ -100,7 +100,9 @@ public sealed class AutogradContext
         for (int i = 0; i < tensors.Length; i++)
             if (tensors[i] is null) throw new ArgumentNullException(nameof(tensors), $"{fn.Name}: SaveForBackward got null at position {i}; save tensors only");
         // Detached: a saved input must not keep its own graph alive, and Backward computes outside the graph anyway.
-        saved = tensors.Select(t => t.Detach()).ToArray();
+        // Owned by the context, not by a scope: they live until Backward is done with them (see Release).
+        foreach (var t in saved) t.Dispose();
+        saved = tensors.Select(t => new Tensor(t.Raw, scoped: false)).ToArray();
     }
 
     /// <summary>The tensors given to SaveForBackward, in order (PyTorch's ctx.saved_tensors).</summary>
@@ -153,7 +155,13 @@ public sealed class AutogradContext
             throw new InvalidOperationException($"{fn.Name}: MarkNonDifferentiable was given a tensor that Forward did not return; pass it the output tensor itself");
     }
 
-    internal void Release() { saved = []; data = null; released = true; }
+    internal void Release()
+    {
+        foreach (var t in saved) t.Dispose();
+        saved = [];
+        data = null;
+        released = true;
+    }
 
     void CheckInForward(string what)
     {

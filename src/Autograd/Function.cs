@@ -8,6 +8,7 @@ public abstract class Function
 {
     internal Edge[] Edges = [];
     Tensor[]? saved;
+    List<RawTensor>? kept;
     bool released;
     int[] outputShape = [];
 
@@ -44,8 +45,31 @@ public abstract class Function
     /// <summary>The functions (or leaf tensors) that gradients flow to from here, in input order.</summary>
     public IEnumerable<object?> NextFunctions => Edges.Select(e => (object?)e.Fn ?? e.Leaf);
 
-    /// <summary>Keeps tensors for the backward; they are dropped after it unless the graph is retained.</summary>
-    protected void Save(params Tensor[] tensors) => saved = tensors;
+    /// <summary>
+    /// Keeps tensors for the backward; they are dropped after it unless the graph is retained. The op owns what it saved
+    /// (detached tensors of its own over the same storage), so disposing the originals, or their scope ending, does not free it.
+    /// </summary>
+    protected void Save(params Tensor[] tensors)
+    {
+        DropSaved();
+        saved = new Tensor[tensors.Length];
+        for (int i = 0; i < tensors.Length; i++) saved[i] = tensors[i].Shadow();
+    }
+
+    /// <summary>Keeps a raw tensor (a workspace, an output's storage) for the backward as one of its owners; released with the saved tensors.</summary>
+    internal RawTensor Keep(RawTensor raw)
+    {
+        raw.Retain();
+        (kept ??= []).Add(raw);
+        return raw;
+    }
+
+    void DropSaved()
+    {
+        if (saved is not null) foreach (var t in saved) t.Dispose();
+        if (kept is not null) foreach (var r in kept) r.Release();
+        (saved, kept) = (null, null);
+    }
 
     /// <summary>A tensor kept by Save.</summary>
     protected Tensor Saved(int i) => saved![i];
@@ -68,7 +92,7 @@ public abstract class Function
     }
 
     /// <summary>Drops the saved tensors after a backward that does not retain the graph.</summary>
-    internal virtual void Release() { saved = null; released = true; }
+    internal virtual void Release() { DropSaved(); released = true; }
 
     /// <summary>
     /// Wraps a forward result; when grad mode is on and some input requires grad, links fn into the graph.
@@ -146,6 +170,9 @@ public static class Autograd
             throw new ArgumentException($"Backward: gradient dtype {gradient.DType} does not match the tensor's dtype {root.DType}", nameof(gradient));
 
         using var _ = NoGrad();
+        // Everything the walk creates (each op's gradients, their sums) is disposed when it ends, so the next step
+        // reuses the storage; what escapes is taken out of the scope: leaf gradients, and what hooks saw or returned.
+        using var temporaries = new TensorScope();
         gradient = gradient.Detach();
         if (root.GradFn is null) { root.AccumulateGrad(Hook.Run(root.GradHooks, gradient, "a leaf tensor")); return; }
 

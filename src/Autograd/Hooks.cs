@@ -61,7 +61,9 @@ static class Hook
         if (hooks is null) return g;
         foreach (var hook in hooks.ToArray()) // a hook may remove itself
         {
+            g.DetachFromScope(); // a hook may keep the gradient it was shown: the backward must not dispose it
             if (hook(g) is not { } r) continue;
+            r.DetachFromScope();
             if (!Shapes.Equal(r.Raw.Shape, g.Raw.Shape) || r.DType != g.DType || r.Device != g.Device)
                 throw new InvalidOperationException(
                     $"Backward: a hook on {where} returned a gradient of shape {Shapes.Format(r.Raw.Shape)}, {r.DType} on {r.Device}; expected shape {Shapes.Format(g.Raw.Shape)}, {g.DType} on {g.Device} like the gradient it was given");

@@ -4,20 +4,77 @@ namespace MiniGrad;
 /// A differentiable n-dimensional array: raw data on a device, plus the autograd state (RequiresGrad, Grad and
 /// the Function that produced it). Ops are in Ops/*.cs as partial members of this class.
 /// </summary>
-public partial class Tensor
+public partial class Tensor : IDisposable
 {
     bool requiresGrad;
+    RawTensor? raw;
 
-    internal Tensor(RawTensor raw, bool requiresGrad = false)
+    /// <summary>Wraps raw (one more owner of its storage); the tensor belongs to the innermost open scope on this thread, if any.</summary>
+    internal Tensor(RawTensor raw, bool requiresGrad = false, bool scoped = true)
     {
-        Raw = raw;
+        raw.Retain();
+        this.raw = raw;
         if (requiresGrad) RequiresGrad = true;
+        if (scoped) TensorScope.Current?.Add(this);
     }
 
-    /// <summary>Wraps the data of another tensor (shares storage) as a new leaf; subclasses such as Parameter use it.</summary>
-    protected Tensor(Tensor data, bool requiresGrad) : this(data.Raw, requiresGrad) { }
+    /// <summary>
+    /// Wraps the data of another tensor (shares storage) as a new leaf; subclasses such as Parameter use it. Such a
+    /// tensor belongs to no scope: a module made inside one keeps its parameters.
+    /// </summary>
+    protected Tensor(Tensor data, bool requiresGrad) : this(data.Raw, requiresGrad, scoped: false) { }
 
-    internal RawTensor Raw { get; private set; }
+    internal RawTensor Raw => raw ?? throw new ObjectDisposedException(nameof(Tensor),
+        "this tensor was disposed (by Dispose() or by the Torch.NewScope() it was created in); keep a tensor past its scope with MoveToOuterScope() or DetachFromScope()");
+
+    /// <summary>Points this tensor at other storage (the old one loses an owner): in-place updates are made this way.</summary>
+    internal void ReplaceRaw(RawTensor value)
+    {
+        value.Retain();
+        var old = Raw;
+        raw = value;
+        old.Release();
+    }
+
+    /// <summary>The scope that disposes this tensor when it ends (null: none).</summary>
+    internal TensorScope? Scope;
+
+    /// <summary>True once Dispose() ran (itself or through its scope): the data is gone and using the tensor throws.</summary>
+    public bool IsDisposed => raw is null;
+
+    /// <summary>
+    /// Lets go of this tensor's data now (TorchSharp's Dispose): when no other tensor and no recorded op shares the
+    /// storage it is reused for the next tensor of that size instead of waiting for the garbage collector. Using the
+    /// tensor afterwards throws ObjectDisposedException. Its Grad is a tensor of its own and is not disposed.
+    /// </summary>
+    public void Dispose()
+    {
+        var r = raw;
+        if (r is null) return;
+        raw = null;
+        Scope = null;
+        r.Release();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Takes this tensor out of its scope into the scope around it (or none), so that it outlives the inner one; returns it.</summary>
+    public Tensor MoveToOuterScope()
+    {
+        var s = Scope;
+        Scope = null;
+        s?.Outer?.Add(this);
+        return this;
+    }
+
+    /// <summary>Takes this tensor out of every scope: it lives until you Dispose() it or the GC collects it; returns it.</summary>
+    public Tensor DetachFromScope()
+    {
+        Scope = null;
+        return this;
+    }
+
+    /// <summary>A detached tensor over the same data that no scope owns: what an op keeps for its backward.</summary>
+    internal Tensor Shadow() => new(Raw, scoped: false);
     internal IBackend Backend => Raw.Backend;
 
     /// <summary>The dimensions (a copy).</summary>
@@ -69,7 +126,8 @@ public partial class Tensor
     /// <param name="retainGraph">Keep saved tensors so that Backward can run through the graph again.</param>
     public void Backward(Tensor? gradient = null, bool retainGraph = false) => Autograd.Backward(this, gradient, retainGraph);
 
-    internal void AccumulateGrad(Tensor g) => Grad = Grad is null ? g.Detach() : (Grad + g).Detach();
+    // The gradient belongs to the leaf, not to a scope: it must outlive the backward's temporaries and the user's step.
+    internal void AccumulateGrad(Tensor g) => Grad = (Grad is null ? g.Detach() : (Grad + g).Detach()).DetachFromScope();
 
     /// <summary>
     /// Replaces this tensor's values with src's (PyTorch's copy_), broadcasting and converting as needed. Used by
@@ -86,8 +144,7 @@ public partial class Tensor
         if (!Shapes.Equal(shape, Raw.Shape))
             throw new ArgumentException($"Copy_: source shape {Shapes.Format(src.Raw.Shape)} cannot be broadcast to this tensor's shape {Shapes.Format(Raw.Shape)}", nameof(src));
         var v = src.To(Device).To(DType);
-        var raw = Shapes.Equal(v.Raw.Shape, Raw.Shape) ? Backend.Cast(v.Raw, DType) : Backend.Expand(v.Raw, Raw.Shape);
-        Raw = raw;
+        ReplaceRaw(Shapes.Equal(v.Raw.Shape, Raw.Shape) ? Backend.Cast(v.Raw, DType) : Backend.Expand(v.Raw, Raw.Shape));
         return this;
     }
 
@@ -95,7 +152,7 @@ public partial class Tensor
     internal void MoveTo(Device device)
     {
         if (Device == device) return;
-        Raw = device.Backend.FromArray(Backend.ToArray(Raw), Raw.Shape);
+        ReplaceRaw(device.Backend.FromArray(Backend.ToArray(Raw), Raw.Shape));
         Grad = Grad?.To(device);
     }
 
@@ -121,6 +178,9 @@ public partial class Tensor
     /// <summary>Converts to another dtype (differentiable between float types).</summary>
     public Tensor To(DType dtype) => dtype == DType ? this : CastFn.Apply(this, dtype);
 
+    /// <summary>A copy of the data that gradients flow through (PyTorch's clone()).</summary>
+    public Tensor Clone() => CloneFn.Apply(this);
+
     /// <summary>Moves to another device (differentiable).</summary>
     public Tensor To(Device device) => device == Device ? this : ToDeviceFn.Apply(this, device);
 
@@ -143,6 +203,13 @@ sealed class CastFn(DType from) : Function
     }
 
     protected internal override Tensor?[] Backward(Tensor g) => [from.IsFloating() ? g.To(from) : null];
+}
+
+sealed class CloneFn : Function
+{
+    public static Tensor Apply(Tensor x) => Record(x.Backend.Cast(x.Raw, x.DType), () => new CloneFn(), x);
+
+    protected internal override Tensor?[] Backward(Tensor g) => [g];
 }
 
 sealed class ToDeviceFn(Device from) : Function

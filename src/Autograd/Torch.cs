@@ -22,6 +22,12 @@ public static partial class Torch
     /// <summary>How many threads the CPU kernels use (torch.get_num_threads).</summary>
     public static int GetNumThreads() => CpuThreads.Count;
 
+    /// <summary>
+    /// Opens a scope that disposes every tensor created inside it on this thread when it ends, returning their storage
+    /// to the pool (TorchSharp's NewDisposeScope); see <see cref="TensorScope"/>. Wrap each training step in one.
+    /// </summary>
+    public static TensorScope NewScope() => new();
+
     /// <summary>Turns off recording on this thread until the scope is disposed.</summary>
     public static IDisposable NoGrad() => Autograd.NoGrad();
 

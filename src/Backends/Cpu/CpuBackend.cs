@@ -71,7 +71,12 @@ public sealed partial class CpuBackend : IBackend
     public RawTensor Cast(RawTensor x, DType dtype)
     {
         var src = C(x);
-        if (dtype == x.DType) return FromArray(ToArray(x), x.Shape);
+        if (dtype == x.DType)
+        {
+            var copy = CpuTensor.Alloc(x.Shape, dtype);
+            Array.Copy(src.Data, copy.Data, x.Numel);
+            return copy;
+        }
         var dst = CpuTensor.Alloc(x.Shape, dtype);
         switch (x.DType)
         {

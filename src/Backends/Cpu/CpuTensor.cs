@@ -1,12 +1,14 @@
 namespace MiniGrad.Backends.Cpu;
 
-/// <summary>A raw tensor in a managed array (float[], double[], int[], long[] or bool[]).</summary>
+/// <summary>A raw tensor in a managed array (float[], double[], int[], long[] or bool[]), shared by its reshapes.</summary>
 public sealed class CpuTensor : RawTensor
 {
-    internal CpuTensor(Array data, int[] shape, DType dtype) : base(shape, dtype) { Data = data; }
+    readonly CpuStorage storage;
 
-    /// <summary>The storage; its length is at least Numel.</summary>
-    public Array Data { get; }
+    CpuTensor(CpuStorage storage, int[] shape, DType dtype) : base(shape, dtype) { this.storage = storage; }
+
+    /// <summary>The storage; its length is at least Numel. Throws once the storage returned to the pool.</summary>
+    public Array Data => storage.Data;
 
     /// <inheritdoc/>
     public override IBackend Backend => CpuBackend.Instance;
@@ -15,20 +17,31 @@ public sealed class CpuTensor : RawTensor
     public Span<T> Span<T>() => new((T[])Data, 0, Numel);
 
     /// <inheritdoc/>
-    public override RawTensor Reshape(int[] shape) => new CpuTensor(Data, shape, DType);
+    public override RawTensor Reshape(int[] shape) => new CpuTensor(storage, shape, DType);
+
+    /// <inheritdoc/>
+    public override void Retain() => storage.Retain();
+
+    /// <inheritdoc/>
+    public override void Release() => storage.Release();
+
+    /// <inheritdoc/>
+    public override void Recycle() => storage.Recycle();
 
     internal static CpuTensor Alloc(int[] shape, DType dtype)
     {
         int n = Shapes.Numel(shape);
         Array data = dtype switch
         {
-            DType.Float32 => GC.AllocateUninitializedArray<float>(n),
-            DType.Float64 => GC.AllocateUninitializedArray<double>(n),
-            DType.Int32 => GC.AllocateUninitializedArray<int>(n),
-            DType.Int64 => GC.AllocateUninitializedArray<long>(n),
+            DType.Float32 => StoragePool.Rent<float>(n),
+            DType.Float64 => StoragePool.Rent<double>(n),
+            DType.Int32 => StoragePool.Rent<int>(n),
+            DType.Int64 => StoragePool.Rent<long>(n),
             _ => new bool[n],
         };
-        return new CpuTensor(data, shape, dtype);
+        var t = new CpuTensor(new CpuStorage(data), shape, dtype);
+        ScratchRegion.Track(t);
+        return t;
     }
 
     internal static CpuTensor Zeros(int[] shape, DType dtype)
@@ -38,7 +51,6 @@ public sealed class CpuTensor : RawTensor
         return t;
     }
 }
-
 /// <summary>Serves the "cpu" device. The <c>MiniGrad</c> package registers it; without that package call <see cref="Register"/>.</summary>
 public sealed class CpuBackendProvider : IBackendProvider
 {

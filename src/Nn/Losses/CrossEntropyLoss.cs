@@ -103,7 +103,10 @@ internal sealed class CrossEntropyFn(RawTensor target, RawTensor rowWeight, RawT
         return Record(loss, () =>
         {
             var f = new CrossEntropyFn(target.Raw, rowWeight.Raw, lse);
-            f.Save(x.Detach());
+            f.Save(x);
+            f.Keep(target.Raw);
+            f.Keep(rowWeight.Raw);
+            f.Keep(lse);
             return f;
         }, x);
     }

@@ -38,6 +38,7 @@ public abstract partial class Module
     {
         CheckName(name);
         if (buffer is { RequiresGrad: true }) throw new ArgumentException($"Module: buffer '{name}' requires grad; expected a tensor outside the graph (register trainable state with RegisterParameter)", nameof(buffer));
+        buffer?.DetachFromScope(); // the module owns it: a module made inside a Torch.NewScope() keeps its buffers
         buffers.Add((name, buffer));
         return buffer;
     }

@@ -126,6 +126,8 @@ internal sealed class RecurrentLayerFn(CellKind cell, int dirs, bool hasBias, bo
     /// frame (null for the other cells).</summary>
     public static (Tensor Output, Tensor? C) Apply(CellKind cell, Tensor x, Weights[] w, Tensor? h0, Tensor? c0, int[]? lengths = null)
     {
+        // The raw intermediates go back to the pool at the end; the output, c_n and what the backward keeps stay.
+        using var scratch = ScratchRegion.Begin();
         int T = x.Size(0), N = x.Size(1), H = w[0].Whh.Size(1);
         if (lengths is not null && lengths.All(n => n == T)) lengths = null;
         var parts = Split(w.Length, T, N, H, x.Device, lengths);
@@ -138,7 +140,8 @@ internal sealed class RecurrentLayerFn(CellKind cell, int dirs, bool hasBias, bo
         var y = Record(output, () =>
         {
             var f = new RecurrentLayerFn(cell, w.Length, hasBias, hasState) { parts = parts, state = passes };
-            f.Save(inputs.Select(t => t.Detach()).ToArray());
+            f.Save(inputs);
+            foreach (var p in passes) { f.Keep(p.Gates); f.Keep(p.Hs); if (p.Aux is { } aux) f.Keep(aux); }
             return f;
         }, inputs);
         if (cLast is null) return (y, null);
@@ -254,6 +257,7 @@ internal sealed class RecurrentLayerFn(CellKind cell, int dirs, bool hasBias, bo
 
     protected internal override Tensor?[] Backward(Tensor g)
     {
+        using var scratch = ScratchRegion.Begin(); // the gradients returned stay; the raw intermediates are reused
         int per = hasBias ? 4 : 2;
         Tensor x = Saved(0);
         var w = Enumerable.Range(0, dirs).Select(d => 1 + d * per)

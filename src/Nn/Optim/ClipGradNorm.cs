@@ -27,6 +27,7 @@ public static partial class Functional
 
         double sumOfSquares = 0;
         using (Torch.NoGrad())
+        using (Torch.NewScope()) // the float64 copies and the products go back to the pool at the end
         {
             foreach (var p in withGrad)
             {
@@ -38,9 +39,9 @@ public static partial class Functional
             if (errorIfNonfinite && !double.IsFinite(total))
                 throw new InvalidOperationException($"ClipGradNorm: the total norm of order 2 for gradients is non-finite ({Optimizer.Format(total)}), so it cannot be clipped; pass errorIfNonfinite: false to scale by it anyway");
             double coef = maxNorm / (total + 1e-6);
-            // PyTorch clamps the factor at 1 and multiplies always; a NaN factor propagates, as there.
+            // PyTorch clamps the factor at 1 and multiplies always, in place; a NaN factor propagates, as there.
             if (!(coef >= 1))
-                foreach (var p in withGrad) p.Grad = (p.Grad! * coef).Detach();
+                foreach (var p in withGrad) p.Grad!.ReplaceRaw((p.Grad * coef).Raw);
             return total;
         }
     }

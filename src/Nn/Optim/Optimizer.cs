@@ -11,7 +11,7 @@ public sealed class ParameterState
     /// <summary>Updates applied to this parameter so far (Adam's bias corrections depend on it).</summary>
     public long Step { get; set; }
 
-    /// <summary>The state tensors by name; optimizers replace them each step rather than mutating them.</summary>
+    /// <summary>The state tensors by name (e.g. Adam's "exp_avg"); Step updates them in place, as PyTorch does.</summary>
     public Dictionary<string, Tensor> Buffers { get; } = new(StringComparer.Ordinal);
 }
 
@@ -105,15 +105,37 @@ public abstract class Optimizer
             {
                 if (p.Grad is not { } g) continue;
                 if (!state.TryGetValue(p, out var s)) state[p] = s = new ParameterState();
-                Update(p, g.Detach(), s);
+                // The update's temporaries are disposed when it is done; the state keeps its buffers, updated in place as
+                // PyTorch's optimizers do, so a buffer fetched earlier sees the new values and the old storage is reused.
+                var before = new Dictionary<string, Tensor>(s.Buffers, StringComparer.Ordinal);
+                using (Torch.NewScope())
+                {
+                    Update(p, g.Detach(), s);
+                    foreach (var (name, value) in s.Buffers.ToArray())
+                    {
+                        if (before.TryGetValue(name, out var old) && !ReferenceEquals(old, value) && !old.IsDisposed)
+                        {
+                            old.ReplaceRaw(value.Raw);
+                            s.Buffers[name] = old;
+                        }
+                        else value.DetachFromScope();
+                    }
+                }
             }
         }
     }
 
-    /// <summary>Clears the gradient of every parameter (sets it to null, PyTorch's set_to_none=True default).</summary>
+    /// <summary>
+    /// Clears the gradient of every parameter (sets it to null, PyTorch's set_to_none=True default) and disposes it, so
+    /// that the next backward reuses its storage; a gradient needed past ZeroGrad must be copied first (Clone()).
+    /// </summary>
     public void ZeroGrad()
     {
-        foreach (var p in parameters) p.ZeroGrad();
+        foreach (var p in parameters)
+        {
+            p.Grad?.Dispose();
+            p.ZeroGrad();
+        }
     }
 
     /// <summary>The state of a parameter, or null before its first update.</summary>
