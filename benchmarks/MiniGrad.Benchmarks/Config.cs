@@ -24,11 +24,29 @@ public sealed class QuickConfig : ManualConfig
         AddDiagnoser(MemoryDiagnoser.Default);
     }
 
-    static Job Job(string? id, EnvironmentVariable[] width)
+    internal static Job Job(string? id, EnvironmentVariable[] width)
     {
         var job = BenchmarkDotNet.Jobs.Job.Default.WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(10).WithGcConcurrent(false)
             .WithEnvironmentVariables([new EnvironmentVariable("DOTNET_GCLOHThreshold", "0x2000000"), new EnvironmentVariable("DOTNET_GCRegionSize", "0x2000000"), .. width]);
         return id is null ? job : job.WithId(id);
+    }
+}
+
+/// <summary>
+/// <see cref="QuickConfig"/>'s job (MiniGrad's GC settings, as the package gives applications) beside one with the
+/// runtime's defaults (concurrent GC, 85,000-byte large-object threshold, 4 MB regions: environment variables win over
+/// the runtimeconfig the package writes), to show what the settings still buy once tensors come from the pool.
+/// </summary>
+public sealed class GcSettingsConfig : ManualConfig
+{
+    public GcSettingsConfig()
+    {
+        AddJob(QuickConfig.Job("package-gc", []));
+        AddJob(BenchmarkDotNet.Jobs.Job.Default.WithLaunchCount(1).WithWarmupCount(3).WithIterationCount(10).WithGcConcurrent(true)
+            .WithEnvironmentVariables(new EnvironmentVariable("DOTNET_GCLOHThreshold", "0x14C08"), new EnvironmentVariable("DOTNET_GCRegionSize", "0x400000"))
+            .WithId("runtime-defaults"));
+        AddColumn(StatisticColumn.Median);
+        AddDiagnoser(MemoryDiagnoser.Default);
     }
 }
 

@@ -6,11 +6,16 @@ namespace MiniGrad.Benchmarks;
 /// <summary>
 /// One training step of a toy speech model, the shape `run.sh bench speech` times in libtorch: 2-layer bidirectional
 /// LSTM (40 features, hidden 128) -> Linear(256, 29) -> LogSoftmax -> CTC (T=150, N=16, L=30), then
-/// ClipGradNorm(5) and an Adam step.
+/// ClipGradNorm(5) and an Adam step. Scoped: inside Torch.NewScope(), as the examples train (every tensor of the step
+/// returns to the pool); without it the forward's tensors are left to the GC. Both with MiniGrad's GC settings and with
+/// the runtime's defaults (GcSettingsConfig), allocations and collections per step from the MemoryDiagnoser.
 /// </summary>
-[Config(typeof(QuickConfig))]
+[Config(typeof(GcSettingsConfig))]
 public class SpeechStepBenchmarks
 {
+    [Params(false, true)]
+    public bool Scoped { get; set; }
+
     Lstm lstm = null!;
     Linear proj = null!;
     Adam opt = null!;
@@ -34,6 +39,7 @@ public class SpeechStepBenchmarks
     [Benchmark]
     public void TrainingStep()
     {
+        using var scope = Scoped ? Torch.NewScope() : null;
         opt.ZeroGrad();
         var lp = proj.Forward(lstm.Forward(x).Output).LogSoftmax(2);
         Functional.CtcLoss(lp, targets, inputLengths, targetLengths).Backward();

@@ -175,15 +175,20 @@ namespace CharRnn
                         y[t * B + b] = corpus.Train[start + t + 1];
                     }
                 }
-                optimizer.ZeroGrad();
-                var (logits, next) = model.Forward(Torch.Tensor(x, T, B), state);
-                var loss = criterion.Forward(logits.Reshape(T * B, V), Torch.Tensor(y, T * B));
-                loss.Backward();
-                Functional.ClipGradNorm(model.Parameters(), o.Clip);
-                optimizer.Step();
-                schedule.Step();
-                state = next.Select(s => s.Detach()).ToArray();
-                windowLoss += loss.Item<float>();
+                // The step's tensors go back to MiniGrad's pool when its scope ends; the state carried on is kept.
+                using (Torch.NewScope())
+                {
+                    optimizer.ZeroGrad();
+                    var (logits, next) = model.Forward(Torch.Tensor(x, T, B), state);
+                    var loss = criterion.Forward(logits.Reshape(T * B, V), Torch.Tensor(y, T * B));
+                    loss.Backward();
+                    Functional.ClipGradNorm(model.Parameters(), o.Clip);
+                    optimizer.Step();
+                    schedule.Step();
+                    foreach (var s in state ?? []) s.Dispose();
+                    state = next.Select(s => s.Detach().DetachFromScope()).ToArray();
+                    windowLoss += loss.Item<float>();
+                }
                 windowCount++;
                 if ((step + 1) % o.SampleEvery == 0 || step + 1 == o.Steps)
                 {

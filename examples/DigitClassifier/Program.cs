@@ -157,14 +157,18 @@ namespace DigitClassifier
                     if (pos == order.Length) { Shuffle(order, rng); pos = 0; } // a new epoch
                     items.Add(train[order[pos++]]);
                 }
-                var (x, lengths, y) = Data.Batch(items);
-                optimizer.ZeroGrad();
-                var loss = criterion.Forward(model.Forward(x, lengths), y);
-                loss.Backward();
-                Functional.ClipGradNorm(model.Parameters(), o.Clip);
-                optimizer.Step();
-                schedule.Step();
-                double l = loss.Item<float>();
+                double l;
+                using (Torch.NewScope()) // the step's tensors go back to MiniGrad's pool when it ends
+                {
+                    var (x, lengths, y) = Data.Batch(items);
+                    optimizer.ZeroGrad();
+                    var loss = criterion.Forward(model.Forward(x, lengths), y);
+                    loss.Backward();
+                    Functional.ClipGradNorm(model.Parameters(), o.Clip);
+                    optimizer.Step();
+                    schedule.Step();
+                    l = loss.Item<float>();
+                }
                 if (step == 0) firstLoss = l;
                 windowLoss += l;
                 windowCount++;
