@@ -120,7 +120,9 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
             }
             lock (pool) { all.Add(buf); allocatedBytes += bytes; }
         }
-        return new IlgpuTensor(this, new DeviceStorage(this, buf), (int[])shape.Clone(), dtype);
+        var t = new IlgpuTensor(this, new DeviceStorage(this, buf), (int[])shape.Clone(), dtype);
+        ScratchRegion.Track(t);
+        return t;
     }
 
     MemoryBuffer1D<byte, Stride1D.Dense>? TryPop(long bytes, out bool collect)
