@@ -27,7 +27,7 @@ static class Versus
         {
             // Warm-up: enough calls for .NET's tiered JIT to reach its optimized code (30 calls, then a background compile).
             var warm = Stopwatch.StartNew();
-            for (int i = 0; i < 40 && (i < 3 || warm.Elapsed.TotalSeconds < 2); i++) { w.Torch(); w.MiniGrad(); }
+            for (int i = 0; i < 40 && (i < 3 || warm.Elapsed.TotalSeconds < 2); i++) { w.Torch(); Mini(w); }
             var ratios = new List<double>();
             var (allT, allM) = (new List<double>(), new List<double>());
             for (int r = 0; r < rounds; r++)
@@ -37,7 +37,7 @@ static class Versus
                 {
                     var sw = Stopwatch.StartNew(); w.Torch(); ts.Add(sw.Elapsed.TotalMilliseconds);
                     Thread.Sleep(pause);
-                    sw.Restart(); w.MiniGrad(); ms.Add(sw.Elapsed.TotalMilliseconds);
+                    sw.Restart(); Mini(w); ms.Add(sw.Elapsed.TotalMilliseconds);
                     Thread.Sleep(pause);
                 }
                 ratios.Add(Median(ts) / Median(ms));
@@ -46,6 +46,13 @@ static class Versus
             double t = Median(allT), m = Median(allM);
             Console.WriteLine($"{w.Name}: libtorch {Fmt(t)}, MiniGrad {Fmt(m)}, ratio {t / m:F2}x (rounds {ratios.Min():F2}-{ratios.Max():F2}x)");
         }
+    }
+
+    // Each call's tensors are disposed at its end on both sides: TorchSharp's DisposeScope, MiniGrad's Torch.NewScope().
+    static void Mini(Workload w)
+    {
+        using var scope = M.Torch.NewScope();
+        w.MiniGrad();
     }
 
     static string Widest() =>

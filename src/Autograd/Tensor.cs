@@ -156,8 +156,15 @@ public partial class Tensor : IDisposable
         Grad = Grad?.To(device);
     }
 
-    /// <summary>Clears the gradient (sets Grad to null, like PyTorch's set_to_none).</summary>
-    public void ZeroGrad() => Grad = null;
+    /// <summary>
+    /// Clears the gradient (sets Grad to null, like PyTorch's set_to_none) and disposes it, so that the next backward
+    /// reuses its storage; copy a gradient you need past this first (Clone()).
+    /// </summary>
+    public void ZeroGrad()
+    {
+        Grad?.Dispose();
+        Grad = null;
+    }
 
     /// <summary>A copy of the elements as a flat array of T, converting the dtype when T differs.</summary>
     public T[] ToArray<T>()

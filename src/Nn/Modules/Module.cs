@@ -95,7 +95,7 @@ public abstract partial class Module
             foreach (var (n, m) in c.NamedModules()) yield return (n.Length == 0 ? cn : $"{cn}.{n}", m);
     }
 
-    /// <summary>Clears every parameter's gradient.</summary>
+    /// <summary>Clears every parameter's gradient (set to null and disposed, see Tensor.ZeroGrad).</summary>
     public void ZeroGrad() { foreach (var p in Parameters()) p.ZeroGrad(); }
 
     /// <summary>Sets training mode here and in every descendant.</summary>

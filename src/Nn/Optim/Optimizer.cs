@@ -131,11 +131,7 @@ public abstract class Optimizer
     /// </summary>
     public void ZeroGrad()
     {
-        foreach (var p in parameters)
-        {
-            p.Grad?.Dispose();
-            p.ZeroGrad();
-        }
+        foreach (var p in parameters) p.ZeroGrad();
     }
 
     /// <summary>The state of a parameter, or null before its first update.</summary>
