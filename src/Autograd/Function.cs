@@ -51,7 +51,7 @@ public abstract class Function
     /// </summary>
     protected void Save(params Tensor[] tensors)
     {
-        DropSaved();
+        if (saved is not null) foreach (var t in saved) t.Dispose();
         saved = new Tensor[tensors.Length];
         for (int i = 0; i < tensors.Length; i++) saved[i] = tensors[i].Shadow();
     }

@@ -112,7 +112,7 @@ public static class Checkpoint
             foreach (var (p, step, buffers) in plan.States)
             {
                 var s = new ParameterState { Step = step };
-                foreach (var (b, e) in buffers) s.Buffers[b] = Convert(SafeTensors.ReadTensor(stream, header, e, path), p);
+                foreach (var (b, e) in buffers) s.Buffers[b] = Convert(SafeTensors.ReadTensor(stream, header, e, path), p).DetachFromScope(); // the state owns it
                 state[p] = s;
             }
         }
