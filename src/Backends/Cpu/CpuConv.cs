@@ -8,8 +8,8 @@ namespace MiniGrad.Backends.Cpu;
 // in cache, and each (item, group) GEMM, weight (O_g, C_g k) times windows (C_g k, L_out), writes straight into the output,
 // with the bias as its initial value. Items go to the cores, each item's GEMMs then running on one core; with fewer items
 // than cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded back (col2im)
-// into dx; dW = sum over the items of dy_n windows_n^T, its rows split over the cores and each row summed over the items in
-// order (GEMMs accumulating), and db likewise: every result has the same bits whatever the core count.
+// into dx; dW = sum over the items of dy_n windows_n^T, by slabs of the batch fixed by its size (see ConvBackward); db by
+// rows, each summing the items in order: every result has the same bits whatever the core count.
 public sealed partial class CpuBackend
 {
     /// <inheritdoc/>
@@ -72,6 +72,12 @@ public sealed partial class CpuBackend
     {
         if (g.N == 0) return;
         int itemCols = g.C * g.K * g.LOut, parts = Math.Max(1, Math.Min(Par.Cores, g.N));
+        // W_g^T (C_g k, O_g) per group, once: the GEMMs then pack W by row copies instead of transposing it for every item.
+        var wT = ArrayPool<T>.Shared.Rent(w.Length);
+        for (int gr = 0; gr < g.Groups; gr++)
+            for (int o = 0; o < g.Og; o++)
+                for (int j = 0; j < g.CgK; j++)
+                    wT[gr * g.Og * g.CgK + j * g.Og + o] = w[(gr * g.Og + o) * g.CgK + j];
         var scratch = new T[parts][]; // per core: one item's windows, when they are not kept
         ForItems(g.N, (n, p) =>
         {
@@ -81,59 +87,75 @@ public sealed partial class CpuBackend
                 UnfoldRow<T>(x.AsSpan((n * g.C + ch) * g.Win.L, g.Win.L), c.AsSpan(c0 + ch * g.K * g.LOut, g.K * g.LOut), g.Win, T.Zero);
             if (bias is not null)
                 for (int o = 0; o < g.O; o++) y.AsSpan((n * g.O + o) * g.LOut, g.LOut).Fill(bias[o]);
-            fixed (T* pw = w, pc = c, py = y)
+            fixed (T* pw = wT, pc = c, py = y)
                 for (int gr = 0; gr < g.Groups; gr++)
-                    GemmT(false, false, g.Og, g.LOut, g.CgK, pw + gr * g.Og * g.CgK, g.CgK, pc + c0 + gr * g.CgK * g.LOut, g.LOut,
+                    GemmT(true, false, g.Og, g.LOut, g.CgK, pw + gr * g.Og * g.CgK, g.Og, pc + c0 + gr * g.CgK * g.LOut, g.LOut,
                         py + (n * g.O + gr * g.Og) * g.LOut, g.LOut, accumulate: bias is not null);
         });
         foreach (var c in scratch) if (c is not null) ArrayPool<T>.Shared.Return(c);
+        ArrayPool<T>.Shared.Return(wT);
     }
+
+    // The batch is cut into at most MaxSlabs slabs, by its size alone (never by the core count), and the cores take whole
+    // slabs: per item dx (W^T dy into a per-core buffer, folded), and the slab's own dW, its items' dy_n windows_n^T summed
+    // in order (slab 0 straight into dW); then dW = slab 0 + slab 1 + ... in slab order. Each part packs only its own items'
+    // operands (splitting dW by rows instead would make every core transpose every item's windows).
+    const int MaxSlabs = 8;
 
     static unsafe void ConvBackward<T>(T[] gy, T[]? cols, T[] w, T[]? dx, T[]? dw, T[]? db, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (g.N == 0) { dw?.AsSpan().Clear(); db?.AsSpan().Clear(); return; }
-        int itemCols = g.C * g.K * g.LOut, parts = Math.Max(1, Math.Min(Par.Cores, g.N));
-        if (dx is not null)
-        {
-            // Per item and group: the windows' gradient W_g^T dy (C_g k, L_out) into a per-core buffer, folded into dx.
-            var scratch = new T[parts][];
-            ForItems(g.N, (n, p) =>
+        int itemCols = g.C * g.K * g.LOut, slabs = Math.Min(g.N, MaxSlabs), parts = Math.Min(Par.Cores, slabs), wSize = g.O * g.CgK;
+        var scratch = new T[Math.Max(1, parts)][];
+        var partial = new T[slabs][];
+        if (dx is not null || dw is not null)
+            ForSlabs(slabs, parts, (s, p) =>
             {
-                T[] d = scratch[p] ??= ArrayPool<T>.Shared.Rent(g.CgK * g.LOut);
-                fixed (T* pw = w, pg = gy, pd = d)
-                    for (int gr = 0; gr < g.Groups; gr++)
-                    {
-                        GemmT(true, false, g.CgK, g.LOut, g.Og, pw + gr * g.Og * g.CgK, g.CgK, pg + (n * g.O + gr * g.Og) * g.LOut, g.LOut, pd, g.LOut, accumulate: false);
-                        for (int c = 0; c < g.Cg; c++)
-                            FoldRow<T>(d.AsSpan(c * g.K * g.LOut, g.K * g.LOut), dx.AsSpan((n * g.C + gr * g.Cg + c) * g.Win.L, g.Win.L), g.Win);
-                    }
+                T[]? d = dx is null ? null : scratch[p] ??= ArrayPool<T>.Shared.Rent(g.CgK * g.LOut);
+                T[]? acc = dw is null ? null : s == 0 ? dw : partial[s] = ArrayPool<T>.Shared.Rent(wSize);
+                int n0 = g.N * s / slabs, n1 = g.N * (s + 1) / slabs;
+                fixed (T* pw = w, pg = gy, pd = d, pc = cols, pa = acc)
+                    for (int n = n0; n < n1; n++)
+                        for (int gr = 0; gr < g.Groups; gr++)
+                        {
+                            T* gyNg = pg + (n * g.O + gr * g.Og) * g.LOut;
+                            if (d is not null)
+                            {
+                                GemmT(true, false, g.CgK, g.LOut, g.Og, pw + gr * g.Og * g.CgK, g.CgK, gyNg, g.LOut, pd, g.LOut, accumulate: false);
+                                for (int c = 0; c < g.Cg; c++)
+                                    FoldRow<T>(d.AsSpan(c * g.K * g.LOut, g.K * g.LOut), dx!.AsSpan((n * g.C + gr * g.Cg + c) * g.Win.L, g.Win.L), g.Win);
+                            }
+                            if (acc is not null)
+                                GemmT(false, true, g.Og, g.CgK, g.LOut, gyNg, g.LOut, pc + n * itemCols + gr * g.CgK * g.LOut, g.LOut, pa + gr * g.Og * g.CgK, g.CgK, accumulate: n > n0);
+                        }
             });
-            foreach (var d in scratch) if (d is not null) ArrayPool<T>.Shared.Return(d);
-        }
+        foreach (var d in scratch) if (d is not null) ArrayPool<T>.Shared.Return(d);
         if (dw is null && db is null) return;
-        // Rows of dW and db split over the cores; each row sums the items in order, so the split never changes a bit.
-        int rowParts = Math.Max(1, Math.Min(Par.Cores, g.O));
-        Par.Parts(rowParts, p =>
+        // dW's slab sums in slab order and db's rows (each summing the items in order), rows over the cores.
+        Par.For(g.O, (long)(slabs - 1) * g.CgK + (db is null ? 0 : g.N * g.LOut), (o0, o1) =>
         {
-            int o0 = g.O * p / rowParts, o1 = g.O * (p + 1) / rowParts;
-            if (o0 == o1) return;
+            if (dw is not null)
+                for (int s = 1; s < slabs; s++)
+                {
+                    var span = dw.AsSpan(o0 * g.CgK, (o1 - o0) * g.CgK);
+                    TP.Add(span, partial[s].AsSpan(o0 * g.CgK, (o1 - o0) * g.CgK), span);
+                }
             if (db is not null)
                 for (int o = o0; o < o1; o++)
                 {
-                    T s = T.Zero;
-                    for (int n = 0; n < g.N; n++) s += TP.Sum<T>(gy.AsSpan((n * g.O + o) * g.LOut, g.LOut));
-                    db[o] = s;
+                    T sum = T.Zero;
+                    for (int n = 0; n < g.N; n++) sum += TP.Sum<T>(gy.AsSpan((n * g.O + o) * g.LOut, g.LOut));
+                    db[o] = sum;
                 }
-            if (dw is null) return;
-            fixed (T* pg = gy, pc = cols, pw = dw)
-                for (int n = 0; n < g.N; n++)
-                    for (int gr = o0 / g.Og; gr * g.Og < o1; gr++)
-                    {
-                        int r0 = Math.Max(o0, gr * g.Og), r1 = Math.Min(o1, (gr + 1) * g.Og);
-                        GemmT(false, true, r1 - r0, g.CgK, g.LOut, pg + (n * g.O + r0) * g.LOut, g.LOut, pc + n * itemCols + gr * g.CgK * g.LOut, g.LOut,
-                            pw + r0 * g.CgK, g.CgK, accumulate: n > 0);
-                    }
         });
+        for (int s = 1; s < slabs; s++) if (partial[s] is not null) ArrayPool<T>.Shared.Return(partial[s]);
+    }
+
+    /// <summary>Runs slab(s, part) for every slab: whole slabs to each of the parts (one per core), or in turn on this thread.</summary>
+    static void ForSlabs(int slabs, int parts, Action<int, int> slab)
+    {
+        if (parts < 2) { for (int s = 0; s < slabs; s++) slab(s, 0); return; }
+        Par.Parts(parts, p => { for (int s = slabs * p / parts, end = slabs * (p + 1) / parts; s < end; s++) slab(s, p); });
     }
 
     static unsafe void GemmT<T>(bool transA, bool transB, int m, int n, int k, T* a, int lda, T* b, int ldb, T* c, int ldc, bool accumulate) where T : unmanaged
