@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace MiniGrad.Backends.Cpu;
@@ -70,6 +71,31 @@ public sealed partial class CpuBackend
             default: throw new ArgumentException($"{op}: expected a floating point tensor, but dtype is {x.DType}; convert with To(DType.Float32)");
         }
         return dst;
+    }
+
+    /// <inheritdoc/>
+    public RawTensor UnaryBackward(UnaryOp op, RawTensor saved, RawTensor gy)
+    {
+        if (op is not (UnaryOp.Relu or UnaryOp.Tanh or UnaryOp.Sigmoid))
+            throw new ArgumentException($"UnaryBackward: {op} has no fused gradient; expected Relu, Tanh or Sigmoid", nameof(op));
+        if (!Shapes.Equal(saved.Shape, gy.Shape) || saved.DType != gy.DType || !saved.DType.IsFloating())
+            throw new ArgumentException($"{op}Backward: the gradient ({Shapes.Format(gy.Shape)}, {gy.DType}) does not match the saved tensor ({Shapes.Format(saved.Shape)}, {saved.DType}) or is not floating point");
+        var dst = CpuTensor.Alloc(saved.Shape, saved.DType);
+        if (saved.DType == DType.Float32) UnaryGrad((float[])C(saved).Data, (float[])C(gy).Data, (float[])dst.Data, saved.Numel, op);
+        else UnaryGrad((double[])C(saved).Data, (double[])C(gy).Data, (double[])dst.Data, saved.Numel, op);
+        return dst;
+    }
+
+    static unsafe void UnaryGrad<T>(T[] s, T[] g, T[] d, int n, UnaryOp op) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Par.For(n, 2, (a, b) =>
+        {
+            fixed (T* ps = s, pg = g, pd = d)
+            {
+                var k = new UnaryGradKernel<T>(op, ps + a, pg + a, pd + a, b - a);
+                Simd.Run<T, UnaryGradKernel<T>>(ref k);
+            }
+        });
     }
 }
 
@@ -277,5 +303,30 @@ internal readonly unsafe struct ActivationKernel : ISimdKernel<float>
             var den = S.Add(S.Splat(1f), z);
             return S.Select(S.LessThan(x, zero), S.Div(g, den), S.Mul(g, S.Div(z, den)));
         }
+    }
+}
+
+/// <summary>Relu's, Tanh's and Sigmoid's gradients in one pass over [0, n), float32 or float64, at <see cref="Simd.Bits"/>: the
+/// operations (and roundings) of the composed g * (1 - y * y) and g * y * (1 - y), without their temporaries.</summary>
+internal readonly unsafe struct UnaryGradKernel<T>(UnaryOp op, T* s, T* g, T* d, int n) : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int v = S.Lanes, i = 0;
+        for (; i + v <= n; i += v) S.Store(Grad<TV, S>(S.Load(s + i), S.Load(g + i)), d + i);
+        for (; i < n; i++) d[i] = S.Element(Grad<TV, S>(S.Splat(s[i]), S.Splat(g[i])), 0); // lane 0 computes what every lane does
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    TV Grad<TV, S>(TV s, TV g) where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var one = S.Splat(T.One);
+        return op switch
+        {
+            UnaryOp.Relu => S.Select(S.LessThan(S.Splat(T.Zero), s), g, S.Splat(T.Zero)),
+            UnaryOp.Tanh => S.Mul(g, S.Sub(one, S.Mul(s, s))),
+            _ => S.Mul(S.Mul(g, s), S.Sub(one, s)),
+        };
     }
 }

@@ -86,4 +86,39 @@ public class ActivationKernelTests
         Assert.Equal(small, big[..37]);
         Assert.Equal(At(ActivationOp.Silu, x[^29..], 0, 0, grad: false), big[^29..]);
     }
+
+    static long[] Bits(Array a) => a is float[] f ? [.. f.Select(v => (long)BitConverter.SingleToInt32Bits(v))] : [.. ((double[])a).Select(BitConverter.DoubleToInt64Bits)];
+
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void FusedReluTanhSigmoidGradientsEqualTheComposedOnesBitForBit(DType dtype)
+    {
+        // The fused pass keeps the composed formulas' operations and roundings: g (1 - y y), (g y) (1 - y), g where x > 0.
+        var b = Device.Cpu.Backend;
+        var rnd = new Random(9);
+        var v = new List<double> { 0, -0.0, double.NaN, 1e-30, -1e-30, 1, -1 };
+        for (int i = 0; i < 1000; i++) v.Add(rnd.NextDouble() * 12 - 6);
+        RawTensor Make(IEnumerable<double> xs) => Torch.Tensor([.. xs], [v.Count]).To(dtype).Raw;
+        var x = Make(v);
+        var g = Make(v.Select(_ => rnd.NextDouble() * 2 - 1));
+        RawTensor S(double c) => b.Full([], dtype, c);
+        foreach (int bits in SimdTests.WidthList)
+        {
+            using var _ = Simd.Limit(bits);
+            foreach (var (op, y, want) in new[]
+            {
+                (UnaryOp.Relu, x, b.Where(b.Binary(BinaryOp.Gt, x, S(0)), g, S(0))),
+                (UnaryOp.Tanh, b.Unary(UnaryOp.Tanh, x), (RawTensor?)null),
+                (UnaryOp.Sigmoid, b.Unary(UnaryOp.Sigmoid, x), null),
+            })
+            {
+                var expected = want ?? (op == UnaryOp.Tanh
+                    ? b.Binary(BinaryOp.Mul, g, b.Binary(BinaryOp.Sub, S(1), b.Binary(BinaryOp.Mul, y, y)))
+                    : b.Binary(BinaryOp.Mul, b.Binary(BinaryOp.Mul, g, y), b.Binary(BinaryOp.Sub, S(1), y)));
+                var got = b.UnaryBackward(op, y, g);
+                Assert.Equal(Bits(b.ToArray(expected)), Bits(b.ToArray(got)));
+            }
+        }
+    }
 }
