@@ -4,40 +4,40 @@ using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace MiniGrad.Backends.Cpu;
 
-// Conv1d, one batch item at a time: the item's windows (im2col) are made right before its GEMMs read them, while they are
-// in cache, and each (item, group) GEMM, weight (O_g, C_g k) times windows (C_g k, L_out), writes straight into the output,
-// with the bias as its initial value. Items go to the cores, each item's GEMMs then running on one core; with fewer items
-// than cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded back (col2im)
-// into dx; dW = sum over the items of dy_n windows_n^T, by slabs of the batch fixed by its size (see ConvBackward); db by
-// rows, each summing the items in order: every result has the same bits whatever the core count.
+// Conv1d, one batch item at a time: the item's windows (im2col) are made in a per-core buffer right before its GEMMs read
+// them, while they are in cache (never as a whole-batch tensor, five times the input: the backward makes them again from
+// x), and each (item, group) GEMM, weight (O_g, C_g k) times windows (C_g k, L_out), writes straight into the output, with
+// the bias as its initial value. Items go to the cores, each item's GEMMs then running on one core; with fewer items than
+// cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded back (col2im) into
+// dx; dW = sum over the items of dy_n windows_n^T, by slabs of the batch fixed by its size (see ConvBackward); db by rows,
+// each summing the items in order: every result has the same bits whatever the core count.
 public sealed partial class CpuBackend
 {
     /// <inheritdoc/>
-    public (RawTensor Y, RawTensor? Windows) Conv1d(RawTensor x, RawTensor weight, RawTensor? bias, int stride, int dilation, int padLeft, int lOut, int groups, bool keepWindows)
+    public RawTensor Conv1d(RawTensor x, RawTensor weight, RawTensor? bias, int stride, int dilation, int padLeft, int lOut, int groups)
     {
         var g = ConvGeometry.Of("Conv1d", x.Shape, weight, groups, stride, dilation, padLeft, lOut);
         var y = CpuTensor.Alloc([g.N, g.O, lOut], x.DType);
-        var cols = keepWindows ? CpuTensor.Alloc([g.N, g.C, g.K, lOut], x.DType) : null;
-        if (x.DType == DType.Float32) ConvForward((float[])C(x).Data, (float[])C(weight).Data, (float[]?)(bias is null ? null : C(bias).Data), (float[])y.Data, (float[]?)cols?.Data, g);
-        else ConvForward((double[])C(x).Data, (double[])C(weight).Data, (double[]?)(bias is null ? null : C(bias).Data), (double[])y.Data, (double[]?)cols?.Data, g);
-        return (y, cols);
+        if (x.DType == DType.Float32) ConvForward((float[])C(x).Data, (float[])C(weight).Data, (float[]?)(bias is null ? null : C(bias).Data), (float[])y.Data, g);
+        else ConvForward((double[])C(x).Data, (double[])C(weight).Data, (double[]?)(bias is null ? null : C(bias).Data), (double[])y.Data, g);
+        return y;
     }
 
     /// <inheritdoc/>
-    public (RawTensor? Dx, RawTensor? Dw, RawTensor? Db) Conv1dBackward(RawTensor gy, RawTensor? windows, RawTensor weight, int length, int stride, int dilation, int padLeft, int groups, bool inputGrad, bool biasGrad)
+    public (RawTensor? Dx, RawTensor? Dw, RawTensor? Db) Conv1dBackward(RawTensor gy, RawTensor? x, RawTensor weight, int length, int stride, int dilation, int padLeft, int groups, bool inputGrad, bool biasGrad)
     {
         if (gy.Rank != 3 || gy.Shape[1] != weight.Shape[0] || gy.DType != weight.DType)
             throw new ArgumentException($"Conv1dBackward: the gradient ({Shapes.Format(gy.Shape)}, {gy.DType}) does not fit the weight ({Shapes.Format(weight.Shape)}, {weight.DType}); expected (N, {weight.Shape[0]}, L_out) of its dtype");
         var g = ConvGeometry.Of("Conv1dBackward", [gy.Shape[0], weight.Shape[1] * groups, length], weight, groups, stride, dilation, padLeft, gy.Shape[2]);
-        if (windows is not null && !Shapes.Equal(windows.Shape, [g.N, g.C, g.K, g.LOut]))
-            throw new ArgumentException($"Conv1dBackward: windows of shape {Shapes.Format(windows.Shape)}; expected [{g.N},{g.C},{g.K},{g.LOut}]");
+        if (x is not null && (!Shapes.Equal(x.Shape, [g.N, g.C, length]) || x.DType != gy.DType))
+            throw new ArgumentException($"Conv1dBackward: the input ({Shapes.Format(x.Shape)}, {x.DType}) does not fit the gradient ({Shapes.Format(gy.Shape)}, {gy.DType}); expected [{g.N},{g.C},{length}] of its dtype");
         var dx = inputGrad ? CpuTensor.Alloc([g.N, g.C, length], gy.DType) : null;
-        var dw = windows is not null ? CpuTensor.Alloc(weight.Shape, gy.DType) : null;
+        var dw = x is not null ? CpuTensor.Alloc(weight.Shape, gy.DType) : null;
         var db = biasGrad ? CpuTensor.Alloc([g.O], gy.DType) : null;
         if (gy.DType == DType.Float32)
-            ConvBackward((float[])C(gy).Data, (float[]?)(windows is null ? null : C(windows).Data), (float[])C(weight).Data, (float[]?)dx?.Data, (float[]?)dw?.Data, (float[]?)db?.Data, g);
+            ConvBackward((float[])C(gy).Data, (float[]?)(x is null ? null : C(x).Data), (float[])C(weight).Data, (float[]?)dx?.Data, (float[]?)dw?.Data, (float[]?)db?.Data, g);
         else
-            ConvBackward((double[])C(gy).Data, (double[]?)(windows is null ? null : C(windows).Data), (double[])C(weight).Data, (double[]?)dx?.Data, (double[]?)dw?.Data, (double[]?)db?.Data, g);
+            ConvBackward((double[])C(gy).Data, (double[]?)(x is null ? null : C(x).Data), (double[])C(weight).Data, (double[]?)dx?.Data, (double[]?)dw?.Data, (double[]?)db?.Data, g);
         return (dx, dw, db);
     }
 
@@ -68,54 +68,64 @@ public sealed partial class CpuBackend
         Par.Parts(parts, p => { for (int i = n * p / parts, end = n * (p + 1) / parts; i < end; i++) item(i, p); });
     }
 
-    static unsafe void ConvForward<T>(T[] x, T[] w, T[]? bias, T[] y, T[]? cols, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    static unsafe void ConvForward<T>(T[] x, T[] w, T[]? bias, T[] y, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (g.N == 0) return;
-        int itemCols = g.C * g.K * g.LOut, parts = Math.Max(1, Math.Min(Par.Cores, g.N));
+        int parts = Math.Max(1, Math.Min(Par.Cores, g.N));
         // W_g^T (C_g k, O_g) per group, once: the GEMMs then pack W by row copies instead of transposing it for every item.
         var wT = ArrayPool<T>.Shared.Rent(w.Length);
         for (int gr = 0; gr < g.Groups; gr++)
             for (int o = 0; o < g.Og; o++)
                 for (int j = 0; j < g.CgK; j++)
                     wT[gr * g.Og * g.CgK + j * g.Og + o] = w[(gr * g.Og + o) * g.CgK + j];
-        var scratch = new T[parts][]; // per core: one item's windows, when they are not kept
+        var scratch = new T[parts][]; // per core: one item's windows
         ForItems(g.N, (n, p) =>
         {
-            T[] c = cols ?? (scratch[p] ??= ArrayPool<T>.Shared.Rent(itemCols));
-            int c0 = cols is null ? 0 : n * itemCols;
-            for (int ch = 0; ch < g.C; ch++)
-                UnfoldRow<T>(x.AsSpan((n * g.C + ch) * g.Win.L, g.Win.L), c.AsSpan(c0 + ch * g.K * g.LOut, g.K * g.LOut), g.Win, T.Zero);
+            T[] c = Windows(x, n, g, scratch[p] ??= ArrayPool<T>.Shared.Rent(g.C * g.K * g.LOut));
             if (bias is not null)
                 for (int o = 0; o < g.O; o++) y.AsSpan((n * g.O + o) * g.LOut, g.LOut).Fill(bias[o]);
             fixed (T* pw = wT, pc = c, py = y)
                 for (int gr = 0; gr < g.Groups; gr++)
-                    GemmT(true, false, g.Og, g.LOut, g.CgK, pw + gr * g.Og * g.CgK, g.Og, pc + c0 + gr * g.CgK * g.LOut, g.LOut,
+                    GemmT(true, false, g.Og, g.LOut, g.CgK, pw + gr * g.Og * g.CgK, g.Og, pc + gr * g.CgK * g.LOut, g.LOut,
                         py + (n * g.O + gr * g.Og) * g.LOut, g.LOut, accumulate: bias is not null);
         });
         foreach (var c in scratch) if (c is not null) ArrayPool<T>.Shared.Return(c);
         ArrayPool<T>.Shared.Return(wT);
     }
 
+    /// <summary>Item n's windows (C, K, L_out), as Unfold1d makes them, into buffer; returns it.</summary>
+    static T[] Windows<T>(T[] x, int n, ConvGeometry g, T[] buffer) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int ch = 0; ch < g.C; ch++)
+            UnfoldRow<T>(x.AsSpan((n * g.C + ch) * g.Win.L, g.Win.L), buffer.AsSpan(ch * g.K * g.LOut, g.K * g.LOut), g.Win, T.Zero);
+        return buffer;
+    }
+
     // The batch is cut into at most MaxSlabs slabs, by its size alone (never by the core count), and the cores take whole
-    // slabs: per item dx (W^T dy into a per-core buffer, folded), and the slab's own dW, its items' dy_n windows_n^T summed
+    // slabs: per item dx (W^T dy into a per-core buffer, folded), and the slab's own dW, its items' dy_n windows_n^T (the
+    // windows made again from x into a per-core buffer) summed
     // in order (slab 0 straight into dW); then dW = slab 0 + slab 1 + ... in slab order. Each part packs only its own items'
     // operands (splitting dW by rows instead would make every core transpose every item's windows).
     const int MaxSlabs = 8;
 
-    static unsafe void ConvBackward<T>(T[] gy, T[]? cols, T[] w, T[]? dx, T[]? dw, T[]? db, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    static unsafe void ConvBackward<T>(T[] gy, T[]? x, T[] w, T[]? dx, T[]? dw, T[]? db, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (g.N == 0) { dw?.AsSpan().Clear(); db?.AsSpan().Clear(); return; }
-        int itemCols = g.C * g.K * g.LOut, slabs = Math.Min(g.N, MaxSlabs), parts = Math.Min(Par.Cores, slabs), wSize = g.O * g.CgK;
+        int slabs = Math.Min(g.N, MaxSlabs), parts = Math.Min(Par.Cores, slabs), wSize = g.O * g.CgK;
         var scratch = new T[Math.Max(1, parts)][];
+        var windows = new T[Math.Max(1, parts)][];
         var partial = new T[slabs][];
         if (dx is not null || dw is not null)
             ForSlabs(slabs, parts, (s, p) =>
             {
                 T[]? d = dx is null ? null : scratch[p] ??= ArrayPool<T>.Shared.Rent(g.CgK * g.LOut);
                 T[]? acc = dw is null ? null : s == 0 ? dw : partial[s] = ArrayPool<T>.Shared.Rent(wSize);
+                T[]? win = dw is null ? null : windows[p] ??= ArrayPool<T>.Shared.Rent(g.C * g.K * g.LOut);
                 int n0 = g.N * s / slabs, n1 = g.N * (s + 1) / slabs;
-                fixed (T* pw = w, pg = gy, pd = d, pc = cols, pa = acc)
+                fixed (T* pw = w, pg = gy, pd = d, pc = win, pa = acc)
                     for (int n = n0; n < n1; n++)
+                    {
+                        if (win is not null) Windows(x!, n, g, win);
                         for (int gr = 0; gr < g.Groups; gr++)
                         {
                             T* gyNg = pg + (n * g.O + gr * g.Og) * g.LOut;
@@ -126,10 +136,12 @@ public sealed partial class CpuBackend
                                     FoldRow<T>(d.AsSpan(c * g.K * g.LOut, g.K * g.LOut), dx!.AsSpan((n * g.C + gr * g.Cg + c) * g.Win.L, g.Win.L), g.Win);
                             }
                             if (acc is not null)
-                                GemmT(false, true, g.Og, g.CgK, g.LOut, gyNg, g.LOut, pc + n * itemCols + gr * g.CgK * g.LOut, g.LOut, pa + gr * g.Og * g.CgK, g.CgK, accumulate: n > n0);
+                                GemmT(false, true, g.Og, g.CgK, g.LOut, gyNg, g.LOut, pc + gr * g.CgK * g.LOut, g.LOut, pa + gr * g.Og * g.CgK, g.CgK, accumulate: n > n0);
                         }
+                    }
             });
         foreach (var d in scratch) if (d is not null) ArrayPool<T>.Shared.Return(d);
+        foreach (var c in windows) if (c is not null) ArrayPool<T>.Shared.Return(c);
         if (dw is null && db is null) return;
         // dW's slab sums in slab order and db's rows (each summing the items in order), rows over the cores.
         Par.For(g.O, (long)(slabs - 1) * g.CgK + (db is null ? 0 : g.N * g.LOut), (o0, o1) =>

@@ -67,8 +67,8 @@ public class DeterminismTests
         var (x, w, bias, dy) = (R(11, batch, 40, 90), R(12, 30, 40 / groups, 7), R(13, 30), R(14, batch, 30, 44));
         float[][] Run()
         {
-            var (y, cols) = b.Conv1d(x, w, bias, 2, 1, 3, 44, groups, keepWindows: true);
-            var (dx, dw, db) = b.Conv1dBackward(dy, cols, w, 90, 2, 1, 3, groups, inputGrad: true, biasGrad: true);
+            var y = b.Conv1d(x, w, bias, 2, 1, 3, 44, groups);
+            var (dx, dw, db) = b.Conv1dBackward(dy, x, w, 90, 2, 1, 3, groups, inputGrad: true, biasGrad: true);
             return [.. new[] { y, dx!, dw!, db! }.Select(t => ((float[])b.ToArray(t)))];
         }
         var all = Run();
