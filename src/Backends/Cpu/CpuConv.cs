@@ -102,10 +102,11 @@ public sealed partial class CpuBackend
     }
 
     // The batch is cut into at most MaxSlabs slabs, by its size alone (never by the core count), and the cores take whole
-    // slabs: per item dx (W^T dy into a per-core buffer, folded), and the slab's own dW, its items' dy_n windows_n^T (the
-    // windows made again from x into a per-core buffer) summed
-    // in order (slab 0 straight into dW); then dW = slab 0 + slab 1 + ... in slab order. Each part packs only its own items'
-    // operands (splitting dW by rows instead would make every core transpose every item's windows).
+    // slabs: per item dx (W^T dy into a per-core buffer, folded), and the slab's own dW^T, its items' windows_n dy_n^T (the
+    // windows made again from x into a per-core buffer) summed in order; then dW = (slab 0 + slab 1 + ...)^T in slab order.
+    // Each core packs only its own items' operands (splitting dW by rows instead would make every core transpose every
+    // item's windows). dW^T rather than dW: 200 x 128 fills the register tiles better than 128 x 200 (Conv1d 40 -> 128,
+    // k 5, one core: 12% faster at AVX-512, 4% at AVX2).
     const int MaxSlabs = 8;
 
     static unsafe void ConvBackward<T>(T[] gy, T[]? x, T[] w, T[]? dx, T[]? dw, T[]? db, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
@@ -114,12 +115,12 @@ public sealed partial class CpuBackend
         int slabs = Math.Min(g.N, MaxSlabs), parts = Math.Min(Par.Cores, slabs), wSize = g.O * g.CgK;
         var scratch = new T[Math.Max(1, parts)][];
         var windows = new T[Math.Max(1, parts)][];
-        var partial = new T[slabs][];
+        var partial = new T[slabs][]; // per slab and group: dW_g^T (C_g k, O_g)
         if (dx is not null || dw is not null)
             ForSlabs(slabs, parts, (s, p) =>
             {
                 T[]? d = dx is null ? null : scratch[p] ??= ArrayPool<T>.Shared.Rent(g.CgK * g.LOut);
-                T[]? acc = dw is null ? null : s == 0 ? dw : partial[s] = ArrayPool<T>.Shared.Rent(wSize);
+                T[]? acc = dw is null ? null : partial[s] = ArrayPool<T>.Shared.Rent(wSize);
                 T[]? win = dw is null ? null : windows[p] ??= ArrayPool<T>.Shared.Rent(g.C * g.K * g.LOut);
                 int n0 = g.N * s / slabs, n1 = g.N * (s + 1) / slabs;
                 fixed (T* pw = w, pg = gy, pd = d, pc = win, pa = acc)
@@ -136,31 +137,38 @@ public sealed partial class CpuBackend
                                     FoldRow<T>(d.AsSpan(c * g.K * g.LOut, g.K * g.LOut), dx!.AsSpan((n * g.C + gr * g.Cg + c) * g.Win.L, g.Win.L), g.Win);
                             }
                             if (acc is not null)
-                                GemmT(false, true, g.Og, g.CgK, g.LOut, gyNg, g.LOut, pc + gr * g.CgK * g.LOut, g.LOut, pa + gr * g.Og * g.CgK, g.CgK, accumulate: n > n0);
+                                GemmT(false, true, g.CgK, g.Og, g.LOut, pc + gr * g.CgK * g.LOut, g.LOut, gyNg, g.LOut, pa + gr * g.CgK * g.Og, g.Og, accumulate: n > n0);
                         }
                     }
             });
         foreach (var d in scratch) if (d is not null) ArrayPool<T>.Shared.Return(d);
         foreach (var c in windows) if (c is not null) ArrayPool<T>.Shared.Return(c);
         if (dw is null && db is null) return;
-        // dW's slab sums in slab order and db's rows (each summing the items in order), rows over the cores.
-        Par.For(g.O, (long)(slabs - 1) * g.CgK + (db is null ? 0 : g.N * g.LOut), (o0, o1) =>
+        // dW^T's rows (group, tap j): the slabs summed in order, then written to dW's column; db's rows, each summing the
+        // items in order. Both split over the cores by rows.
+        int rowsT = g.Groups * g.CgK;
+        Par.For(Math.Max(rowsT, g.O), (long)slabs * g.Og + (db is null ? 0 : g.N * g.LOut * g.O / Math.Max(rowsT, g.O)), (r0, r1) =>
         {
             if (dw is not null)
-                for (int s = 1; s < slabs; s++)
+            {
+                var row = new T[g.Og];
+                for (int r = r0; r < Math.Min(r1, rowsT); r++)
                 {
-                    var span = dw.AsSpan(o0 * g.CgK, (o1 - o0) * g.CgK);
-                    TP.Add(span, partial[s].AsSpan(o0 * g.CgK, (o1 - o0) * g.CgK), span);
+                    int gr = r / g.CgK, j = r % g.CgK;
+                    partial[0].AsSpan(r * g.Og, g.Og).CopyTo(row);
+                    for (int s = 1; s < slabs; s++) TP.Add(row, partial[s].AsSpan(r * g.Og, g.Og), row);
+                    for (int o = 0; o < g.Og; o++) dw[(gr * g.Og + o) * g.CgK + j] = row[o];
                 }
+            }
             if (db is not null)
-                for (int o = o0; o < o1; o++)
+                for (int o = r0; o < Math.Min(r1, g.O); o++)
                 {
                     T sum = T.Zero;
                     for (int n = 0; n < g.N; n++) sum += TP.Sum<T>(gy.AsSpan((n * g.O + o) * g.LOut, g.LOut));
                     db[o] = sum;
                 }
         });
-        for (int s = 1; s < slabs; s++) if (partial[s] is not null) ArrayPool<T>.Shared.Return(partial[s]);
+        foreach (var a in partial) if (a is not null) ArrayPool<T>.Shared.Return(a);
     }
 
     /// <summary>Runs slab(s, part) for every slab: whole slabs to each of the parts (one per core), or in turn on this thread.</summary>
