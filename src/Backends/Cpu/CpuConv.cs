@@ -7,8 +7,8 @@ namespace MiniGrad.Backends.Cpu;
 // Conv1d, one batch item at a time: the item's windows (im2col) are made in a per-core buffer right before its GEMMs read
 // them, while they are in cache (never as a whole-batch tensor, five times the input: the backward makes them again from
 // x), and each (item, group) GEMM, weight (O_g, C_g k) times windows (C_g k, L_out), writes straight into the output, with
-// the bias as its initial value. Items go to the cores, each item's GEMMs then running on one core; with fewer items than
-// cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded back (col2im) into
+// the bias as its initial value. Items go to the cores (each core taking the next item when free), each item's GEMMs then
+// running on one core; with fewer items than cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded back (col2im) into
 // dx; dW = sum over the items of dy_n windows_n^T, by slabs of the batch fixed by its size (see ConvBackward); db by rows,
 // each summing the items in order: every result has the same bits whatever the core count.
 public sealed partial class CpuBackend
@@ -59,13 +59,15 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Runs item(n, part) for every batch item: split over the cores (part = the core's index) when there are
-    /// enough items, else in turn on this thread (part 0), where the GEMMs split over the cores themselves.</summary>
+    /// <summary>Runs item(n, part) for every batch item: over the cores (part = the core's index), each taking the next item
+    /// when it is free (a core another process holds back takes fewer; every item's result is the same on any core), or in
+    /// turn on this thread (part 0) when there are fewer items than cores, the GEMMs then splitting over the cores themselves.</summary>
     static void ForItems(int n, Action<int, int> item)
     {
         int parts = Math.Min(Par.Cores, n);
         if (parts < 2) { for (int i = 0; i < n; i++) item(i, 0); return; }
-        Par.Parts(parts, p => { for (int i = n * p / parts, end = n * (p + 1) / parts; i < end; i++) item(i, p); });
+        int next = -1;
+        Par.Parts(parts, p => { for (int i; (i = Interlocked.Increment(ref next)) < n;) item(i, p); });
     }
 
     static unsafe void ConvForward<T>(T[] x, T[] w, T[]? bias, T[] y, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
@@ -171,11 +173,12 @@ public sealed partial class CpuBackend
         foreach (var a in partial) if (a is not null) ArrayPool<T>.Shared.Return(a);
     }
 
-    /// <summary>Runs slab(s, part) for every slab: whole slabs to each of the parts (one per core), or in turn on this thread.</summary>
+    /// <summary>Runs slab(s, part) for every slab, each core taking the next one when it is free, or in turn on this thread.</summary>
     static void ForSlabs(int slabs, int parts, Action<int, int> slab)
     {
         if (parts < 2) { for (int s = 0; s < slabs; s++) slab(s, 0); return; }
-        Par.Parts(parts, p => { for (int s = slabs * p / parts, end = slabs * (p + 1) / parts; s < end; s++) slab(s, p); });
+        int next = -1;
+        Par.Parts(parts, p => { for (int s; (s = Interlocked.Increment(ref next)) < slabs;) slab(s, p); });
     }
 
     static unsafe void GemmT<T>(bool transA, bool transB, int m, int n, int k, T* a, int lda, T* b, int ldb, T* c, int ldc, bool accumulate) where T : unmanaged
