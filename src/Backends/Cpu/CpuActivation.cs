@@ -5,10 +5,10 @@ namespace MiniGrad.Backends.Cpu;
 
 public sealed partial class CpuBackend
 {
-    // float64, and exact Gelu (erf) in float32: ActivationMath's formulas (src/Tensors/Activations.cs, shared with the ILGPU
-    // kernels) in double, element by element. The other float32 activations: the same formulas in float32 on the SIMD layer
-    // (ActivationKernel), at the widest accelerated width, with PyTorch's float32 choices (parameters rounded to float, as
-    // its kernels do). Either way in chunks over the cores (each element costs an exp or two, so big arrays pay for the split).
+    // float64: ActivationMath's formulas (src/Tensors/Activations.cs, shared with the ILGPU kernels) in double, element by
+    // element. float32: the same formulas in float32 on the SIMD layer (ActivationKernel), at the widest accelerated width,
+    // with PyTorch's float32 choices (parameters rounded to float, as its kernels do). Either way in chunks over the cores
+    // (each element costs an exp or two, so big arrays pay for the split).
 
     /// <inheritdoc/>
     public RawTensor Activation(ActivationOp op, RawTensor x, double p0, double p1)
@@ -17,16 +17,10 @@ public sealed partial class CpuBackend
         var dst = CpuTensor.Alloc(x.Shape, x.DType);
         switch (x.DType)
         {
-            case DType.Float32 when op != ActivationOp.Gelu:
-            {
-                float[] s = (float[])src.Data, d = (float[])dst.Data;
-                Par.For(x.Numel, 16, (a, b) => ActivationKernel.Run(op, s, null, d, a, b, p0, p1));
-                break;
-            }
             case DType.Float32:
             {
                 float[] s = (float[])src.Data, d = (float[])dst.Data;
-                Par.For(x.Numel, 16, (a, b) => { for (int i = a; i < b; i++) d[i] = (float)ActivationMath<SystemMath>.Forward(op, s[i], p0, p1); });
+                Par.For(x.Numel, 16, (a, b) => ActivationKernel.Run(op, s, null, d, a, b, p0, p1));
                 break;
             }
             case DType.Float64:
@@ -50,16 +44,10 @@ public sealed partial class CpuBackend
         var dst = CpuTensor.Alloc(x.Shape, x.DType);
         switch (x.DType)
         {
-            case DType.Float32 when op != ActivationOp.Gelu:
-            {
-                float[] s = (float[])src.Data, gd = (float[])g.Data, d = (float[])dst.Data;
-                Par.For(x.Numel, 16, (a, b) => ActivationKernel.Run(op, s, gd, d, a, b, p0, p1));
-                break;
-            }
             case DType.Float32:
             {
                 float[] s = (float[])src.Data, gd = (float[])g.Data, d = (float[])dst.Data;
-                Par.For(x.Numel, 16, (a, b) => { for (int i = a; i < b; i++) d[i] = (float)ActivationMath<SystemMath>.Backward(op, s[i], gd[i], p0, p1); });
+                Par.For(x.Numel, 16, (a, b) => ActivationKernel.Run(op, s, gd, d, a, b, p0, p1));
                 break;
             }
             case DType.Float64:
@@ -100,7 +88,7 @@ public sealed partial class CpuBackend
 }
 
 /// <summary>
-/// float32 activations (every <see cref="ActivationOp"/> but exact Gelu) over [from, to) of a span, forward (g null) or
+/// float32 activations (every <see cref="ActivationOp"/>) over [from, to) of a span, forward (g null) or
 /// backward (g the output gradient), on <see cref="ISimd{TV, T}"/> at <see cref="Simd.Bits"/>: the same operations per
 /// lane at every width and for every split, so the bits depend on neither.
 /// </summary>
@@ -129,6 +117,7 @@ internal readonly unsafe struct ActivationKernel : ISimdKernel<float>
     {
         switch (op)
         {
+            case ActivationOp.Gelu: Loop<TV, S, Gelu>(); break;
             case ActivationOp.GeluTanh: Loop<TV, S, GeluTanh>(); break;
             case ActivationOp.Silu: Loop<TV, S, Silu>(); break;
             case ActivationOp.LeakyRelu: Loop<TV, S, LeakyRelu>(); break;
@@ -136,7 +125,7 @@ internal readonly unsafe struct ActivationKernel : ISimdKernel<float>
             case ActivationOp.Softplus: Loop<TV, S, Softplus>(); break;
             case ActivationOp.Hardtanh: Loop<TV, S, Hardtanh>(); break;
             case ActivationOp.LogSigmoid: Loop<TV, S, LogSigmoid>(); break;
-            default: throw new ArgumentException($"{op}: no float32 SIMD form; expected the scalar path", nameof(op));
+            default: throw new ArgumentException($"{op}: not an activation", nameof(op));
         }
     }
 
@@ -184,6 +173,48 @@ internal readonly unsafe struct ActivationKernel : ISimdKernel<float>
     }
 
     const float Sqrt2OverPi = 0.7978845608f, Kappa = 0.044715f;
+
+    /// <summary>
+    /// x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2; derivative Phi(x) + x e^(-x^2 / 2) / sqrt(2 pi). erfc(z) for z &gt;= 0 as
+    /// Numerical Recipes' erfcc, t exp(-z^2 + P(t)) with t = 1 / (1 + z / 2), relative error below 1.2e-7 (in float32 about
+    /// 1e-6 far out in the tail, where z^2 rounds), and 2 - erfc(-z) below 0: Phi is accurate relative to itself in the left
+    /// tail, where 1 + erf would cancel.
+    /// </summary>
+    struct Gelu : IActivation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static TV Phi<TV, S>(TV x) where TV : unmanaged where S : ISimd<TV, float>
+        {
+            var one = S.Splat(1f);
+            var z = S.Mul(x, S.Splat(-0.70710678f)); // -x / sqrt 2
+            var az = Abs<TV, S>(z);
+            var t = S.Div(one, S.Fma(S.Splat(0.5f), az, one));
+            var p = S.Splat(0.17087277f);
+            p = S.Fma(p, t, S.Splat(-0.82215223f));
+            p = S.Fma(p, t, S.Splat(1.48851587f));
+            p = S.Fma(p, t, S.Splat(-1.13520398f));
+            p = S.Fma(p, t, S.Splat(0.27886807f));
+            p = S.Fma(p, t, S.Splat(-0.18628806f));
+            p = S.Fma(p, t, S.Splat(0.09678418f));
+            p = S.Fma(p, t, S.Splat(0.37409196f));
+            p = S.Fma(p, t, S.Splat(1.00002368f));
+            p = S.Fma(p, t, S.Splat(-1.26551223f));
+            var erfc = S.Mul(t, Exp<TV, S>(S.Sub(p, S.Mul(az, az)))); // erfc(|z|)
+            var half = S.Splat(0.5f);
+            // z >= 0 (x <= 0): erfc(z) / 2; z < 0: 1 - erfc(-z) / 2. NaN: erfc is NaN either way.
+            return S.Select(S.LessThan(z, S.Splat(0f)), S.Fma(S.Splat(-0.5f), erfc, one), S.Mul(half, erfc));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Forward<TV, S>(TV x, TV a, TV b) where TV : unmanaged where S : ISimd<TV, float> => S.Mul(x, Phi<TV, S>(x));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Backward<TV, S>(TV x, TV g, TV a, TV b) where TV : unmanaged where S : ISimd<TV, float>
+        {
+            var density = S.Mul(S.Splat(0.39894228f), Exp<TV, S>(S.Mul(S.Splat(-0.5f), S.Mul(x, x)))); // e^(-x^2/2) / sqrt(2 pi)
+            return S.Mul(g, S.Fma(x, density, Phi<TV, S>(x)));
+        }
+    }
 
     /// <summary>0.5 x (1 + t), t = tanh(sqrt(2/pi) (x + 0.044715 x^3)).</summary>
     struct GeluTanh : IActivation
