@@ -1,7 +1,8 @@
 namespace MiniGrad.Nn;
 
-// Conv1d and the 1-D pools, all over sliding windows (im2col): Conv1d is windows times weights in one batched GEMM
-// (the backward: two GEMMs and col2im), the pools a max or mean over each window.
+// Conv1d and the 1-D pools, all over sliding windows (im2col): Conv1d is windows times weights, one GEMM per batch item
+// fused with the windows and the bias in the backend (the backward: two GEMMs and col2im), the pools a max or mean over
+// each window.
 public static partial class Functional
 {
     /// <summary>
@@ -37,12 +38,7 @@ public static partial class Functional
         int lOut = (l + padLeft + padRight - span) / stride + 1;
 
         var x = input.Rank == 2 ? input.Unsqueeze(0) : input;
-        int n = x.Size(0), c = x.Size(1);
-        var cols = Unfold1dFn.Apply(x, k, stride, dilation, padLeft, lOut, 0);        // (N, C, k, L_out)
-        var y = groups == 1
-            ? MatMulFn.Apply(weight.Reshape(outC, c * k), cols.Reshape(n, c * k, lOut), false, false)
-            : MatMulFn.Apply(weight.Reshape(groups, outC / groups, groupC * k), cols.Reshape(n, groups, groupC * k, lOut), false, false).Reshape(n, outC, lOut);
-        if (bias is not null) y += bias.Reshape(outC, 1);
+        var y = Conv1dFn.Apply(x, weight, bias, stride, dilation, padLeft, lOut, groups);
         return input.Rank == 2 ? y.Squeeze(0) : y;
     }
 

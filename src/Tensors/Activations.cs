@@ -27,6 +27,8 @@ public partial interface IBackend
     RawTensor Activation(ActivationOp op, RawTensor x, double p0, double p1);
     /// <summary>Its gradient: gy times the derivative at the input x (same shape and dtype as x).</summary>
     RawTensor ActivationBackward(ActivationOp op, RawTensor x, RawTensor gy, double p0, double p1);
+    /// <summary>The gradient of the unary activations in one pass, from the tensor each derivative needs: Relu from its input (gy where x &gt; 0, else 0), Tanh (gy (1 - y y)) and Sigmoid ((gy y) (1 - y)) from their output y; floating point, saved and gy of one shape and dtype.</summary>
+    RawTensor UnaryBackward(UnaryOp op, RawTensor saved, RawTensor gy);
 }
 
 /// <summary>exp, log and tanh in double: System.Math on the CPU, ILGPU's XMath inside kernels (a struct, so no virtual call).</summary>

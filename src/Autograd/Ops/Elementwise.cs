@@ -224,9 +224,9 @@ sealed class UnaryFn(UnaryOp op) : Function
             UnaryOp.Log => g / x,
             UnaryOp.Sqrt => g / (2.0 * y),
             UnaryOp.Abs => g * x.Sign(),
-            UnaryOp.Tanh => g * (1.0 - y * y),
-            UnaryOp.Sigmoid => g * y * (1.0 - y),
-            UnaryOp.Relu => Torch.Where(x.Gt(0.0), g, 0.0),
+            UnaryOp.Tanh => new Tensor(g.Backend.UnaryBackward(op, y.Raw, g.Raw)),     // g (1 - y^2), one fused pass
+            UnaryOp.Sigmoid => new Tensor(g.Backend.UnaryBackward(op, y.Raw, g.Raw)),  // (g y) (1 - y)
+            UnaryOp.Relu => new Tensor(g.Backend.UnaryBackward(op, x.Raw, g.Raw)),     // g where x > 0, else 0
             UnaryOp.Square => g * 2.0 * x,
             _ => Torch.ZerosLike(g),
         }];

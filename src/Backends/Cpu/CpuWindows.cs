@@ -47,20 +47,22 @@ public sealed partial class CpuBackend
     {
         Par.For(rows, (long)w.Kernel * w.LOut, (r0, r1) =>
         {
-            for (int r = r0; r < r1; r++)
-            {
-                var src = x.AsSpan(r * w.L, w.L);
-                for (int k = 0; k < w.Kernel; k++)
-                {
-                    var row = d.AsSpan((r * w.Kernel + k) * w.LOut, w.LOut);
-                    var (t0, t1, off) = w.Run(k);
-                    row[..t0].Fill(pad);
-                    row[t1..].Fill(pad);
-                    if (w.Stride == 1) src.Slice(t0 + off, t1 - t0).CopyTo(row[t0..t1]);
-                    else for (int t = t0; t < t1; t++) row[t] = src[t * w.Stride + off];
-                }
-            }
+            for (int r = r0; r < r1; r++) UnfoldRow<T>(x.AsSpan(r * w.L, w.L), d.AsSpan(r * w.Kernel * w.LOut, w.Kernel * w.LOut), w, pad);
         });
+    }
+
+    /// <summary>One input row (L) into its kernel x lOut windows.</summary>
+    static void UnfoldRow<T>(ReadOnlySpan<T> src, Span<T> dst, Win w, T pad) where T : unmanaged
+    {
+        for (int k = 0; k < w.Kernel; k++)
+        {
+            var row = dst.Slice(k * w.LOut, w.LOut);
+            var (t0, t1, off) = w.Run(k);
+            row[..t0].Fill(pad);
+            row[t1..].Fill(pad);
+            if (w.Stride == 1) src.Slice(t0 + off, t1 - t0).CopyTo(row[t0..t1]);
+            else for (int t = t0; t < t1; t++) row[t] = src[t * w.Stride + off];
+        }
     }
 
     // Each input row sums its taps in k order, whatever the thread count, so results are bit-identical.
@@ -68,18 +70,20 @@ public sealed partial class CpuBackend
     {
         Par.For(rows, (long)w.Kernel * w.LOut, (r0, r1) =>
         {
-            for (int r = r0; r < r1; r++)
-            {
-                var dst = d.AsSpan(r * w.L, w.L);
-                dst.Clear();
-                for (int k = 0; k < w.Kernel; k++)
-                {
-                    var row = s.AsSpan((r * w.Kernel + k) * w.LOut, w.LOut);
-                    var (t0, t1, off) = w.Run(k);
-                    if (w.Stride == 1) { var span = dst.Slice(t0 + off, t1 - t0); TP.Add(span, row[t0..t1], span); }
-                    else for (int t = t0; t < t1; t++) dst[t * w.Stride + off] += row[t];
-                }
-            }
+            for (int r = r0; r < r1; r++) FoldRow<T>(s.AsSpan(r * w.Kernel * w.LOut, w.Kernel * w.LOut), d.AsSpan(r * w.L, w.L), w);
         });
+    }
+
+    /// <summary>One row's kernel x lOut windows summed back into the input row (L), tap by tap in k order.</summary>
+    static void FoldRow<T>(ReadOnlySpan<T> src, Span<T> dst, Win w) where T : unmanaged, INumber<T>
+    {
+        dst.Clear();
+        for (int k = 0; k < w.Kernel; k++)
+        {
+            var row = src.Slice(k * w.LOut, w.LOut);
+            var (t0, t1, off) = w.Run(k);
+            if (w.Stride == 1) { var span = dst.Slice(t0 + off, t1 - t0); TP.Add(span, row[t0..t1], span); }
+            else for (int t = t0; t < t1; t++) dst[t * w.Stride + off] += row[t];
+        }
     }
 }

@@ -34,6 +34,20 @@ public sealed partial class IlgpuBackend
         else Ks<double, F64>().ActivationBackward(n, s.View<double>(), g.View<double>(), d.View<double>(), (int)op, p0, p1);
         return d;
     }
+
+    /// <inheritdoc/>
+    public RawTensor UnaryBackward(UnaryOp op, RawTensor saved, RawTensor gy)
+    {
+        // From the elementwise kernels, in the order of operations the CPU's fused kernel rounds in.
+        RawTensor One() => Full([], saved.DType, 1);
+        return op switch
+        {
+            UnaryOp.Relu => Where(Binary(BinaryOp.Gt, saved, Full([], saved.DType, 0)), gy, Full([], saved.DType, 0)),
+            UnaryOp.Tanh => Binary(BinaryOp.Mul, gy, Binary(BinaryOp.Sub, One(), Binary(BinaryOp.Mul, saved, saved))),
+            UnaryOp.Sigmoid => Binary(BinaryOp.Mul, Binary(BinaryOp.Mul, gy, saved), Binary(BinaryOp.Sub, One(), saved)),
+            _ => throw new ArgumentException($"UnaryBackward: {op} has no fused gradient; expected Relu, Tanh or Sigmoid", nameof(op)),
+        };
+    }
 }
 
 /// <summary>exp, log and tanh for ActivationMath inside kernels.</summary>

@@ -31,3 +31,34 @@ public sealed partial class IlgpuBackend
         return d;
     }
 }
+
+// Conv1d from the primitives above: windows, one batched GEMM per (item, group), the bias by a broadcast add; the backward
+// the two GEMMs, col2im, and sums over the batch (and time, for the bias).
+public sealed partial class IlgpuBackend
+{
+    /// <inheritdoc/>
+    public RawTensor Conv1d(RawTensor x, RawTensor weight, RawTensor? bias, int stride, int dilation, int padLeft, int lOut, int groups)
+    {
+        int n = x.Shape[0], c = x.Shape[1], o = weight.Shape[0], k = weight.Shape[2];
+        var cols = Unfold1d(x, k, stride, dilation, padLeft, lOut, 0);
+        var y = MatMul(weight.Reshape([groups, o / groups, c / groups * k]), cols.Reshape([n, groups, c / groups * k, lOut]), false, false).Reshape([n, o, lOut]);
+        return bias is null ? y : Binary(BinaryOp.Add, y, bias.Reshape([o, 1]));
+    }
+
+    /// <inheritdoc/>
+    public (RawTensor? Dx, RawTensor? Dw, RawTensor? Db) Conv1dBackward(RawTensor gy, RawTensor? x, RawTensor weight, int length, int stride, int dilation, int padLeft, int groups, bool inputGrad, bool biasGrad)
+    {
+        int n = gy.Shape[0], o = weight.Shape[0], cg = weight.Shape[1], k = weight.Shape[2], lOut = gy.Shape[2];
+        var g4 = gy.Reshape([n, groups, o / groups, lOut]);
+        var w3 = weight.Reshape([groups, o / groups, cg * k]);
+        var dx = inputGrad ? Fold1d(MatMul(w3, g4, true, false).Reshape([n, cg * groups, k, lOut]), length, stride, dilation, padLeft) : null;
+        RawTensor? dw = null;
+        if (x is not null)
+        {
+            var cols = Unfold1d(x, k, stride, dilation, padLeft, lOut, 0).Reshape([n, groups, cg * k, lOut]);
+            dw = Reduce(ReduceOp.Sum, MatMul(g4, cols, false, true), 0).Reshape(weight.Shape);
+        }
+        var db = biasGrad ? Reduce(ReduceOp.Sum, Reduce(ReduceOp.Sum, gy, 2), 0).Reshape([o]) : null;
+        return (dx, dw, db);
+    }
+}

@@ -54,6 +54,31 @@ public class DeterminismTests
                 Assert.Equal(all[k].Select(BitConverter.SingleToInt32Bits), h[k].Select(BitConverter.SingleToInt32Bits));
     }
 
+    [Theory]
+    [InlineData(16, 1)]
+    [InlineData(3, 2)]
+    [InlineData(1, 1)]
+    public void Conv1dDoesNotDependOnTheCoreCount(int batch, int groups)
+    {
+        // The items are split over the cores (or, fewer items than cores, each GEMM is), dW and db by rows; K = 40 * 7 = 280
+        // taps is more than one GEMM k block. Run with all cores and inside one of two parts (half the cores each).
+        var b = Device.Cpu.Backend;
+        RawTensor R(int seed, params int[] shape) => Torch.Randn(shape, generator: new Generator(seed)).Raw;
+        var (x, w, bias, dy) = (R(11, batch, 40, 90), R(12, 30, 40 / groups, 7), R(13, 30), R(14, batch, 30, 44));
+        float[][] Run()
+        {
+            var y = b.Conv1d(x, w, bias, 2, 1, 3, 44, groups);
+            var (dx, dw, db) = b.Conv1dBackward(dy, x, w, 90, 2, 1, 3, groups, inputGrad: true, biasGrad: true);
+            return [.. new[] { y, dx!, dw!, db! }.Select(t => ((float[])b.ToArray(t)))];
+        }
+        var all = Run();
+        var half = new float[2][][];
+        b.RunParts(2, i => half[i] = Run());
+        foreach (var h in half)
+            for (int k = 0; k < all.Length; k++)
+                Assert.Equal(all[k].Select(BitConverter.SingleToInt32Bits), h[k].Select(BitConverter.SingleToInt32Bits));
+    }
+
     [Fact]
     public void LargeSum()
     {

@@ -68,6 +68,49 @@ internal static unsafe class SimdMath
         return S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One)));
     }
 
+    /// <summary>
+    /// e^x - 1 without the cancellation near 0: float32 below |x| = ln2 / 2 (where exp's range reduction has n = 0 and r = x)
+    /// as r + r^2 P(r), exp's own polynomial without its leading 1; elsewhere exp(x) - 1. float64: Kahan's (u - 1) x / log u.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV ExpM1<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var one = S.Splat(T.One);
+        var zero = S.Splat(T.Zero);
+        var u = Exp<T, TV, S>(x);
+        var um1 = S.Sub(u, one);
+        if (typeof(T) != typeof(float))
+        {
+            var kahan = S.Div(S.Mul(um1, x), S.RuntimeLog(u));
+            var r = S.Select(S.Equal(u, one), x, kahan);
+            return S.Select(S.Equal(um1, S.Splat(-T.One)), um1, S.Select(S.Equal(u, S.Splat(T.PositiveInfinity)), u, r));
+        }
+        var p = F<T, TV, S>(SimdConst.E6);
+        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E5));
+        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E4));
+        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E3));
+        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E2));
+        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E1));
+        var small = S.Fma(p, S.Mul(x, x), x);
+        var ax = S.Select(S.LessThan(x, zero), S.Sub(zero, x), x);
+        var r32 = S.Select(S.LessThan(ax, F<T, TV, S>(0.34657359f)), small, um1);
+        return S.Select(S.Equal(x, zero), x, r32); // -0 stays -0
+    }
+
+    /// <summary>log(1 + z) for z &gt;= 0 (or NaN, +inf) without losing small z: Kahan's log(u) z / (u - 1) with u = 1 + z
+    /// (the rounding of 1 + z cancels in the ratio); z where u rounds to 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Log1PNonNegative<T, TV, S>(TV z) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        var one = S.Splat(T.One);
+        var u = S.Add(one, z);
+        var inf = S.Splat(T.PositiveInfinity);
+        var finite = S.Select(S.Equal(u, inf), one, u); // LogPositive needs a finite argument; inf is put back below
+        var r = S.Div(S.Mul(LogPositive<T, TV, S>(finite), z), S.Sub(u, one));
+        r = S.Select(S.Equal(u, one), z, r);
+        return S.Select(S.Equal(u, inf), u, r);
+    }
+
     /// <summary>log(x) for positive normal x (the CTC's sums of exps, in [1, 3]); use <see cref="Log{T, TV, S}"/> for any x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV LogPositive<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
