@@ -144,9 +144,93 @@ internal static unsafe class GemmDriver<T, TV, S, P>
         int threads = ThreadCount(p);
         if (threads <= 1)
             RunSingle(p);
+        else if (p.N >= p.M && p.M > DirectBMaxRows && PackedASize(p) * sizeof(T) <= MaxPackedABytes)
+            RunStrips(p, threads);
         else
             RunParallel(p, threads);
     }
+
+    // The largest whole packed op(A) a thread keeps for RunStrips (n = 1024 fp32: 4.2 MB); larger products split as before.
+    const int MaxPackedABytes = 8 << 20;
+
+    /// <summary>Elements of the whole op(A) packed block by block: MC-row blocks by KC-deep blocks (RunSingle's blocks).</summary>
+    static nint PackedASize(in GemmProblem<T> p)
+    {
+        int mcStep = McStep(p.M), kcMax = Math.Min(KC, p.K);
+        return (nint)CeilDiv(p.M, mcStep) * CeilDiv(p.K, KC) * ABlockSize(mcStep, kcMax, PanelRows(p.M));
+    }
+
+    static nint ABlockSize(int mcStep, int kc, int panelRows) => (nint)CeilDiv(mcStep, panelRows) * MR * kc;
+
+    /// <summary>
+    /// Columns of C in strips of whole NR panels (one per thread, at most NC wide), handed out one at a time to whichever
+    /// thread asks next, so that a worker that starts late (the pool's wake-up, a core busy elsewhere) leaves its strip to
+    /// a thread that is free instead of finishing last. A thread packs op(A) block by block during its first strip (as
+    /// RunSingle does) and keeps the blocks for its later strips; B is packed strip by strip. A strip runs RunSingle's loops
+    /// on its columns: every element of C gets the same kernel and k order as in one thread.
+    /// </summary>
+    static void RunStrips(GemmProblem<T> p, int threads)
+    {
+        int units = CeilDiv(p.N, NR);
+        int stripUnits = Math.Clamp(CeilDiv(units, threads), 1, Math.Max(1, NC / NR));
+        int strips = CeilDiv(units, stripUnits);
+        var next = new StrongBox<int>(0);
+        Parallel.For(0, threads, _ =>
+        {
+            T* aAll = null;
+            int s;
+            while ((s = Interlocked.Increment(ref next.Value) - 1) < strips)
+            {
+                bool pack = aAll == null;
+                if (pack)
+                    aAll = Buffer(ref t_aPack, ref t_aCap, PackedASize(p));
+                int j0 = s * stripUnits * NR;
+                RunStrip(p, aAll, pack, j0, Math.Min(stripUnits * NR, p.N - j0));
+            }
+        });
+    }
+
+    /// <summary>
+    /// Columns [j0, j0 + cols) of C: RunSingle's loops on those columns, with op(A)'s blocks at aAll one after another (ic,
+    /// then pc), packed here first when packA. Ascending order: a transposed block's stores past its end land in the next
+    /// block, packed after it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RunStrip(in GemmProblem<T> p, T* aAll, bool packA, int j0, int cols)
+    {
+        int mcStep = McStep(p.M), kcMax = Math.Min(KC, p.K), panelRows = PanelRows(p.M);
+        nint block = ABlockSize(mcStep, kcMax, panelRows);
+        T* bPack = Buffer(ref t_bPack, ref t_bCap, (nint)Math.Min(NC, RoundUp(cols, NR)) * kcMax);
+        T* spill = Spill();
+        T* aBlock = aAll;
+        for (int ic = 0; ic < p.M; ic += mcStep)
+        {
+            int mc = Math.Min(mcStep, p.M - ic);
+            for (int pc = 0; pc < p.K; pc += KC, aBlock += block)
+            {
+                int kc = Math.Min(KC, p.K - pc);
+                bool overwrite = pc == 0 && !p.Accumulate;
+                if (packA)
+                    PackA(p, ic, pc, mc, kc, panelRows, aBlock);
+                for (int jc = j0; jc < j0 + cols; jc += NC)
+                {
+                    int nc = Math.Min(NC, j0 + cols - jc);
+                    PackB(p, pc, jc, kc, nc, bPack);
+                    MacroKernel(mc, nc, kc, aBlock, panelRows, bPack, kc, NR, p.C + (nint)ic * p.Ldc + jc, p.Ldc, overwrite, spill);
+                }
+            }
+        }
+    }
+
+    // Equal-sized row blocks (whole MR panels), so m = MC + a few rows does not cost a second pass over B.
+    static int McStep(int m) => RoundUp(CeilDiv(m, CeilDiv(m, MC)), MR);
+
+    // 15 or 16 rows (a batch of 16) as 8 + 8 rather than 14 + 2: two 8-row kernels cost less than a 14-row one plus a
+    // nearly empty one, which loads as much of B for 1/7 of the work. Likewise 7 or 8 rows (half a batch of 16) as
+    // 4 + 4 rather than 6 + 2 with 6-row tiles.
+    static int PanelRows(int m) => MR > 8 && m > MR && m <= 16 ? 8 : MR < 8 && m > MR && m <= 8 ? 4 : MR;
+
+    static T* Spill() => t_spill != null ? t_spill : t_spill = (T*)NativeMemory.AlignedAlloc((nuint)(MR * NR * sizeof(T)), 64);
 
     static int ThreadCount(in GemmProblem<T> p)
     {
@@ -184,20 +268,16 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunSingle(in GemmProblem<T> p)
     {
-        // Equal-sized row blocks (whole MR panels), so m = MC + a few rows does not cost a second pass over B.
-        int mcStep = RoundUp(CeilDiv(p.M, CeilDiv(p.M, MC)), MR);
+        int mcStep = McStep(p.M);
         int kcMax = Math.Min(KC, p.K), ncMax = Math.Min(NC, RoundUp(p.N, NR));
         T* aPack = Buffer(ref t_aPack, ref t_aCap, (nint)mcStep * kcMax);
         T* bPack = Buffer(ref t_bPack, ref t_bCap, (nint)ncMax * kcMax);
-        T* spill = t_spill != null ? t_spill : t_spill = (T*)NativeMemory.AlignedAlloc((nuint)(MR * NR * sizeof(T)), 64);
+        T* spill = Spill();
         // With few rows, B is read by one or two row panels only: packing it would cost about as much as using it
         // (16 x 128 x 512, an LSTM step: 7.6 of 30 us), so the kernel reads B's rows in place when they are
         // contiguous. The k order per element is the packed path's, so results are bit-identical either way.
         bool directB = !p.TransB && p.M <= DirectBMaxRows;
-        // 15 or 16 rows (a batch of 16) as 8 + 8 rather than 14 + 2: two 8-row kernels cost less than a 14-row one plus a
-        // nearly empty one, which loads as much of B for 1/7 of the work. Likewise 7 or 8 rows (half a batch of 16) as
-        // 4 + 4 rather than 6 + 2 with 6-row tiles.
-        int panelRows = MR > 8 && p.M > MR && p.M <= 16 ? 8 : MR < 8 && p.M > MR && p.M <= 8 ? 4 : MR;
+        int panelRows = PanelRows(p.M);
 
         for (int ic = 0; ic < p.M; ic += mcStep)
         {
