@@ -59,13 +59,19 @@ internal static unsafe class SimdMath
         n = S.Round(S.Mul(x, F<T, TV, S>(SimdConst.Log2E)));
         var r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Hi), x);
         r = S.Fma(n, F<T, TV, S>(-SimdConst.Ln2Lo), r);
+        return S.Fma(ExpPoly<T, TV, S>(r), S.Mul(r, r), S.Add(r, S.Splat(T.One)));
+    }
+
+    /// <summary>float32 exp's polynomial P(r), with e^r = 1 + r + r^2 P(r) on the reduced range (Horner, E6 down to E1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static TV ExpPoly<T, TV, S>(TV r) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
         var p = F<T, TV, S>(SimdConst.E6);
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E5));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E4));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E3));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E2));
-        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E1));
-        return S.Fma(p, S.Mul(r, r), S.Add(r, S.Splat(T.One)));
+        return S.Fma(p, r, F<T, TV, S>(SimdConst.E1));
     }
 
     /// <summary>
@@ -85,13 +91,7 @@ internal static unsafe class SimdMath
             var r = S.Select(S.Equal(u, one), x, kahan);
             return S.Select(S.Equal(um1, S.Splat(-T.One)), um1, S.Select(S.Equal(u, S.Splat(T.PositiveInfinity)), u, r));
         }
-        var p = F<T, TV, S>(SimdConst.E6);
-        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E5));
-        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E4));
-        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E3));
-        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E2));
-        p = S.Fma(p, x, F<T, TV, S>(SimdConst.E1));
-        var small = S.Fma(p, S.Mul(x, x), x);
+        var small = S.Fma(ExpPoly<T, TV, S>(x), S.Mul(x, x), x);
         var ax = S.Select(S.LessThan(x, zero), S.Sub(zero, x), x);
         var r32 = S.Select(S.LessThan(ax, F<T, TV, S>(0.34657359f)), small, um1);
         return S.Select(S.Equal(x, zero), x, r32); // -0 stays -0
