@@ -46,9 +46,15 @@ public class DeterminismTests
             var (dx, dw, db) = b.LayerNormBackward(dy, x, mean, rstd, w, 100, affineGrads: true);
             return [.. new[] { y, dx, dw!, db! }.Select(t => ((float[])b.ToArray(t)))];
         }
-        var all = Run();
+        SameBitsOnAllCoresAndOnHalf(Run);
+    }
+
+    /// <summary>Runs a backend computation with all cores and inside each of two parts (half the cores each): the same bits.</summary>
+    static void SameBitsOnAllCoresAndOnHalf(Func<float[][]> run)
+    {
+        var all = run();
         var half = new float[2][][];
-        b.RunParts(2, i => half[i] = Run());
+        Device.Cpu.Backend.RunParts(2, i => half[i] = run());
         foreach (var h in half)
             for (int k = 0; k < all.Length; k++)
                 Assert.Equal(all[k].Select(BitConverter.SingleToInt32Bits), h[k].Select(BitConverter.SingleToInt32Bits));
@@ -71,12 +77,7 @@ public class DeterminismTests
             var (dx, dw, db) = b.Conv1dBackward(dy, x, w, 90, 2, 1, 3, groups, inputGrad: true, biasGrad: true);
             return [.. new[] { y, dx!, dw!, db! }.Select(t => ((float[])b.ToArray(t)))];
         }
-        var all = Run();
-        var half = new float[2][][];
-        b.RunParts(2, i => half[i] = Run());
-        foreach (var h in half)
-            for (int k = 0; k < all.Length; k++)
-                Assert.Equal(all[k].Select(BitConverter.SingleToInt32Bits), h[k].Select(BitConverter.SingleToInt32Bits));
+        SameBitsOnAllCoresAndOnHalf(Run);
     }
 
     [Fact]
