@@ -381,22 +381,25 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     }
 
     /// <summary>
-    /// Source row kk (at src + kk * ld) holds the kk-th k step of all `extent` panel elements:
-    /// copy it piecewise, width elements into each panel. Rows are read sequentially (prefetch friendly),
-    /// the writes land in the L2-sized pack buffer.
+    /// Source row kk (at src + kk * ld) holds the kk-th k step of all `extent` panel elements: each panel takes `width`
+    /// elements from every row. Panel by panel, so the writes run straight through the pack buffer: k step by k step
+    /// across all panels scattered them over every panel's lines (an LSTM's weight gradient dG^T x, 800 x 512 by 800 x 40,
+    /// took 0.90 ms instead of 0.51 at AVX2), while the rows read stay in L1 for the next panels.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void PackAlongRows(T* src, int ld, int kc, int extent, int width, T* dst)
     {
-        int full = extent / width, rest = extent - full * width;
-        nint panelSize = (nint)width * kc;
-        for (int kk = 0; kk < kc; kk++, src += ld)
+        for (int q = 0; q < extent; q += width, src += width)
         {
-            T* s = src, d = dst + (nint)kk * width;
-            for (int q = 0; q < full; q++, s += width, d += panelSize)
-                Unsafe.CopyBlockUnaligned(d, s, (uint)(width * sizeof(T)));
-            if (rest > 0)
-                CopyPadded(s, d, rest, width);
+            int count = Math.Min(width, extent - q);
+            T* s = src;
+            for (int kk = 0; kk < kc; kk++, s += ld, dst += width)
+            {
+                if (count == width)
+                    Unsafe.CopyBlockUnaligned(dst, s, (uint)(width * sizeof(T)));
+                else
+                    CopyPadded(s, dst, count, width);
+            }
         }
     }
 
