@@ -345,10 +345,21 @@ internal sealed class RecurrentLayerFn(CellKind cell, int dirs, bool hasBias, bo
         if (reverse && h0 is not null && p.Active[T - 1] < N) // a shorter sequence started from h0 at its last frame, not from padding
             hPrev = b.Binary(BinaryOp.Add, hPrev, b.Binary(BinaryOp.Mul, StartMask(p, x.DType, b), h0.Reshape([1, N, H])));
         var dbx = w.Bih is null ? null : b.Reduce(ReduceOp.Sum, dGx, 0).Reshape([G * H]);
+        // The weight gradients come out transposed, (I, G * H) = x^T dG and (H, G * H) = h_prev^T dG, the GEMM's better
+        // orientation for a narrow input (C I wide instead of G * H took 1.24x as long at AVX2, I = 40). Where the two sides
+        // share dG (LSTM, RNN) they are one GEMM, [x | h_prev]^T dG: 1.45 ms against 1.64 for the two (I=40 H=128, 800 rows).
+        int I = x.Shape[2];
+        RawTensor dWih, dWhh;
+        if (dGx == dG)
+        {
+            var dW = b.MatMul(b.Cat([x, hPrev], 2).Reshape([T * N, I + H]), dG, true, false);
+            (dWih, dWhh) = (b.Narrow(dW, 0, 0, I), b.Narrow(dW, 0, I, H));
+        }
+        else
+            (dWih, dWhh) = (b.MatMul(x.Reshape([T * N, I]), dGx, true, false), b.MatMul(hPrev.Reshape([T * N, H]), dG, true, false));
         return new Grads(
             needX ? b.MatMul(dGx, wih, false, false).Reshape(x.Shape) : null,
-            b.MatMul(dGx, x.Reshape([T * N, x.Shape[2]]), true, false),
-            b.MatMul(dG, hPrev.Reshape([T * N, H]), true, false),
+            b.Permute(dWih, [1, 0]), b.Permute(dWhh, [1, 0]),
             dbx, w.Bih is null ? null : dGx == dG ? dbx : b.Reduce(ReduceOp.Sum, dG, 0).Reshape([G * H]),
             needH0 ? dh : null, dcs);
     }
