@@ -20,32 +20,56 @@ static class Versus
         // spinning on the cores when the other side's call starts.
         int pause = int.TryParse(Environment.GetEnvironmentVariable("VERSUS_PAUSE_MS"), out var ms0) ? ms0 : 20;
         var only = a.Length > 3 && a[3] != "all" ? a[3].Split(',') : null;
+        // VERSUS_BLOCKS=1: each round times reps calls of libtorch back to back, then reps of MiniGrad. Call by call with
+        // pauses measures every call from idle worker threads; on the development VM waking them costs MiniGrad ~1 ms per
+        // call (Conv1d: 5.9 ms back to back, 7.1 ms after a 20 ms pause; one thread: no difference).
+        bool blocks = Environment.GetEnvironmentVariable("VERSUS_BLOCKS") == "1";
         Console.WriteLine($"libtorch {torch.__version__} threads={torch.get_num_threads()} (ATEN_CPU_CAPABILITY={Environment.GetEnvironmentVariable("ATEN_CPU_CAPABILITY") ?? "default"}); " +
                           $"MiniGrad cores={Environment.ProcessorCount}, widest accelerated vector: {Widest()}");
-        Console.WriteLine($"{reps} calls each per round, alternating, {pause} ms apart; {rounds} rounds. ratio = libtorch / MiniGrad (above 1: MiniGrad faster)");
+        Console.WriteLine(blocks ? $"{reps} calls each per round, back to back, the sides taking turns ({pause} ms apart); {rounds} rounds. ratio = libtorch / MiniGrad (above 1: MiniGrad faster)"
+                                 : $"{reps} calls each per round, alternating, {pause} ms apart; {rounds} rounds. ratio = libtorch / MiniGrad (above 1: MiniGrad faster)");
         foreach (var w in Workloads().Where(w => only is null || only.Any(o => w.Name.StartsWith(o, StringComparison.OrdinalIgnoreCase))))
         {
-            // Warm-up: enough calls for .NET's tiered JIT to reach its optimized code (30 calls, then a background compile).
+            // Warm-up: enough calls for .NET's tiered JIT to reach its optimized code: 30 calls of a method, then a background
+            // compile that waits until no new method has been compiled for 100 ms, and loops moved over on the fly (OSR). The
+            // Conv1d backward ran at its first tier for about 90 calls (1 s), so: at least 40 calls and 3 s, at most 1,000 calls.
             var warm = Stopwatch.StartNew();
-            for (int i = 0; i < 40 && (i < 3 || warm.Elapsed.TotalSeconds < 2); i++) { w.Torch(); Mini(w); }
+            for (int i = 0; i < 3 || (i < 1000 && (i < 40 || warm.Elapsed.TotalSeconds < 3)); i++) { w.Torch(); Mini(w); }
             var ratios = new List<double>();
             var (allT, allM) = (new List<double>(), new List<double>());
             for (int r = 0; r < rounds; r++)
             {
                 var (ts, ms) = (new List<double>(), new List<double>());
-                for (int i = 0; i < reps; i++)
+                if (blocks)
                 {
-                    var sw = Stopwatch.StartNew(); w.Torch(); ts.Add(sw.Elapsed.TotalMilliseconds);
+                    // Each side's calls back to back, as in a training loop (one untimed call first), the sides taking turns.
+                    ts.AddRange(Block(w.Torch, reps));
                     Thread.Sleep(pause);
-                    sw.Restart(); Mini(w); ms.Add(sw.Elapsed.TotalMilliseconds);
+                    ms.AddRange(Block(() => Mini(w), reps));
                     Thread.Sleep(pause);
                 }
+                else
+                    for (int i = 0; i < reps; i++)
+                    {
+                        var sw = Stopwatch.StartNew(); w.Torch(); ts.Add(sw.Elapsed.TotalMilliseconds);
+                        Thread.Sleep(pause);
+                        sw.Restart(); Mini(w); ms.Add(sw.Elapsed.TotalMilliseconds);
+                        Thread.Sleep(pause);
+                    }
                 ratios.Add(Median(ts) / Median(ms));
                 allT.AddRange(ts); allM.AddRange(ms);
             }
             double t = Median(allT), m = Median(allM);
             Console.WriteLine($"{w.Name}: libtorch {Fmt(t)}, MiniGrad {Fmt(m)}, ratio {t / m:F2}x (rounds {ratios.Min():F2}-{ratios.Max():F2}x)");
         }
+    }
+
+    static List<double> Block(Action call, int reps)
+    {
+        call();
+        var times = new List<double>(reps);
+        for (int i = 0; i < reps; i++) { var sw = Stopwatch.StartNew(); call(); times.Add(sw.Elapsed.TotalMilliseconds); }
+        return times;
     }
 
     // Each call's tensors are disposed at its end on both sides: TorchSharp's DisposeScope, MiniGrad's Torch.NewScope().
