@@ -21,6 +21,8 @@ public unsafe class GemmKernelTests
         { 100, 130, 90 }, { 257, 257, 257 }, { 300, 97, 530 },
         // few rows: B read in place (whole panels) or packed (the ragged one); 16 rows as two 8-row panels
         { 16, 70, 300 }, { 28, 64, 33 }, { 15, 33, 7 }, { 12, 25, 40 }, { 9, 13, 70 },
+        // at most 8 rows and C at least 256 wide: 4 x 3 tiles at 256 bits (an LSTM step's half batch), with an edge panel
+        { 8, 512, 128 }, { 5, 300, 40 },
     };
 
     /// <summary>The widths to test here: every accelerated one up to the native width, and scalar (as SimdTests).</summary>
@@ -212,24 +214,28 @@ public unsafe class GemmKernelTests
     public void SingleRowOfOutputMatchesLargeProductRow(int bits)
     {
         // The same C element computed in a 1 x n product (single-threaded, edge tiles, B read in place), in a 16 x n
-        // product (two 8-row panels at 512 bits, B in place) and in a large m x n product (multi-threaded, full tiles,
-        // B packed) must be bit-identical: the k order never depends on the split or the packing.
+        // product (two 8-row panels at 512 bits, B in place), in an 8 x n product (4 x 3 tiles at 256 bits) and in a large
+        // m x n product (multi-threaded, full tiles, B packed) must be bit-identical: the k order never depends on the
+        // split, the tile or the packing.
         using var _ = Simd.Limit(bits);
-        const int m = 300, n = 200, k = 700;
+        const int m = 300, n = 280, k = 700;
         var rng = new Random(3);
         var a = Array.ConvertAll(Fill(rng, m * k), x => (float)x);
         var b = Array.ConvertAll(Fill(rng, k * n), x => (float)x);
         var full = new float[m * n];
         var row = new float[n];
         var sixteen = new float[16 * n];
-        fixed (float* pa = a, pb = b, pf = full, pr = row, ps = sixteen)
+        var eight = new float[8 * n];
+        fixed (float* pa = a, pb = b, pf = full, pr = row, ps = sixteen, pe = eight)
         {
             Gemm.Sgemm(false, false, m, n, k, pa, k, pb, n, pf, n, false);
             Gemm.Sgemm(false, false, 1, n, k, pa + 123 * k, k, pb, n, pr, n, false);
             Gemm.Sgemm(false, false, 16, n, k, pa + 120 * k, k, pb, n, ps, n, false);
+            Gemm.Sgemm(false, false, 8, n, k, pa + 200 * k, k, pb, n, pe, n, false);
         }
         Assert.True(full.AsSpan(123 * n, n).SequenceEqual(row));
         Assert.True(full.AsSpan(120 * n, 16 * n).SequenceEqual(sixteen));
+        Assert.True(full.AsSpan(200 * n, 8 * n).SequenceEqual(eight));
     }
 
     static void CheckSingle(int m, int n, int k, bool transA, bool transB, bool accumulate, int pad)
