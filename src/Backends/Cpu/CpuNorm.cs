@@ -1,12 +1,15 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace MiniGrad.Backends.Cpu;
 
 // Layer normalization, fused: per row one vector pass for the mean, one for the variance (two passes: accurate for rows
 // far from zero, where sum(x^2) - n mean^2 would cancel) and one writing y; the backward reads each row twice (its two sums,
-// then dx) and, for the affine gradients, every column once down the rows, so that each column's sum runs in row order
-// whatever the split over the cores. Rows go to static methods over ISimd (one code for every width).
+// then dx and the affine gradients' terms). The affine gradients are sums down the rows: each of a fixed number of row slabs
+// (set by the row count, never by the cores) sums its rows in order into a partial, and the partials are added in slab
+// order, so the bits are the same whatever the split over the cores. Rows go to static methods over ISimd (one code for
+// every width).
 public sealed partial class CpuBackend
 {
     // Par.For work per row element: a few vector operations, so rows are split over the cores from ~16K elements up.
@@ -34,7 +37,7 @@ public sealed partial class CpuBackend
     {
         int rows = BackendChecks.Rows("LayerNormBackward", x, cols, ("dy", dy, x.Numel), ("mean", mean, -1), ("rstd", rstd, -1), ("weight", weight, cols));
         var dx = CpuTensor.Alloc(x.Shape, x.DType);
-        var (dw, db) = affineGrads ? (CpuTensor.Zeros([cols], x.DType), CpuTensor.Zeros([cols], x.DType)) : (null, null);
+        var (dw, db) = affineGrads ? (CpuTensor.Alloc([cols], x.DType), CpuTensor.Alloc([cols], x.DType)) : (null, null);
         if (x.DType == DType.Float32) Run<float>();
         else Run<double>();
         return (dx, dw, db);
@@ -42,12 +45,32 @@ public sealed partial class CpuBackend
         void Run<T>() where T : unmanaged, IFloatingPointIeee754<T>
         {
             var (gs, xs, ms, rs, ws, ds) = (A<T>(dy), A<T>(x), A<T>(mean), A<T>(rstd), Opt<T>(weight), A<T>(dx));
-            Par.For(rows, NormCost * cols, (r0, r1) => NormBackwardRows(gs, xs, ms, rs, ws, ds, cols, r0, r1));
-            if (dw is null) return;
+            if (dw is null)
+            {
+                Par.For(rows, NormCost * cols, (r0, r1) => NormBackwardRows(gs, xs, ms, rs, ws, ds, null, 0, cols, r0, r1));
+                return;
+            }
+            // Per slab the partial sums of dy xhat (then of dy) over its rows, 2 x cols values.
+            int slabs = Math.Clamp(rows, 1, NormSlabs);
+            var partial = new T[slabs * 2 * cols];
+            Par.For(slabs, NormCost * cols * Math.Max(1, rows / slabs), (s0, s1) =>
+            {
+                for (int s = s0; s < s1; s++)
+                    NormBackwardRows(gs, xs, ms, rs, ws, ds, partial, s * 2 * cols, cols, (int)((long)rows * s / slabs), (int)((long)rows * (s + 1) / slabs));
+            });
             var (dws, dbs) = (A<T>(dw), A<T>(db!));
-            Par.For(cols, NormCost * rows, (c0, c1) => NormAffineColumns(gs, xs, ms, rs, dws, dbs, rows, cols, c0, c1));
+            partial.AsSpan(0, cols).CopyTo(dws);
+            partial.AsSpan(cols, cols).CopyTo(dbs);
+            for (int s = 1; s < slabs; s++)
+            {
+                TP.Add(dws, partial.AsSpan(s * 2 * cols, cols), dws);
+                TP.Add(dbs, partial.AsSpan(s * 2 * cols + cols, cols), dbs);
+            }
         }
     }
+
+    // Row slabs of the affine gradients: enough for both cores to share, few enough that adding the partials stays cheap.
+    const int NormSlabs = 16;
 
     static void NormRows<T>(T[] x, T[] y, T[] mean, T[] rstd, T[]? w, T[]? b, T eps, int cols, int r0, int r1) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -55,34 +78,28 @@ public sealed partial class CpuBackend
         Simd.Run<T, NormKernel<T>>(ref k);
     }
 
-    static void NormBackwardRows<T>(T[] dy, T[] x, T[] mean, T[] rstd, T[]? w, T[] dx, int cols, int r0, int r1) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>dx for the rows [r0, r1); with partial, also their sums of dy xhat and of dy, in row order, at partial[at..].</summary>
+    static void NormBackwardRows<T>(T[] dy, T[] x, T[] mean, T[] rstd, T[]? w, T[] dx, T[]? partial, int at, int cols, int r0, int r1) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var k = new NormKernel<T>(x, dx, mean, rstd, w, null, dy, T.Zero, cols, 0, r0, r1, NormPass.Backward);
+        var k = new NormKernel<T>(x, dx, mean, rstd, w, partial, dy, T.Zero, cols, at, r0, r1, NormPass.Backward);
         Simd.Run<T, NormKernel<T>>(ref k);
     }
 
-    static void NormAffineColumns<T>(T[] dy, T[] x, T[] mean, T[] rstd, T[] dw, T[] db, int rows, int cols, int c0, int c1) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var k = new NormKernel<T>(x, dw, mean, rstd, null, db, dy, T.Zero, cols, rows, c0, c1, NormPass.Affine);
-        Simd.Run<T, NormKernel<T>>(ref k);
-    }
-
-    enum NormPass { Forward, Backward, Affine }
+    enum NormPass { Forward, Backward }
 
     /// <summary>
-    /// One of the three passes over [i0, i1): Forward and Backward over rows (out = y, resp. dx), Affine over columns
-    /// (out = dweight, aux = dbias). x, mean, rstd are the forward's; w (weight) and aux (bias) may be null.
+    /// One of the two passes over the rows [r0, r1): Forward (out = y, aux = bias) and Backward (out = dx, aux = the affine
+    /// partial sums at aux[at..], or null). x, mean, rstd are the forward's; w (weight) and aux may be null.
     /// </summary>
-    readonly unsafe struct NormKernel<T>(T[] x, T[] @out, T[] mean, T[] rstd, T[]? w, T[]? aux, T[]? dy, T eps, int cols, int rows, int i0, int i1, NormPass pass)
+    readonly unsafe struct NormKernel<T>(T[] x, T[] @out, T[] mean, T[] rstd, T[]? w, T[]? aux, T[]? dy, T eps, int cols, int at, int r0, int r1, NormPass pass)
         : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
         {
             fixed (T* xp = x, op = @out, mp = mean, rp = rstd, wp = w, ap = aux, gp = dy)
             {
-                if (pass == NormPass.Forward) Forward<TV, S>(xp, op, mp, rp, wp, ap, eps, cols, i0, i1);
-                else if (pass == NormPass.Backward) Backward<TV, S>(gp, xp, mp, rp, wp, op, cols, i0, i1);
-                else Affine<TV, S>(gp, xp, mp, rp, op, ap, rows, cols, i0, i1);
+                if (pass == NormPass.Forward) Forward<TV, S>(xp, op, mp, rp, wp, ap, eps, cols, r0, r1);
+                else Backward<TV, S>(gp, xp, mp, rp, wp, op, ap == null ? null : ap + at, cols, r0, r1);
             }
         }
 
@@ -122,10 +139,14 @@ public sealed partial class CpuBackend
             }
         }
 
-        // With xhat = (x - mean) rstd and g = dy w: dx = rstd (g - mean(g) - xhat mean(g xhat)).
+        // With xhat = (x - mean) rstd and g = dy w: dx = rstd (g - mean(g) - xhat mean(g xhat)). With sums (2 x cols values),
+        // also sums[j] += dy xhat and sums[cols + j] += dy, row after row. The vector and the scalar columns round alike (a
+        // product, then a sum; no fused multiply-add).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void Backward<TV, S>(T* dy, T* x, T* mean, T* rstd, T* w, T* dx, int cols, int r0, int r1) where TV : unmanaged where S : ISimd<TV, T>
+        static void Backward<TV, S>(T* dy, T* x, T* mean, T* rstd, T* w, T* dx, T* sums, int cols, int r0, int r1) where TV : unmanaged where S : ISimd<TV, T>
         {
+            if (sums != null)
+                new Span<T>(sums, 2 * cols).Clear();
             int v = S.Lanes;
             T n = T.CreateChecked(cols);
             for (int r = r0; r < r1; r++)
@@ -152,41 +173,25 @@ public sealed partial class CpuBackend
                 TV shiftV = S.Splat(shift), scaleV = S.Splat(scale);
                 for (j = 0; j + v <= cols; j += v)
                 {
-                    var g = w != null ? S.Mul(S.Load(gr + j), S.Load(w + j)) : S.Load(gr + j);
+                    var d = S.Load(gr + j);
+                    var g = w != null ? S.Mul(d, S.Load(w + j)) : d;
                     var xh = S.Mul(S.Sub(S.Load(xr + j), mv), rv);
                     S.Store(S.Sub(S.Sub(S.Mul(g, rv), shiftV), S.Mul(xh, scaleV)), dr + j);
+                    if (sums != null)
+                    {
+                        S.Store(S.Add(S.Load(sums + j), S.Mul(d, xh)), sums + j);
+                        S.Store(S.Add(S.Load(sums + cols + j), d), sums + cols + j);
+                    }
                 }
                 for (; j < cols; j++)
                 {
-                    T g = w != null ? gr[j] * w[j] : gr[j];
-                    dr[j] = g * rs - shift - (xr[j] - m) * rs * scale;
-                }
-            }
-        }
-
-        // dweight[j] = sum over rows of dy xhat, dbias[j] = sum over rows of dy, for the columns [c0, c1), in row order. The
-        // vector and the scalar columns round alike (a product, then a sum; no fused multiply-add), so where the cores'
-        // share of columns ends does not change a bit.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void Affine<TV, S>(T* dy, T* x, T* mean, T* rstd, T* dw, T* db, int rows, int cols, int c0, int c1) where TV : unmanaged where S : ISimd<TV, T>
-        {
-            int v = S.Lanes;
-            for (int r = 0; r < rows; r++)
-            {
-                T* gr = dy + (nint)r * cols, xr = x + (nint)r * cols;
-                T m = mean[r], rs = rstd[r];
-                TV mv = S.Splat(m), rv = S.Splat(rs);
-                int j = c0;
-                for (; j + v <= c1; j += v)
-                {
-                    var g = S.Load(gr + j);
-                    S.Store(S.Add(S.Load(dw + j), S.Mul(g, S.Mul(S.Sub(S.Load(xr + j), mv), rv))), dw + j);
-                    S.Store(S.Add(S.Load(db + j), g), db + j);
-                }
-                for (; j < c1; j++)
-                {
-                    dw[j] += gr[j] * ((xr[j] - m) * rs);
-                    db[j] += gr[j];
+                    T g = w != null ? gr[j] * w[j] : gr[j], xh = (xr[j] - m) * rs;
+                    dr[j] = g * rs - shift - xh * scale;
+                    if (sums != null)
+                    {
+                        sums[j] += gr[j] * xh;
+                        sums[cols + j] += gr[j];
+                    }
                 }
             }
         }

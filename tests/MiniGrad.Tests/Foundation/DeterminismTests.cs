@@ -35,8 +35,8 @@ public class DeterminismTests
     [Fact]
     public void LayerNormGradientsDoNotDependOnTheCoreCount()
     {
-        // The weight and bias gradients are column sums split over the cores by columns; 100 columns leave a scalar tail
-        // at every width. Run with all cores and inside one of two parts (half the cores each), compare the bits.
+        // The weight and bias gradients are column sums over row slabs that the cores share; 100 columns leave a scalar
+        // tail at every width. Run with all cores and inside one of two parts (half the cores each), compare the bits.
         var b = Device.Cpu.Backend;
         RawTensor R(int seed, params int[] shape) => Torch.Randn(shape, generator: new Generator(seed)).Raw;
         var (x, dy, w, bias) = (R(4, 2000, 100), R(5, 2000, 100), R(6, 100), R(7, 100));
