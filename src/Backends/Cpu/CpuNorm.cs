@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using TP = System.Numerics.Tensors.TensorPrimitives;
@@ -52,7 +53,7 @@ public sealed partial class CpuBackend
             }
             // Per slab the partial sums of dy xhat (then of dy) over its rows, 2 x cols values.
             int slabs = Math.Clamp(rows, 1, NormSlabs);
-            var partial = new T[slabs * 2 * cols];
+            var partial = ArrayPool<T>.Shared.Rent(slabs * 2 * cols);
             Par.For(slabs, NormCost * cols * Math.Max(1, rows / slabs), (s0, s1) =>
             {
                 for (int s = s0; s < s1; s++)
@@ -66,6 +67,7 @@ public sealed partial class CpuBackend
                 TP.Add(dws, partial.AsSpan(s * 2 * cols, cols), dws);
                 TP.Add(dbs, partial.AsSpan(s * 2 * cols + cols, cols), dbs);
             }
+            ArrayPool<T>.Shared.Return(partial);
         }
     }
 
