@@ -123,8 +123,11 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     // saves: at 96^3 two threads were only ~10% faster than one (0.018 vs 0.020 ms); 64^3 takes ~6 us alone.
     const long ParallelThreshold = 96L * 96 * 96;
 
-    // Up to two MR row panels: B is then streamed at most twice, which costs less than packing it.
-    static readonly int DirectBMaxRows = 2 * MR;
+    // Up to 32 rows (a recurrent step's batch) B is read in place: the kernel takes B's column panels outermost, so each
+    // panel (kc x NR) is read from memory once and from L1 by the other row panels, which costs less than packing B.
+    // Measured on one core, 16 x 128 by 128 x 512: 30 -> 23 us at AVX2 (where this was 2 x 6 rows); 32 x 128 by
+    // 128 x 512: 52 -> 46 us at AVX2, 28.5 -> 22.2 us at AVX-512 (2 x 14 rows). 48 rows at AVX2 were slower in place.
+    const int DirectBMaxRows = 32;
 
     /// <summary>Elements a transposed block's stores may write past the end of a packed panel buffer.</summary>
     const int Overrun = 64;
@@ -278,8 +281,8 @@ internal static unsafe class GemmDriver<T, TV, S, P>
         T* aPack = Buffer(ref t_aPack, ref t_aCap, (nint)mcStep * kcMax);
         T* bPack = Buffer(ref t_bPack, ref t_bCap, (nint)ncMax * kcMax);
         T* spill = Spill();
-        // With few rows, B is read by one or two row panels only: packing it would cost about as much as using it
-        // (16 x 128 x 512, an LSTM step: 7.6 of 30 us), so the kernel reads B's rows in place when they are
+        // With few rows (DirectBMaxRows), B is read by a few row panels only: packing it would cost about as much as using
+        // it (16 x 128 x 512, an LSTM step: 7.6 of 30 us), so the kernel reads B's rows in place when they are
         // contiguous. The k order per element is the packed path's, so results are bit-identical either way.
         bool directB = !p.TransB && p.M <= DirectBMaxRows;
         int panelRows = PanelRows(p.M);
@@ -321,7 +324,7 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     /// All tiles of one mc x nc block of C, from packed A (mc x kc, panelRows rows per MR-wide panel) and B (kc x nc):
     /// packed (column j's panel at b + j * kc, NR values per k step: bColStep = kc, bRowStep = NR) or in place
     /// (bColStep = 1, bRowStep = ldb). Packed B: row panels outer, so the A micro-panel stays in L1 while B streams from
-    /// L2. B in place (one or two row panels): column panels outer, so the second reader of a B panel finds it in L1.
+    /// L2. B in place (a few row panels): column panels outer, so the later readers of a B panel find it in L1.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void MacroKernel(int mc, int nc, int kc, T* aPack, int panelRows, T* b, int bColStep, int bRowStep, T* c, int ldc, bool overwrite, T* spill)

@@ -23,6 +23,8 @@ public unsafe class GemmKernelTests
         { 16, 70, 300 }, { 28, 64, 33 }, { 15, 33, 7 }, { 12, 25, 40 }, { 9, 13, 70 },
         // at most 8 rows and C at least 256 wide: 4 x 3 tiles at 256 bits (an LSTM step's half batch), with an edge panel
         { 8, 512, 128 }, { 5, 300, 40 },
+        // up to 32 rows B is read in place (several row panels at every width), from 33 rows it is packed
+        { 32, 100, 300 }, { 33, 64, 40 },
     };
 
     /// <summary>The widths to test here: every accelerated one up to the native width, and scalar (as SimdTests).</summary>
