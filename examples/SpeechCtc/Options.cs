@@ -17,7 +17,7 @@ sealed class Options
     // and the CER kept falling to about 2,000 steps (measured, README).
     public long DefaultSteps => Data is null ? 1000 : 2000;
     public int BatchSize = 32;
-    public double Dropout;              // between the LSTM layers and before the output layer, training only (0.2 with --data)
+    public double Dropout;              // between the LSTM layers and before the output layer, training only (off by default)
     public double Lr = 3e-3;
     public double ClipNorm = 5;
     public int Seed = 0;
@@ -57,7 +57,7 @@ sealed class Options
           --steps N           optimizer steps to train (default 1000; 2000 with --data; any corpus size)
           --epochs N          train N passes over the data instead (not with --steps)
           --batch-size N      (default 32)
-          --dropout P         dropout between the LSTM layers and before the output layer (default 0; 0.2 with --data)
+          --dropout P         dropout between the LSTM layers and before the output layer (default 0)
           --lr X              Adam learning rate (default 0.003) --clip X      gradient norm clip (default 5)
           --seed N            model initialization and shuffling (default 0)
           --device D          cpu | cuda | opencl | ilgpu-cpu | auto (default cpu)
@@ -161,7 +161,6 @@ sealed class Options
             }
         }
         if (o.Data is not null && !o.Given.Contains("--layers")) o.Layers = 2;
-        if (o.Data is not null && !o.Given.Contains("--dropout")) o.Dropout = 0.2;
         if (o.Given.Contains("--augment") && o.Given.Contains("--no-augment"))
             throw new ArgumentException("--augment and --no-augment contradict each other; give one of them");
         if (o.Steps is not null && o.Epochs is not null)
