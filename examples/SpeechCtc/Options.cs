@@ -35,7 +35,7 @@ sealed class Options
     public double[] Speeds = [0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15];
     public double? NoiseSnr;
     public int TimeMask = 20, FreqMask = 8, Masks = 2;
-    public double Vtlp = 0.1;          // VTLP warp factors in [1 - Vtlp, 1 + Vtlp], one per view (0 = off)
+    public double Vtlp;                // VTLP warp factors in [1 - Vtlp, 1 + Vtlp], one per view (0 = off, the default)
     public bool AugmentOn => Augment ?? Data is not null;
 
     /// <summary>The options given on the command line (e.g. "--hidden"), to tell them from defaults on --resume.</summary>
@@ -76,7 +76,7 @@ sealed class Options
           --masks N           masks of each kind per utterance (default 2)
           --noise-snr DB      add white noise at SNR DB..DB+20 dB to each view (default: none)
           --vtlp W            warp each view's mel filterbank by its own random factor in 1-W..1+W (vocal tract
-                              length perturbation; default 0.1; 0 = off)
+                              length perturbation, e.g. 0.1; default 0 = off)
         """;
 
     static double[] SpeedList(string option, string v)
