@@ -8,13 +8,15 @@ namespace SpeechCtc;
 /// views, one per speed factor (SpeedPerturbation: tempo, pitch and formants move together, as from a different
 /// speaker), optionally with white noise at a random SNR from NoiseSnr to NoiseSnr + 20 dB; every training step then
 /// takes a random view and masks Masks random bands of up to FreqMask mel channels and Masks random spans of up to
-/// TimeMask frames (SpecAugment), before stacking. Validation and test see the plain features.
+/// TimeMask frames (SpecAugment), before stacking. With Vtlp = w above 0, each view's filterbank is also warped by
+/// its own random factor in [1 - w, 1 + w] (vocal tract length perturbation: formants move without the tempo).
+/// Validation and test see the plain features.
 /// </summary>
-sealed record Augmentation(double[] Speeds, double? NoiseSnr, int TimeMask, int FreqMask, int Masks)
+sealed record Augmentation(double[] Speeds, double? NoiseSnr, int TimeMask, int FreqMask, int Masks, double Vtlp = 0)
 {
     /// <summary>The options' augmentation, or null when it is off.</summary>
     public static Augmentation? From(Options o) => o.AugmentOn
-        ? new Augmentation(o.Speeds, o.NoiseSnr, o.TimeMask, o.FreqMask, o.Masks)
+        ? new Augmentation(o.Speeds, o.NoiseSnr, o.TimeMask, o.FreqMask, o.Masks, o.Vtlp)
         : null;
 
     /// <summary>The log-mel views of one 16 kHz wave, (frames, mels) each; seed makes the noise reproducible.</summary>
@@ -29,7 +31,10 @@ sealed record Augmentation(double[] Speeds, double? NoiseSnr, int TimeMask, int 
                 var g = new Generator(seed * 31 + k);
                 AdditiveNoise.AddWhite(w, snr + 20 * g.NextDouble(), g);
             }
-            var mel = Corpus.Features.Compute(w);
+            var features = Corpus.Features;
+            if (Vtlp > 0)
+                features = features.WithWarp(MiniGrad.Nn.Audio.Vtlp.RandomFactor(1 - Vtlp, 1 + Vtlp, new Generator(seed * 7919 + k + 1_000_003)));
+            var mel = features.Compute(w);
             views[k] = (mel, mel.Length / Corpus.Features.NumMels);
         }
         return views;

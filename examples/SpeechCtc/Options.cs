@@ -17,6 +17,7 @@ sealed class Options
     // and the CER kept falling to about 2,000 steps (measured, README).
     public long DefaultSteps => Data is null ? 1000 : 2000;
     public int BatchSize = 32;
+    public double Dropout;              // between the LSTM layers and before the output layer, training only (off by default)
     public double Lr = 3e-3;
     public double ClipNorm = 5;
     public int Seed = 0;
@@ -34,6 +35,7 @@ sealed class Options
     public double[] Speeds = [0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15];
     public double? NoiseSnr;
     public int TimeMask = 20, FreqMask = 8, Masks = 2;
+    public double Vtlp;                // VTLP warp factors in [1 - Vtlp, 1 + Vtlp], one per view (0 = off, the default)
     public bool AugmentOn => Augment ?? Data is not null;
 
     /// <summary>The options given on the command line (e.g. "--hidden"), to tell them from defaults on --resume.</summary>
@@ -55,6 +57,7 @@ sealed class Options
           --steps N           optimizer steps to train (default 1000; 2000 with --data; any corpus size)
           --epochs N          train N passes over the data instead (not with --steps)
           --batch-size N      (default 32)
+          --dropout P         dropout between the LSTM layers and before the output layer (default 0)
           --lr X              Adam learning rate (default 0.003) --clip X      gradient norm clip (default 5)
           --seed N            model initialization and shuffling (default 0)
           --device D          cpu | cuda | opencl | ilgpu-cpu | auto (default cpu)
@@ -72,6 +75,8 @@ sealed class Options
           --freq-mask N       SpecAugment: mask bands of up to N-1 mel channels (default 8; 0 = off)
           --masks N           masks of each kind per utterance (default 2)
           --noise-snr DB      add white noise at SNR DB..DB+20 dB to each view (default: none)
+          --vtlp W            warp each view's mel filterbank by its own random factor in 1-W..1+W (vocal tract
+                              length perturbation, e.g. 0.1; default 0 = off)
         """;
 
     static double[] SpeedList(string option, string v)
@@ -122,6 +127,10 @@ sealed class Options
                 case "--epochs": o.Epochs = Int(1); break;
                 case "--steps": o.Steps = Int(1); break;
                 case "--batch-size": o.BatchSize = Int(1); break;
+                case "--dropout":
+                    o.Dropout = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double dp) && dp >= 0 && dp < 1 ? dp
+                        : throw new ArgumentException($"{a} expects a probability in [0, 1), got '{args[i]}'");
+                    break;
                 case "--lr": o.Lr = Num(); break;
                 case "--clip": o.ClipNorm = Num(); break;
                 case "--seed": o.Seed = Int(0); break;
@@ -140,6 +149,10 @@ sealed class Options
                 case "--time-mask": o.TimeMask = Int(0); break;
                 case "--freq-mask": o.FreqMask = Int(0); break;
                 case "--masks": o.Masks = Int(0); break;
+                case "--vtlp":
+                    o.Vtlp = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double vw) && vw >= 0 && vw <= 0.5 ? vw
+                        : throw new ArgumentException($"{a} expects a warp width in 0..0.5 (factors 1-W..1+W), got '{args[i]}'");
+                    break;
                 case "--noise-snr":
                     o.NoiseSnr = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double snr) && double.IsFinite(snr) ? snr
                         : throw new ArgumentException($"{a} expects a number of decibels, got '{args[i]}'");

@@ -84,7 +84,7 @@ namespace SpeechCtc
                 $"{alphabet.Count} classes (blank + \"{Markup.Escape(alphabet.Symbols)}\"); features {Corpus.Features.NumMels} log-mel x {o.Stack} stacked frames " +
                 $"({total.Elapsed.TotalSeconds:F1} s)");
 
-            var model = new SpeechModel(config, new Generator(o.Seed));
+            var model = new SpeechModel(config, new Generator(o.Seed), o.Dropout);
             model.To(device);
             var optimizer = new Adam(model.Parameters(), o.Lr);
             if (o.Resume is not null)
@@ -100,7 +100,7 @@ namespace SpeechCtc
                 if (File.Exists(staleBest)) File.Delete(staleBest);
             }
             AnsiConsole.MarkupLine($"[bold]model[/] on {device}: {config.Layers} x BiLSTM({config.InputSize} -> {config.Hidden}) -> Linear({2 * config.Hidden}, {config.Classes}) -> LogSoftmax -> CTC; " +
-                $"{model.Parameters().Sum(p => (long)p.Numel):N0} parameters; Adam lr {o.Lr}, clip {o.ClipNorm}, batch {o.BatchSize}, " +
+                $"{model.Parameters().Sum(p => (long)p.Numel):N0} parameters{(o.Dropout > 0 ? $", dropout {o.Dropout}" : "")}; Adam lr {o.Lr}, clip {o.ClipNorm}, batch {o.BatchSize}, " +
                 $"{totalSteps} steps ({(double)totalSteps / stepsPerEpoch:F1} epochs of {stepsPerEpoch})");
 
             using var cts = new CancellationTokenSource();

@@ -70,12 +70,16 @@ sealed class SpeechModel : Module
 {
     readonly Lstm lstm;
     readonly Linear fc;
+    readonly Dropout? dropout;
 
-    public SpeechModel(ModelConfig config, Generator? generator = null)
+    /// <summary>The model; dropout (training only, not stored in checkpoints) applies between the LSTM layers and to
+    /// the last layer's output.</summary>
+    public SpeechModel(ModelConfig config, Generator? generator = null, double dropout = 0)
     {
         Config = config;
-        lstm = RegisterModule("lstm", new Lstm(config.InputSize, config.Hidden, config.Layers, bidirectional: true, generator: generator));
+        lstm = RegisterModule("lstm", new Lstm(config.InputSize, config.Hidden, config.Layers, dropout: config.Layers > 1 ? dropout : 0, bidirectional: true, generator: generator));
         fc = RegisterModule("fc", new Linear(2 * config.Hidden, config.Classes, generator: generator));
+        if (dropout > 0) this.dropout = RegisterModule("dropout", new Dropout(dropout, generator));
     }
 
     public ModelConfig Config { get; }
@@ -83,5 +87,10 @@ sealed class SpeechModel : Module
     /// <summary>Features (T, N, F) of utterances of the given lengths -> log-probabilities (T, N, C). The LSTM runs each
     /// utterance over its own frames only (packed semantics), so its output does not depend on its batchmates. Call runs
     /// the model's own hooks around the body and records its output shape, as every built-in module does.</summary>
-    public Tensor Forward(Tensor x, int[] lengths) => Call(x, x => fc.Forward(lstm.Forward(x, lengths).Output).LogSoftmax(2));
+    public Tensor Forward(Tensor x, int[] lengths) => Call(x, x =>
+    {
+        var h = lstm.Forward(x, lengths).Output;
+        if (dropout is not null) h = dropout.Forward(h);
+        return fc.Forward(h).LogSoftmax(2);
+    });
 }

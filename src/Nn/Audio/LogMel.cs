@@ -21,6 +21,7 @@ public sealed class LogMel
     readonly float[][] bandWeights; // the band's triangle over its bins
     readonly float[] window;
     readonly float[] cos, sin;     // twiddles exp(-2 pi i k / FftSize) for the real-FFT split, k < FftSize / 2
+    readonly double fMinHz, fMaxHz; // the filterbank's range
 
     /// <summary>Builds the window, the twiddles and the filterbank; throws ArgumentException for settings that leave a band without FFT bins.</summary>
     /// <param name="sampleRate">Samples per second of the input waves.</param>
@@ -65,10 +66,107 @@ public sealed class LogMel
         sin = new float[half];
         for (int k = 0; k < half; k++) { cos[k] = (float)Math.Cos(2 * Math.PI * k / FftSize); sin[k] = (float)-Math.Sin(2 * Math.PI * k / FftSize); }
 
+        fMinHz = fMin;
+        fMaxHz = hi;
+        (bandStart, bandWeights, CenterFrequencies) = Filterbank(1, DefaultWarpBoundaryHz);
+    }
+
+    // The same front end with the filterbank warped by a VTLP factor (see WithWarp); window and twiddles are shared.
+    LogMel(LogMel source, double warpFactor, double warpBoundaryHz)
+    {
+        SampleRate = source.SampleRate;
+        NumMels = source.NumMels;
+        WindowLength = source.WindowLength;
+        HopLength = source.HopLength;
+        FftSize = source.FftSize;
+        PreEmphasis = source.PreEmphasis;
+        LogFloor = source.LogFloor;
+        Normalize = source.Normalize;
+        window = source.window;
+        cos = source.cos;
+        sin = source.sin;
+        fMinHz = source.fMinHz;
+        fMaxHz = source.fMaxHz;
+        WarpFactor = warpFactor;
+        WarpBoundaryHz = warpBoundaryHz;
+        (bandStart, bandWeights, CenterFrequencies) = Filterbank(warpFactor, warpBoundaryHz);
+    }
+
+    /// <summary>The boundary frequency of the VTLP warp by default: 4,800 Hz, as in Jaitly and Hinton (2013).</summary>
+    public const double DefaultWarpBoundaryHz = 4800;
+    /// <summary>The smallest VTLP warp factor accepted.</summary>
+    public const double MinWarpFactor = 0.5;
+    /// <summary>The largest VTLP warp factor accepted.</summary>
+    public const double MaxWarpFactor = 2.0;
+
+    /// <summary>
+    /// The same front end (every setting kept) with its filterbank warped for vocal tract length perturbation (VTLP,
+    /// Jaitly and Hinton 2013): each band weighs FFT bin k by its triangle at <see cref="WarpFrequency"/>(f_k), so the
+    /// features are those of the spectrum with its frequency axis stretched by <paramref name="warpFactor"/> (a sound
+    /// at f Hz shows in the band of warpFactor x f Hz, up to the boundary), as from a speaker with a shorter
+    /// (factor above 1) or longer (below 1) vocal tract; duration is unchanged. Factors of 0.9 to 1.1 are the usual
+    /// training range; a factor of 1 gives exactly the features of this instance.
+    /// </summary>
+    /// <param name="warpFactor">The stretch alpha in [<see cref="MinWarpFactor"/>, <see cref="MaxWarpFactor"/>].</param>
+    /// <param name="boundaryHz">Frequencies up to boundaryHz x min(alpha, 1) / alpha scale by alpha; above, a second line maps the
+    /// Nyquist frequency onto itself (0 &lt; boundaryHz &lt; SampleRate / 2).</param>
+    public LogMel WithWarp(double warpFactor, double boundaryHz = DefaultWarpBoundaryHz)
+    {
+        CheckWarp(warpFactor, boundaryHz, SampleRate);
+        return new LogMel(this, warpFactor, boundaryHz);
+    }
+
+    /// <summary>
+    /// The VTLP frequency warp of Jaitly and Hinton (2013): f -> alpha f for f up to boundaryHz x min(alpha, 1) / alpha,
+    /// then the straight line from there to (sampleRate / 2, sampleRate / 2), so the warp is continuous, increasing,
+    /// and keeps 0 and the Nyquist frequency in place. Frequencies beyond the Nyquist frequency follow the second line.
+    /// </summary>
+    /// <param name="hz">The frequency to warp, at least 0.</param>
+    /// <param name="warpFactor">alpha, in [<see cref="MinWarpFactor"/>, <see cref="MaxWarpFactor"/>].</param>
+    /// <param name="sampleRate">Samples per second (the Nyquist frequency is half of it).</param>
+    /// <param name="boundaryHz">Where the linear part ends for alpha &lt;= 1 (0 &lt; boundaryHz &lt; sampleRate / 2).</param>
+    public static double WarpFrequency(double hz, double warpFactor, int sampleRate, double boundaryHz = DefaultWarpBoundaryHz)
+    {
+        CheckWarp(warpFactor, boundaryHz, sampleRate);
+        if (!(hz >= 0)) throw new ArgumentOutOfRangeException(nameof(hz), hz, $"LogMel: hz must be a frequency >= 0, but got {hz}");
+        return Warp(hz, warpFactor, sampleRate / 2.0, boundaryHz);
+    }
+
+    static double Warp(double hz, double alpha, double nyquist, double boundaryHz)
+    {
+        double knee = boundaryHz * Math.Min(alpha, 1);   // where the knee lands
+        double edge = knee / alpha;                     // the knee's source frequency
+        return hz <= edge ? alpha * hz : nyquist - (nyquist - knee) / (nyquist - edge) * (nyquist - hz);
+    }
+
+    static void CheckWarp(double warpFactor, double boundaryHz, int sampleRate)
+    {
+        if (!(warpFactor >= MinWarpFactor && warpFactor <= MaxWarpFactor))
+            throw new ArgumentOutOfRangeException(nameof(warpFactor), warpFactor, $"LogMel: warpFactor must be in [{MinWarpFactor}, {MaxWarpFactor}], but got {warpFactor}");
+        if (sampleRate <= 0)
+            throw new ArgumentOutOfRangeException(nameof(sampleRate), sampleRate, $"LogMel: sampleRate must be positive, but got {sampleRate}");
+        if (!(boundaryHz > 0 && boundaryHz < sampleRate / 2.0))
+            throw new ArgumentOutOfRangeException(nameof(boundaryHz), boundaryHz, $"LogMel: boundaryHz must be in (0, sampleRate / 2 = {sampleRate / 2.0}), but got {boundaryHz}");
+        // Above the knee the slope is (nyquist - knee) / (nyquist - knee / alpha): positive because knee / alpha <= boundary < nyquist.
+        if (warpFactor > 1 && boundaryHz / warpFactor >= sampleRate / 2.0)
+            throw new ArgumentOutOfRangeException(nameof(boundaryHz), boundaryHz, $"LogMel: boundaryHz {boundaryHz} is too high for warpFactor {warpFactor} at {sampleRate} Hz");
+    }
+
+    /// <summary>The VTLP factor of the filterbank (1: unwarped; see <see cref="WithWarp"/>).</summary>
+    public double WarpFactor { get; } = 1;
+    /// <summary>The VTLP boundary frequency of the filterbank in Hz (see <see cref="WithWarp"/>).</summary>
+    public double WarpBoundaryHz { get; } = DefaultWarpBoundaryHz;
+
+    // The triangular filters, each as its first FFT bin and weights over a run of bins; the triangle of band b is
+    // evaluated at the warped frequency of each bin (no warp for alpha = 1).
+    (int[] Start, float[][] Weights, double[] Centers) Filterbank(double alpha, double boundaryHz)
+    {
+        int numMels = NumMels, sampleRate = SampleRate, half = FftSize / 2;
+        double nyquist = sampleRate / 2.0;
         // Band edges equally spaced in mel; each triangle rises from edge b to b+1 and falls to b+2 (weights in mel).
-        double melLo = HzToMel(fMin), melHi = HzToMel(hi), step = (melHi - melLo) / (numMels + 1);
-        bandStart = new int[numMels];
-        bandWeights = new float[numMels][];
+        double melLo = HzToMel(fMinHz), melHi = HzToMel(fMaxHz), step = (melHi - melLo) / (numMels + 1);
+        var bandStart = new int[numMels];
+        var bandWeights = new float[numMels][];
         var centers = new double[numMels];
         for (int b = 0; b < numMels; b++)
         {
@@ -78,17 +176,18 @@ public sealed class LogMel
             var w = new List<float>();
             for (int k = 0; k <= half; k++)
             {
-                double mel = HzToMel((double)k * sampleRate / FftSize);
+                double hz = (double)k * sampleRate / FftSize;
+                double mel = HzToMel(alpha == 1 ? hz : Warp(hz, alpha, nyquist, boundaryHz));
                 double v = mel <= left || mel >= right ? 0 : mel <= center ? (mel - left) / (center - left) : (right - mel) / (right - center);
                 if (v > 0) { if (first < 0) first = k; w.Add((float)v); }
                 else if (first >= 0) break;
             }
             if (first < 0)
-                throw new ArgumentException($"LogMel: mel band {b} ({MelToHz(left):F1}-{MelToHz(right):F1} Hz) contains no FFT bin (bin spacing {(double)sampleRate / FftSize:F2} Hz); use fewer bands or a wider frequency range", nameof(numMels));
+                throw new ArgumentException($"LogMel: mel band {b} ({MelToHz(left):F1}-{MelToHz(right):F1} Hz) contains no FFT bin{(alpha == 1 ? "" : $" at warp factor {alpha}")} (bin spacing {(double)sampleRate / FftSize:F2} Hz); use fewer bands or a wider frequency range", nameof(numMels));
             bandStart[b] = first;
             bandWeights[b] = w.ToArray();
         }
-        CenterFrequencies = centers;
+        return (bandStart, bandWeights, centers);
     }
 
     /// <summary>Expected input sample rate in Hz.</summary>
