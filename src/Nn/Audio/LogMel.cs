@@ -147,9 +147,7 @@ public sealed class LogMel
             throw new ArgumentOutOfRangeException(nameof(sampleRate), sampleRate, $"LogMel: sampleRate must be positive, but got {sampleRate}");
         if (!(boundaryHz > 0 && boundaryHz < sampleRate / 2.0))
             throw new ArgumentOutOfRangeException(nameof(boundaryHz), boundaryHz, $"LogMel: boundaryHz must be in (0, sampleRate / 2 = {sampleRate / 2.0}), but got {boundaryHz}");
-        // Above the knee the slope is (nyquist - knee) / (nyquist - knee / alpha): positive because knee / alpha <= boundary < nyquist.
-        if (warpFactor > 1 && boundaryHz / warpFactor >= sampleRate / 2.0)
-            throw new ArgumentOutOfRangeException(nameof(boundaryHz), boundaryHz, $"LogMel: boundaryHz {boundaryHz} is too high for warpFactor {warpFactor} at {sampleRate} Hz");
+        // Above the knee the slope (nyquist - knee) / (nyquist - knee / alpha) is then positive: knee / alpha <= boundary < nyquist.
     }
 
     /// <summary>The VTLP factor of the filterbank (1: unwarped; see <see cref="WithWarp"/>).</summary>
