@@ -203,6 +203,17 @@ public class SpeechCtcCliTests
         Assert.Equal("4", Meta(last)["global_step"]);
     }
 
+    [Theory]
+    [InlineData(999, 2000, false)]
+    [InlineData(1000, 2000, true)]
+    [InlineData(2000, 2000, true)]
+    [InlineData(3, 7, false)]
+    [InlineData(4, 7, true)]
+    [InlineData(0, 1, false)]
+    [InlineData(1, 1, true)]
+    public void OnlyTheSecondHalfOfTheStepsMayGiveTheBestCheckpoint(long step, long total, bool candidate) =>
+        Assert.Equal(candidate, Trainer.IsBestCandidate(step, total));
+
     [Fact]
     public void TrainingLengthIsStepsOrEpochsAndTheBestCheckpointIsKept()
     {
@@ -216,9 +227,12 @@ public class SpeechCtcCliTests
         var epochRows = Csv(Path.Combine(a, "metrics.csv")).Where(p => p[5].Length > 0).ToList();
         Assert.Equal(["3", "3", "1"], epochRows.Select(p => p[1]));           // the last epoch is cut at step 7
         Assert.Equal(["3", "6", "7"], epochRows.Select(p => p[2]));
-        // best.safetensors holds the step with the lowest validation CER (the last one on ties).
-        double bestCer = epochRows.Min(p => double.Parse(p[5], CultureInfo.InvariantCulture));
-        var best = epochRows.Last(p => double.Parse(p[5], CultureInfo.InvariantCulture) == bestCer);
+        // best.safetensors holds the step with the lowest validation CER (the last one on ties) from the second half of
+        // the steps on: steps 6 and 7 of 7, not step 3.
+        var candidates = epochRows.Where(p => 2 * int.Parse(p[2], CultureInfo.InvariantCulture) >= 7).ToList();
+        Assert.Equal(["6", "7"], candidates.Select(p => p[2]));
+        double bestCer = candidates.Min(p => double.Parse(p[5], CultureInfo.InvariantCulture));
+        var best = candidates.Last(p => double.Parse(p[5], CultureInfo.InvariantCulture) == bestCer);
         var bestMeta = Meta(Path.Combine(a, "best.safetensors"));
         Assert.Equal(best[2], bestMeta["global_step"]);
         Assert.Equal(double.Parse(best[5], CultureInfo.InvariantCulture), double.Parse(bestMeta["best_val_cer"], CultureInfo.InvariantCulture), 12);
