@@ -123,7 +123,8 @@ namespace SpeechCtc
                 return 130;
             }
 
-            // The final evaluation uses the checkpoint with the best validation CER.
+            // The final evaluation uses best.safetensors, the best validation CER of the second half of the steps
+            // (Trainer.IsBestCandidate), or the last weights when the run wrote none.
             string used = "the last weights";
             if (File.Exists(trainer.BestPath))
             {
