@@ -6,7 +6,8 @@ namespace MiniGrad.Tests.Speech;
 
 public class LogMelTests
 {
-    static float[] Sine(double hz, int n, double amplitude = 0.5, int rate = 16000) =>
+    /// <summary>A sine tone of n samples (also used by the VTLP tests).</summary>
+    internal static float[] Sine(double hz, int n, double amplitude = 0.5, int rate = 16000) =>
         Enumerable.Range(0, n).Select(i => (float)(amplitude * Math.Sin(2 * Math.PI * hz * i / rate))).ToArray();
 
     [Theory]

@@ -4,8 +4,7 @@ namespace MiniGrad.Tests.Speech;
 
 public class VtlpTests
 {
-    static float[] Sine(double hz, int n, double amplitude = 0.5, int rate = 16000) =>
-        Enumerable.Range(0, n).Select(i => (float)(amplitude * Math.Sin(2 * Math.PI * hz * i / rate))).ToArray();
+    static float[] Sine(double hz, int n, double amplitude = 0.5, int rate = 16000) => LogMelTests.Sine(hz, n, amplitude, rate);
 
     // The band with the most energy in the middle frame (unnormalized features: a steady tone is one peak).
     static int PeakBand(LogMel lm, float[] wave)
