@@ -15,21 +15,21 @@ public partial class Tensor
     /// <summary>-a.</summary>
     public static Tensor operator -(Tensor a) => a.Neg();
     /// <summary>a + s.</summary>
-    public static Tensor operator +(Tensor a, double s) => a + a.ScalarLike(s);
+    public static Tensor operator +(Tensor a, double s) => a + a.ScalarLike(s, "Add");
     /// <summary>s + a.</summary>
-    public static Tensor operator +(double s, Tensor a) => a.ScalarLike(s) + a;
+    public static Tensor operator +(double s, Tensor a) => a.ScalarLike(s, "Add") + a;
     /// <summary>a - s.</summary>
-    public static Tensor operator -(Tensor a, double s) => a - a.ScalarLike(s);
+    public static Tensor operator -(Tensor a, double s) => a - a.ScalarLike(s, "Sub");
     /// <summary>s - a.</summary>
-    public static Tensor operator -(double s, Tensor a) => a.ScalarLike(s) - a;
+    public static Tensor operator -(double s, Tensor a) => a.ScalarLike(s, "Sub") - a;
     /// <summary>a * s.</summary>
-    public static Tensor operator *(Tensor a, double s) => a * a.ScalarLike(s);
+    public static Tensor operator *(Tensor a, double s) => a * a.ScalarLike(s, "Mul");
     /// <summary>s * a.</summary>
-    public static Tensor operator *(double s, Tensor a) => a.ScalarLike(s) * a;
+    public static Tensor operator *(double s, Tensor a) => a.ScalarLike(s, "Mul") * a;
     /// <summary>a / s.</summary>
-    public static Tensor operator /(Tensor a, double s) => a / a.ScalarLike(s);
+    public static Tensor operator /(Tensor a, double s) => a / a.ScalarLike(s, "Div");
     /// <summary>s / a.</summary>
-    public static Tensor operator /(double s, Tensor a) => a.ScalarLike(s) / a;
+    public static Tensor operator /(double s, Tensor a) => a.ScalarLike(s, "Div") / a;
 
     /// <summary>this + other.</summary>
     public Tensor Add(Tensor other) => this + other;
@@ -40,8 +40,25 @@ public partial class Tensor
     /// <summary>this / other.</summary>
     public Tensor Div(Tensor other) => this / other;
 
-    /// <summary>A 0-d tensor of this tensor's dtype and device holding s (how Python numbers mix with tensors).</summary>
-    internal Tensor ScalarLike(double s) => new(Backend.Full([], DType, s));
+    /// <summary>
+    /// A 0-d tensor of this tensor's dtype and device holding s (how Python numbers mix with tensors). An integer or Bool
+    /// tensor takes only a whole scalar (0 or 1 for Bool): PyTorch would promote the result to float, and MiniGrad does not
+    /// promote dtypes, so a fraction would otherwise be cut off without a word (Int64 x * 1.5 giving x).
+    /// </summary>
+    internal Tensor ScalarLike(double s, string op)
+    {
+        CheckScalarFits(op, "scalar", s, DType);
+        return new(Backend.Full([], DType, s));
+    }
+
+    /// <summary>Throws unless value is exactly representable in dtype: any value for floating point, a whole number in range for integers, 0 or 1 for Bool.</summary>
+    internal static void CheckScalarFits(string op, string arg, double value, DType dtype)
+    {
+        if (dtype.IsFloating()) return;
+        var (lo, hi) = dtype switch { DType.Int32 => ((double)int.MinValue, (double)int.MaxValue), DType.Bool => (0.0, 1.0), _ => (-9223372036854775808.0, 9223372036854774784.0) };
+        if (!(value == Math.Floor(value) && value >= lo && value <= hi))
+            throw new ArgumentException($"{op}: {arg} = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} does not fit this {dtype} tensor (expected a whole number in {lo.ToString(System.Globalization.CultureInfo.InvariantCulture)}..{hi.ToString(System.Globalization.CultureInfo.InvariantCulture)}; MiniGrad does not promote dtypes, so convert the tensor first, e.g. To(DType.Float32))", arg);
+    }
 
     /// <summary>Elementwise power with a tensor exponent.</summary>
     public Tensor Pow(Tensor exponent) => PowFn.Apply(this, exponent);
@@ -82,15 +99,15 @@ public partial class Tensor
     /// <summary>this &gt;= other.</summary>
     public Tensor Ge(Tensor other) => Compare(BinaryOp.Ge, other);
     /// <summary>this == s.</summary>
-    public Tensor Eq(double s) => Eq(ScalarLike(s));
+    public Tensor Eq(double s) => Eq(ScalarLike(s, "Eq"));
     /// <summary>this &lt; s.</summary>
-    public Tensor Lt(double s) => Lt(ScalarLike(s));
+    public Tensor Lt(double s) => Lt(ScalarLike(s, "Lt"));
     /// <summary>this &gt; s.</summary>
-    public Tensor Gt(double s) => Gt(ScalarLike(s));
+    public Tensor Gt(double s) => Gt(ScalarLike(s, "Gt"));
     /// <summary>this &lt;= s.</summary>
-    public Tensor Le(double s) => Le(ScalarLike(s));
+    public Tensor Le(double s) => Le(ScalarLike(s, "Le"));
     /// <summary>this &gt;= s.</summary>
-    public Tensor Ge(double s) => Ge(ScalarLike(s));
+    public Tensor Ge(double s) => Ge(ScalarLike(s, "Ge"));
 
     Tensor Compare(BinaryOp op, Tensor other)
     {
@@ -180,12 +197,13 @@ sealed class PowFn : Function
         var raw = a.Backend.Binary(BinaryOp.Pow, a.Raw, b.Raw);
         return Record(raw, () => { var f = new PowFn(); f.Save(a.Detach(), b.Detach(), new Tensor(raw)); return f; }, a, b);
     }
-    // d(a^b)/da = b * a^(b-1); d(a^b)/db = a^b * log(a) (0 where a == 0, as PyTorch masks it).
+    // d(a^b)/da = b * a^(b-1) (0 where b == 0, so 0^0 gives 0 and not 0 * inf); d(a^b)/db = a^b * log(a) (0 where
+    // a == 0): both masked as PyTorch masks them.
     protected internal override Tensor?[] Backward(Tensor g)
     {
         Tensor a = Saved(0), b = Saved(1), y = Saved(2);
         Tensor? ga = null, gb = null;
-        if (NeedsInputGrad(0)) ga = (g * b * a.Pow(b - 1.0)).SumTo(a.Raw.Shape);
+        if (NeedsInputGrad(0)) ga = Torch.Where(b.Eq(0.0), Torch.ZerosLike(b), g * b * a.Pow(b - 1.0)).SumTo(a.Raw.Shape);
         if (NeedsInputGrad(1)) gb = (g * y * Torch.Where(a.Eq(0.0), Torch.ZerosLike(a), a.Log())).SumTo(b.Raw.Shape);
         return [ga, gb];
     }
@@ -196,7 +214,7 @@ sealed class PowScalarFn(double e) : Function
     public static Tensor Apply(Tensor a, double e)
     {
         if (!a.DType.IsFloating()) throw new ArgumentException($"Pow: expected a floating point tensor, but dtype is {a.DType}; convert with To(DType.Float32)");
-        return Record(a.Backend.Binary(BinaryOp.Pow, a.Raw, a.ScalarLike(e).Raw), () => { var f = new PowScalarFn(e); f.Save(a.Detach()); return f; }, a);
+        return Record(a.Backend.Binary(BinaryOp.Pow, a.Raw, a.ScalarLike(e, "Pow").Raw), () => { var f = new PowScalarFn(e); f.Save(a.Detach()); return f; }, a);
     }
     protected internal override Tensor?[] Backward(Tensor g) => [e == 0 ? Torch.ZerosLike(g) : g * e * Saved(0).Pow(e - 1)];
 }
@@ -239,6 +257,12 @@ sealed class ClampFn(double? min, double? max) : Function
     {
         if (x.DType == DType.Bool) throw new ArgumentException("Clamp: Bool tensors are not supported");
         if (min is null && max is null) throw new ArgumentException("Clamp: at least one of min and max must be given");
+        foreach (var (arg, v) in new[] { ("min", min), ("max", max) })
+            if (v is { } b)
+            {
+                if (double.IsNaN(b)) throw new ArgumentException($"Clamp: {arg} is NaN; expected a number, or null for no bound", arg);
+                Tensor.CheckScalarFits("Clamp", arg, b, x.DType);
+            }
         var raw = x.Backend.Clamp(x.Raw, min ?? double.NaN, max ?? double.NaN);
         return Record(raw, () => { var f = new ClampFn(min, max); f.Save(x.Detach()); return f; }, x);
     }
@@ -277,5 +301,5 @@ public static partial class Torch
     /// <summary>cond ? a : b elementwise with broadcasting (differentiable in a and b).</summary>
     public static Tensor Where(Tensor cond, Tensor a, Tensor b) => WhereFn.Apply(cond, a, b);
     /// <summary>cond ? a : s.</summary>
-    public static Tensor Where(Tensor cond, Tensor a, double s) => WhereFn.Apply(cond, a, a.ScalarLike(s));
+    public static Tensor Where(Tensor cond, Tensor a, double s) => WhereFn.Apply(cond, a, a.ScalarLike(s, "Where"));
 }

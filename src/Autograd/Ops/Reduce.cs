@@ -8,14 +8,14 @@ public partial class Tensor
     public Tensor Sum() => SumFn.Apply(this, AllDims(), false);
     /// <summary>Sum over one dim.</summary>
     public Tensor Sum(int dim, bool keepDim = false) => SumFn.Apply(this, Dims("Sum", [dim]), keepDim);
-    /// <summary>Sum over several dims.</summary>
+    /// <summary>Sum over several dims (all of them when dims is empty).</summary>
     public Tensor Sum(int[] dims, bool keepDim = false) => SumFn.Apply(this, Dims("Sum", dims), keepDim);
 
     /// <summary>Mean of all elements (0-d).</summary>
     public Tensor Mean() => Mean(AllDims());
     /// <summary>Mean over one dim.</summary>
     public Tensor Mean(int dim, bool keepDim = false) => Mean([dim], keepDim);
-    /// <summary>Mean over several dims.</summary>
+    /// <summary>Mean over several dims (all of them when dims is empty).</summary>
     public Tensor Mean(int[] dims, bool keepDim = false)
     {
         if (!DType.IsFloating()) throw new ArgumentException($"Mean: expected a floating point tensor, but dtype is {DType}; convert with To(DType.Float32)");
@@ -26,13 +26,13 @@ public partial class Tensor
     }
 
     /// <summary>Largest element (0-d).</summary>
-    public Tensor Max() => ExtremeFn.Apply(this, AllDims(), false, ReduceOp.Max);
+    public Tensor Max() => ExtremeFn.Apply(this, AllDims(), false, ReduceOp.Max, whole: true);
     /// <summary>Largest values over several dims (PyTorch's amax); ties share the gradient.</summary>
     public Tensor Max(int[] dims, bool keepDim = false) => ExtremeFn.Apply(this, Dims("Max", dims), keepDim, ReduceOp.Max);
     /// <summary>Largest values over one dim and their indices (first occurrence).</summary>
     public (Tensor Values, Tensor Indices) Max(int dim, bool keepDim = false) => ArgExtremeFn.Apply(this, dim, keepDim, ReduceOp.ArgMax);
     /// <summary>Smallest element (0-d).</summary>
-    public Tensor Min() => ExtremeFn.Apply(this, AllDims(), false, ReduceOp.Min);
+    public Tensor Min() => ExtremeFn.Apply(this, AllDims(), false, ReduceOp.Min, whole: true);
     /// <summary>Smallest values over several dims (PyTorch's amin).</summary>
     public Tensor Min(int[] dims, bool keepDim = false) => ExtremeFn.Apply(this, Dims("Min", dims), keepDim, ReduceOp.Min);
     /// <summary>Smallest values over one dim and their indices.</summary>
@@ -44,9 +44,11 @@ public partial class Tensor
 
     int[] AllDims() => Enumerable.Range(0, Rank).ToArray();
 
+    // An empty list of dims reduces over all of them, as PyTorch's sum, mean, amax and amin with dim=[] do.
     int[] Dims(string op, int[] dims)
     {
         ArgumentNullException.ThrowIfNull(dims);
+        if (dims.Length == 0) return AllDims();
         var d = dims.Select(x => Shapes.NormalizeDim(op, x, Rank)).ToArray();
         if (Rank == 0) return [];
         if (d.Distinct().Count() != d.Length) throw new ArgumentException($"{op}: dim {string.Join(",", dims)} lists a dimension twice", nameof(dims));
@@ -88,16 +90,17 @@ sealed class SumFn(int[] inShape, int[] keptShape) : Function
     protected internal override Tensor?[] Backward(Tensor g) => [g.Reshape(keptShape).Expand(inShape)];
 }
 
-sealed class ExtremeFn(int[] dims, ReduceOp op) : Function
+sealed class ExtremeFn(int[] dims, ReduceOp op, bool whole) : Function
 {
-    public override string Name => op == ReduceOp.Min ? "AminBackward" : "AmaxBackward";
+    public override string Name => whole ? (op == ReduceOp.Min ? "MinBackward" : "MaxBackward") : op == ReduceOp.Min ? "AminBackward" : "AmaxBackward";
 
-    public static Tensor Apply(Tensor x, int[] dims, bool keepDim, ReduceOp op)
+    /// <summary>whole: Max() / Min() of every element, whose backward is PyTorch's evenly_distribute_backward (below).</summary>
+    public static Tensor Apply(Tensor x, int[] dims, bool keepDim, ReduceOp op, bool whole = false)
     {
         CheckNonEmpty(op.ToString(), x, dims);
         var kept = x.ReduceRaw(op, dims);
         var raw = keepDim ? kept : kept.Reshape(x.DroppedShape(dims));
-        return Record(raw, () => { var f = new ExtremeFn(dims, op); f.Save(x.Detach(), new Tensor(kept)); return f; }, x);
+        return Record(raw, () => { var f = new ExtremeFn(dims, op, whole); f.Save(x.Detach(), new Tensor(kept)); return f; }, x);
     }
 
     internal static void CheckNonEmpty(string op, Tensor x, int[] dims)
@@ -107,11 +110,13 @@ sealed class ExtremeFn(int[] dims, ReduceOp op) : Function
         if (x.DType == DType.Bool) throw new ArgumentException($"{op}: Bool tensors are not supported");
     }
 
-    // Ties share the gradient equally, as PyTorch's amax/amin do.
+    // Ties share the gradient equally, as PyTorch's amax/amin do. A NaN result of Max() / Min() shares it among the NaN
+    // elements (PyTorch's evenly_distribute_backward); amax/amin over dims give NaN there, as PyTorch's do.
     protected internal override Tensor?[] Backward(Tensor g)
     {
         Tensor x = Saved(0), y = Saved(1);
-        var mask = x.Eq(y).To(x.DType);
+        bool nanResult = whole && x.DType.IsFloating() && double.IsNaN(y.To(DType.Float64).ToArray<double>()[0]);
+        var mask = (nanResult ? x.Ne(x) : x.Eq(y)).To(x.DType);
         var count = mask.Sum(dims, keepDim: true);
         return [g.Reshape(y.Raw.Shape) * mask / count];
     }

@@ -32,6 +32,7 @@ public partial class Tensor
     public Tensor Transpose(int dim0, int dim1)
     {
         int a = Shapes.NormalizeDim("Transpose", dim0, Rank, "dim0"), b = Shapes.NormalizeDim("Transpose", dim1, Rank, "dim1");
+        if (Rank == 0) return this; // dims 0 and -1 of a 0-d tensor, as in PyTorch
         var p = Enumerable.Range(0, Rank).ToArray();
         (p[a], p[b]) = (p[b], p[a]);
         return a == b ? this : PermuteFn.Apply(this, p);

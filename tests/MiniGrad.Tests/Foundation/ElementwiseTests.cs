@@ -78,6 +78,56 @@ public class ElementwiseTests
         Assert.Equal(new long[] { 1, 2, 3 }, Torch.Tensor(new long[] { -1, 2, -3 }).To(d).Abs().ToArray<long>());
     }
 
+    // PyTorch promotes an integer tensor mixed with a fractional Python number to float; MiniGrad does not promote dtypes,
+    // so such a scalar is refused instead of being cut to a whole number (Int64 x * 1.5 came out as x).
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void AnIntegerTensorRefusesAScalarItCannotHold(string device)
+    {
+        var d = Device.Parse(device);
+        var x = Torch.Tensor(new long[] { -3, 0, 5 }).To(d);
+        foreach (Func<Tensor> op in new Func<Tensor>[] { () => x * 1.5, () => 1.5 * x, () => x + 0.5, () => x - 0.5, () => x.Lt(2.5),
+                     () => x.Eq(double.NaN), () => Torch.Where(x.Gt(0), x, 0.5), () => x.Clamp(-1.5, 2.5), () => x.Clamp(max: 2.5) })
+        {
+            var e = Assert.Throws<ArgumentException>(() => op());
+            Assert.Contains("Int64", e.Message);
+            Assert.Contains("To(DType.Float32)", e.Message);
+        }
+        var big = Assert.Throws<ArgumentException>(() => Torch.Tensor(new[] { 1, 2 }).To(d) + 3e9);
+        Assert.Equal("scalar", big.ParamName);
+        Assert.Contains("3000000000", big.Message);
+        var bound = Assert.Throws<ArgumentException>(() => x.Clamp(min: 0.25));
+        Assert.Equal("min", bound.ParamName);
+        // Whole numbers still work, and a Bool tensor compares with 0 and 1.
+        Assert.Equal(new long[] { -6, 0, 10 }, (x * 2.0).ToArray<long>());
+        Assert.Equal(new long[] { -1, 0, 2 }, x.Clamp(-1, 2).ToArray<long>());
+        Assert.Equal(new[] { true, false, false }, x.Lt(-2.0).ToArray<bool>());
+        Assert.Equal(new[] { false, true, true }, x.Ge(0).Eq(1.0).ToArray<bool>());
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void ClampRefusesANaNBound(string device)
+    {
+        var x = H.D([-3, 0, 5], 3).To(Device.Parse(device));
+        Assert.Equal("min", Assert.Throws<ArgumentException>(() => x.Clamp(double.NaN, 1)).ParamName);
+        Assert.Equal("max", Assert.Throws<ArgumentException>(() => x.Clamp(max: double.NaN)).ParamName);
+        H.Close([-1, 0, 1], x.Clamp(-1, 1));
+    }
+
+    // PyTorch's pow backward masks the base's gradient where the exponent is 0: d(0^0)/da = 0, not 0 * 0^-1 = NaN.
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void PowWithATensorExponentGivesZeroBaseGradientAtExponentZero(string device)
+    {
+        var d = Device.Parse(device);
+        var a = H.D([0, 0, 2, 3], 4).To(d).RequiresGrad_();
+        var b = H.D([0, 2, 0, 2], 4).To(d).RequiresGrad_();
+        a.Pow(b).Sum().Backward();
+        H.Close([0, 0, 0, 6], a.Grad!);
+        H.Close([0, 0, Math.Log(2), 9 * Math.Log(3)], b.Grad!);
+    }
+
     [Theory]
     [MemberData(nameof(Devices))]
     public void ScalarOperandsOnEitherSide(string device)

@@ -237,6 +237,43 @@ public class ReductionTests
         Assert.Equal(1.0, s.Grad!.Item<double>());
     }
 
+    // PyTorch's sum, mean, amax and amin with dim=[] reduce over every dim.
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void AnEmptyListOfDimsReducesEverything(string device)
+    {
+        var x = H.D([1, 2, 3, 4, 5, 6], 2, 3).To(Device.Parse(device));
+        foreach (bool keep in new[] { false, true })
+        {
+            var sum = x.Sum([], keep);
+            Assert.Equal(keep ? [1, 1] : Array.Empty<int>(), sum.Shape);
+            Assert.Equal(21.0, sum.Sum().Item<double>());
+            Assert.Equal(3.5, x.Mean([], keep).Sum().Item<double>());
+            Assert.Equal(6.0, x.Max([], keep).Sum().Item<double>());
+            Assert.Equal(1.0, x.Min([], keep).Sum().Item<double>());
+        }
+    }
+
+    // Max() and Min() of every element share the gradient among the elements equal to the result, and a NaN result
+    // among the NaNs (PyTorch's evenly_distribute_backward); before, every gradient was NaN.
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void WholeMaxAndMinSendTheGradientToTheNaNs(string device)
+    {
+        var d = Device.Parse(device);
+        var x = H.D([1, double.NaN, 3], 3).To(d).RequiresGrad_();
+        Assert.True(double.IsNaN(x.Max().Item<double>()));
+        x.Max().Backward();
+        H.Close([0, 1, 0], x.Grad!);
+        var y = H.D([1, double.NaN, 3, double.NaN], 4).To(d).RequiresGrad_();
+        y.Min().Backward();
+        H.Close([0, 0.5, 0, 0.5], y.Grad!);
+        var z = H.D([3, 1, 3], 3).To(d).RequiresGrad_();
+        z.Max().Backward();
+        H.Close([0.5, 0, 0.5], z.Grad!);
+        Assert.Equal("MaxBackward", z.Max().GradFn!.Name); // PyTorch: MaxBackward1 (names here drop the digit)
+    }
+
     [Theory]
     [MemberData(nameof(Devices))]
     public void SumOverAnEmptyDimIsZero(string device)

@@ -72,6 +72,11 @@ public class ShapeTests
         var m = Torch.Tensor(new double[] { 1, 2, 3, 4, 5, 6 }, 2, 3).To(d);
         Assert.Equal(new double[] { 1, 4, 2, 5, 3, 6 }, m.T.Arr());
         Assert.Same(m, m.Transpose(1, -1));
+        // A 0-d tensor takes dims 0 and -1, as in PyTorch (it threw IndexOutOfRangeException), and no others.
+        var s0 = Torch.Scalar(2.0).To(d);
+        Assert.Same(s0, s0.Transpose(0, -1));
+        Assert.Same(s0, s0.Transpose(0, 0));
+        Assert.Equal("dim1", Assert.Throws<ArgumentOutOfRangeException>(() => s0.Transpose(0, 1)).ParamName);
     }
 
     [Theory]
