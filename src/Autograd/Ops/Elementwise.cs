@@ -55,9 +55,15 @@ public partial class Tensor
     internal static void CheckScalarFits(string op, string arg, double value, DType dtype)
     {
         if (dtype.IsFloating()) return;
-        var (lo, hi) = dtype switch { DType.Int32 => ((double)int.MinValue, (double)int.MaxValue), DType.Bool => (0.0, 1.0), _ => (-9223372036854775808.0, 9223372036854774784.0) };
+        // The largest double below 2^63 bounds Int64: 2^63 itself rounds to long.MinValue when converted.
+        var (lo, hi, range) = dtype switch
+        {
+            DType.Int32 => ((double)int.MinValue, (double)int.MaxValue, $"{int.MinValue}..{int.MaxValue}"),
+            DType.Bool => (0.0, 1.0, "0..1"),
+            _ => (-9223372036854775808.0, 9223372036854774784.0, $"{long.MinValue}..{long.MaxValue}"),
+        };
         if (!(value == Math.Floor(value) && value >= lo && value <= hi))
-            throw new ArgumentException($"{op}: {arg} = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} does not fit this {dtype} tensor (expected a whole number in {lo.ToString(System.Globalization.CultureInfo.InvariantCulture)}..{hi.ToString(System.Globalization.CultureInfo.InvariantCulture)}; MiniGrad does not promote dtypes, so convert the tensor first, e.g. To(DType.Float32))", arg);
+            throw new ArgumentException($"{op}: {arg} = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} does not fit this {dtype} tensor (expected a whole number in {range}; MiniGrad does not promote dtypes, so convert the tensor first, e.g. To(DType.Float32))", arg);
     }
 
     /// <summary>Elementwise power with a tensor exponent.</summary>
