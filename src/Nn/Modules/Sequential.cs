@@ -25,8 +25,9 @@ public sealed class Sequential : Module, ITensorModule
     /// <summary>Number of modules.</summary>
     public int Count => layers.Count;
 
-    /// <summary>The module at an index.</summary>
-    public ITensorModule this[int index] => layers[index];
+    /// <summary>The module at an index; a negative index counts from the end (seq[-1] is the last), as in PyTorch.</summary>
+    public ITensorModule this[int index] => index >= -layers.Count && index < layers.Count ? layers[index < 0 ? index + layers.Count : index]
+        : throw new ArgumentOutOfRangeException(nameof(index), index, $"Sequential: index {index} is out of range for {layers.Count} modules (expected {-layers.Count} <= index < {layers.Count})");
 
     /// <summary>Feeds x through every module in order.</summary>
     public Tensor Forward(Tensor x) => Call(x, x =>

@@ -2,12 +2,14 @@ namespace MiniGrad.Nn;
 
 /// <summary>
 /// Base of learning-rate schedules (torch.optim.lr_scheduler.LRScheduler): each Step() advances the epoch and sets
-/// the optimizer's Lr to the schedule's closed form at that epoch, computed from the optimizer's InitialLr.
+/// the optimizer's Lr from the Lr it holds now, as PyTorch's get_lr() chains it (<see cref="Chained"/>), so that a rate
+/// set by hand is carried on and two schedulers on one optimizer compose (two StepLr multiply their decays). Without
+/// such changes the rates are the closed form's, computed from the optimizer's InitialLr (<see cref="ClosedForm"/>).
 /// </summary>
 /// <remarks>
-/// As in PyTorch, constructing a scheduler performs the first step (epoch 0), and lastEpoch = -1 records the
-/// optimizer's current Lr as InitialLr unless one is already set; resuming (lastEpoch &gt;= 0) requires InitialLr,
-/// which checkpoints restore.
+/// As in PyTorch, constructing a scheduler performs the first step (epoch 0, which keeps the current Lr), and
+/// lastEpoch = -1 records the optimizer's current Lr as InitialLr unless one is already set; resuming (lastEpoch &gt;= 0)
+/// requires InitialLr, which checkpoints restore together with the Lr the chain continues from.
 /// </remarks>
 public abstract class LrScheduler
 {
@@ -47,17 +49,26 @@ public abstract class LrScheduler
     public void Step()
     {
         if (LastEpoch == int.MaxValue) throw new InvalidOperationException($"{GetType().Name}: the epoch counter is at its maximum ({int.MaxValue})");
-        double lr = ClosedForm(LastEpoch + 1);
+        double lr = Chained(LastEpoch + 1, Optimizer.Lr, resumed: !stepped && LastEpoch >= 0);
         Optimizer.Lr = lr;
         LastEpoch++;
         LastLr = lr;
+        stepped = true;
     }
+
+    bool stepped;
 
     /// <summary>The learning rate at an epoch (&gt;= 0), from BaseLr.</summary>
     protected abstract double ClosedForm(int epoch);
+
+    /// <summary>
+    /// The learning rate at epoch from the optimizer's current one (PyTorch's get_lr()); resumed is true for the step a
+    /// constructor with lastEpoch &gt;= 0 takes. The default is the closed form, which ignores the current rate.
+    /// </summary>
+    protected virtual double Chained(int epoch, double currentLr, bool resumed) => ClosedForm(epoch);
 }
 
-/// <summary>Decays the learning rate by gamma every stepSize epochs: lr = base * gamma^(epoch / stepSize) (torch StepLR).</summary>
+/// <summary>Decays the learning rate by gamma every stepSize epochs (torch StepLR); left alone, lr = base * gamma^(epoch / stepSize).</summary>
 public sealed class StepLr : LrScheduler
 {
     /// <summary>Creates the schedule and applies epoch 0; stepSize must be positive and gamma a number &gt;= 0.</summary>
@@ -78,11 +89,15 @@ public sealed class StepLr : LrScheduler
 
     /// <inheritdoc/>
     protected override double ClosedForm(int epoch) => BaseLr * Math.Pow(Gamma, epoch / StepSize);
+
+    /// <summary>The current rate, times gamma at every stepSize-th epoch (PyTorch's StepLR.get_lr).</summary>
+    protected override double Chained(int epoch, double currentLr, bool resumed) =>
+        epoch == 0 || epoch % StepSize != 0 ? currentLr : currentLr * Gamma;
 }
 
 /// <summary>
-/// Cosine annealing from the base learning rate to etaMin over tMax epochs (torch CosineAnnealingLR's closed form):
-/// lr = etaMin + (base - etaMin) * (1 + cos(pi * epoch / tMax)) / 2.
+/// Cosine annealing from the base learning rate to etaMin over tMax epochs (torch CosineAnnealingLR), chained as
+/// PyTorch's is; left alone it follows the closed form lr = etaMin + (base - etaMin) * (1 + cos(pi * epoch / tMax)) / 2.
 /// </summary>
 public sealed class CosineAnnealingLr : LrScheduler
 {
@@ -104,4 +119,17 @@ public sealed class CosineAnnealingLr : LrScheduler
 
     /// <inheritdoc/>
     protected override double ClosedForm(int epoch) => EtaMin + (BaseLr - EtaMin) * (1 + Math.Cos(Math.PI * epoch / TMax)) / 2;
+
+    /// <summary>
+    /// PyTorch's CosineAnnealingLR.get_lr: the current rate moved along the cosine by the ratio of this epoch's term to
+    /// the last one's; at the bottom of each period (where that ratio divides by 0) it climbs by the first step's
+    /// amount, and a resumed scheduler's first step takes the closed form.
+    /// </summary>
+    protected override double Chained(int epoch, double currentLr, bool resumed)
+    {
+        if (epoch == 0) return currentLr;
+        if (resumed) return ClosedForm(epoch);
+        if (((long)epoch - 1 - TMax) % (2L * TMax) == 0) return currentLr + (BaseLr - EtaMin) * (1 - Math.Cos(Math.PI / TMax)) / 2;
+        return (1 + Math.Cos(Math.PI * epoch / TMax)) / (1 + Math.Cos(Math.PI * (epoch - 1) / TMax)) * (currentLr - EtaMin) + EtaMin;
+    }
 }

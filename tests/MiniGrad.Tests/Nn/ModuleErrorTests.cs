@@ -75,6 +75,18 @@ public class ModuleErrorTests
     public void SequentialNeedsModules() =>
         H.Throws<ArgumentException>(() => new Sequential(new Linear(2, 2), new NotAModule()), "Sequential:", "entry 1", "NotAModule", "Module");
 
+    [Fact]
+    public void SequentialIndicesCountFromTheEndWhenNegative()
+    {
+        // Indices as PyTorch's: negative ones count from the end; out of range names the index and the range.
+        var seq = new Sequential(new Linear(2, 3), new Relu());
+        Assert.IsType<Relu>(seq[-1]);
+        Assert.IsType<Linear>(seq[-2]);
+        Assert.Same(seq[0], seq[-2]);
+        H.Throws<ArgumentOutOfRangeException>(() => _ = seq[2], "Sequential:", "index 2", "-2 <= index < 2");
+        H.Throws<ArgumentOutOfRangeException>(() => _ = seq[-3], "index -3");
+    }
+
     sealed class NotAModule : ITensorModule
     {
         public Tensor Forward(Tensor x) => x;

@@ -3,7 +3,11 @@ using Xunit;
 
 namespace MiniGrad.Tests.Nn;
 
-/// <summary>StepLr and CosineAnnealingLr against values worked out by hand from PyTorch's closed forms.</summary>
+/// <summary>
+/// StepLr and CosineAnnealingLr against values worked out by hand from PyTorch's schedules: the closed forms while nothing
+/// else touches the rate, PyTorch's chained get_lr() when something does (values checked against libtorch 2.10 through
+/// TorchSharp's schedulers).
+/// </summary>
 public class SchedulerTests
 {
     static Sgd NewSgd(double lr) => new([new Parameter(Torch.Zeros(2))], lr);
@@ -94,11 +98,14 @@ public class SchedulerTests
     {
         var opt = NewSgd(0.1);
         _ = new StepLr(opt, 1, 0.5);
-        // A second scheduler keeps InitialLr (PyTorch's setdefault), so its base is still 0.1, not the current Lr.
+        // A second scheduler keeps InitialLr (PyTorch's setdefault), so its base is still 0.1, not the current Lr; its
+        // epoch 0 keeps the current Lr, and epoch 1 halves it (the cosine's ratio (1 + cos(pi/2)) / (1 + cos 0)).
         opt.Lr = 0.02;
         var cos = new CosineAnnealingLr(opt, tMax: 2);
         Assert.Equal(0.1, cos.BaseLr);
-        Close(0.1, opt.Lr, "epoch 0");
+        Close(0.02, opt.Lr, "epoch 0");
+        cos.Step();
+        Close(0.01, opt.Lr, "epoch 1");
 
         // Resuming at an epoch needs InitialLr, as PyTorch's 'initial_lr'.
         var fresh = NewSgd(0.4);
@@ -107,10 +114,45 @@ public class SchedulerTests
         Assert.Equal("lastEpoch", e.ParamName);
         var withInitial = NewSgd(0.8);
         _ = new StepLr(withInitial, 2, 0.5);
-        withInitial.Lr = 0.123; // whatever it holds now, the closed form starts from InitialLr = 0.8
+        withInitial.Lr = 0.123; // what a checkpoint restored: StepLr goes on from it, as PyTorch's does
         var r = new StepLr(withInitial, 2, 0.5, lastEpoch: 4);
         Assert.Equal(5, r.LastEpoch);
-        Close(0.8 * 0.25, withInitial.Lr, "epoch 5");
+        Close(0.123, withInitial.Lr, "epoch 5");
+        r.Step();
+        Close(0.0615, withInitial.Lr, "epoch 6");
+        // A resumed cosine takes its closed form from InitialLr on its first step (PyTorch's _step_count == 1 case).
+        var c = NewSgd(0.5);
+        c.InitialLr = 0.1;
+        _ = new CosineAnnealingLr(c, tMax: 4, etaMin: 0.01, lastEpoch: 1);
+        Close(0.055, c.Lr, "epoch 2");
+    }
+
+    // PyTorch's schedulers chain from the optimizer's current rate: a rate set by hand is carried on, and two schedulers
+    // on one optimizer compose. Before, each Step() set the closed form from InitialLr and overwrote both.
+    [Fact]
+    public void StepLrCarriesOnARateSetByHandAndComposesWithAnotherSchedule()
+    {
+        var opt = NewSgd(0.1);
+        var s = new StepLr(opt, 3, 0.5);
+        var seen = new List<double>();
+        for (int e = 1; e < 8; e++)
+        {
+            if (e == 4) opt.Lr = 1.0;
+            s.Step();
+            seen.Add(opt.Lr);
+        }
+        Assert.Equal([0.1, 0.1, 0.05, 1, 1, 0.5, 0.5], seen);
+
+        var two = NewSgd(0.1);
+        var a = new StepLr(two, 2, 0.5);
+        var b = new StepLr(two, 3, 0.1);
+        double[] expected = [0.1, 0.05, 0.005, 0.0025, 0.0025, 0.000125, 0.000125];
+        for (int e = 1; e < 8; e++)
+        {
+            a.Step();
+            b.Step();
+            Assert.True(Math.Abs(expected[e - 1] - two.Lr) <= 1e-15 * expected[e - 1], $"epoch {e}: expected {expected[e - 1]:R}, got {two.Lr:R}");
+        }
     }
 
     [Fact]
