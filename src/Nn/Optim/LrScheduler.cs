@@ -56,7 +56,7 @@ public abstract class LrScheduler
         stepped = true;
     }
 
-    bool stepped;
+    bool stepped; // whether Step() ran on this scheduler: its first step after a resume is PyTorch's special case
 
     /// <summary>The learning rate at an epoch (&gt;= 0), from BaseLr.</summary>
     protected abstract double ClosedForm(int epoch);
@@ -122,8 +122,8 @@ public sealed class CosineAnnealingLr : LrScheduler
 
     /// <summary>
     /// PyTorch's CosineAnnealingLR.get_lr: the current rate moved along the cosine by the ratio of this epoch's term to
-    /// the last one's; at the bottom of each period (where that ratio divides by 0) it climbs by the first step's
-    /// amount, and a resumed scheduler's first step takes the closed form.
+    /// the last one's; the step leaving each bottom (where that ratio would divide by 0) climbs by the first step's
+    /// amount instead, and a resumed scheduler's first step takes the closed form.
     /// </summary>
     protected override double Chained(int epoch, double currentLr, bool resumed)
     {
