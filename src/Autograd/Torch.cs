@@ -100,8 +100,30 @@ public static partial class Torch
         Fill("Full", shape, value, dtype, device, requiresGrad);
 
     // Zeros and Ones are Full under their own name, so that errors name the factory the caller used.
-    static Tensor Fill(string op, int[] shape, double value, DType dtype, Device? device, bool requiresGrad) =>
-        Make(B(device).Full(CheckShape(op, shape), dtype, value), requiresGrad);
+    static Tensor Fill(string op, int[] shape, double value, DType dtype, Device? device, bool requiresGrad)
+    {
+        CheckFillValue(op, value, dtype);
+        return Make(B(device).Full(CheckShape(op, shape), dtype, value), requiresGrad);
+    }
+
+    /// <summary>
+    /// As libtorch's "value cannot be converted to type ... without overflow": an integer dtype takes a finite value whose
+    /// whole part it can hold (the fraction is dropped, as PyTorch drops it), Float32 a value within its range (or an
+    /// infinity, or NaN); Float64 and Bool take any.
+    /// </summary>
+    static void CheckFillValue(string op, double value, DType dtype)
+    {
+        double whole = Math.Truncate(value);
+        bool fits = dtype switch
+        {
+            DType.Int32 => whole >= int.MinValue && whole <= int.MaxValue,
+            DType.Int64 => whole >= -9223372036854775808.0 && whole < 9223372036854775808.0,
+            DType.Float32 => !double.IsFinite(value) || Math.Abs(value) <= float.MaxValue,
+            _ => true,
+        };
+        if (!fits)
+            throw new ArgumentException($"{op}: value {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} cannot be converted to {dtype} without overflow", nameof(value));
+    }
 
     /// <summary>Zeros.</summary>
     public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false) => Fill("Zeros", shape, 0, dtype, device, requiresGrad);
@@ -127,8 +149,17 @@ public static partial class Torch
     {
         dtype ??= start % 1 == 0 && end % 1 == 0 && step % 1 == 0 ? DType.Int64 : DType.Float32;
         if (step == 0 || double.IsNaN(step)) throw new ArgumentException($"Arange: step must be non-zero, but got {step}", nameof(step));
+        if (!double.IsFinite(start) || !double.IsFinite(end))
+            throw new ArgumentException($"Arange: unsupported range {start} -> {end}; expected finite start and end", double.IsFinite(start) ? nameof(end) : nameof(start));
         if ((end - start) / step < 0) throw new ArgumentException($"Arange: the range [{start}, {end}) is empty or runs against step {step}", nameof(end));
-        int n = (int)Math.Ceiling((end - start) / step);
+        if (dtype == DType.Bool) throw new ArgumentException("Arange: dtype Bool is not supported; expected a number type", nameof(dtype));
+        // An integer result from a fractional start or step would be values cut to whole numbers (libtorch's int64 and
+        // int32 results even disagree there, and a step below 1 crashes it).
+        if (!dtype.Value.IsFloating() && (start % 1 != 0 || step % 1 != 0))
+            throw new ArgumentException($"Arange: start {start} and step {step} must be whole numbers for a {dtype} result; give a floating-point dtype", start % 1 != 0 ? nameof(start) : nameof(step));
+        double count = Math.Ceiling((end - start) / step);
+        if (count > int.MaxValue) throw new ArgumentException($"Arange: [{start}, {end}) by {step} has {count} elements, more than a tensor holds ({int.MaxValue})", nameof(step));
+        int n = (int)count;
         var v = new double[n];
         for (int i = 0; i < n; i++) v[i] = start + i * step;
         return Make(B(device).Cast(B(device).FromArray(v, [n]), dtype.Value), false);

@@ -72,7 +72,7 @@ public class ErrorTests
         H.Throws<ArgumentException>(() => Torch.Arange(3).Mean(), "Mean:", "Int64");
         H.Throws<ArgumentException>(() => Torch.Arange(3).Dropout(0.5), "Dropout:", "Int64");
         H.Throws<ArgumentException>(() => Torch.Ones([2], DType.Bool) + Torch.Ones([2], DType.Bool), "Add:", "Bool");
-        H.Throws<ArgumentException>(() => Torch.Ones([2], DType.Bool).Sum(), "Sum:", "Bool");
+        H.Throws<ArgumentException>(() => Torch.Ones([2], DType.Bool).Mean(), "Mean:", "Bool"); // Sum counts (Int64), as in PyTorch
         H.Throws<ArgumentException>(() => Torch.Where(Torch.Ones(2), Torch.Ones(2), Torch.Ones(2)), "Where: condition must be Bool, but dtype is Float32");
         H.Throws<ArgumentException>(() => Torch.Cat([Torch.Zeros(2), Torch.Zeros([2], DType.Int64)]), "Cat: tensor 1 has dtype Int64, but tensor 0 has Float32");
         H.Throws<InvalidOperationException>(() => Torch.Zeros([2], DType.Int32, requiresGrad: true), "RequiresGrad", "Int32");

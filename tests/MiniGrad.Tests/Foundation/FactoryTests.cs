@@ -104,6 +104,31 @@ public class FactoryTests
         Assert.Empty(Torch.Arange(0).ToArray<long>());
     }
 
+    // Found against libtorch: these gave silently cut, clamped or empty results; libtorch throws for each (or, for an
+    // integer arange with a fractional start or step, disagrees with itself between int64 and int32).
+    [Fact]
+    public void ArangeAndFullRefuseWhatTheyCannotRepresent()
+    {
+        H.Throws<ArgumentException>(() => Torch.Arange(0, double.NaN, 0.5), "Arange:", "unsupported range", "NaN");
+        H.Throws<ArgumentException>(() => Torch.Arange(double.NegativeInfinity, 1), "Arange:", "finite");
+        H.Throws<ArgumentException>(() => Torch.Arange(0, 5, 1, DType.Bool), "Arange:", "Bool");
+        Assert.Equal("step", H.Throws<ArgumentException>(() => Torch.Arange(0, 5, 1.5, DType.Int64), "whole numbers", "Int64").ParamName);
+        Assert.Equal("start", H.Throws<ArgumentException>(() => Torch.Arange(-2.5, 2.5, 1, DType.Int32), "whole numbers").ParamName);
+        H.Throws<ArgumentException>(() => Torch.Arange(0, 1e10, 1), "Arange:", "more than a tensor holds");
+        Assert.Equal(new long[] { 0, 1, 2, 3, 4 }, Torch.Arange(0, 4.5, 1, DType.Int64).ToArray<long>()); // a fractional end is fine
+
+        H.Throws<ArgumentException>(() => Torch.Full([2], 1e20, DType.Int32), "Full:", "1E+20", "Int32", "overflow");
+        H.Throws<ArgumentException>(() => Torch.Full([2], double.NaN, DType.Int64), "Full:", "NaN", "Int64");
+        H.Throws<ArgumentException>(() => Torch.Full([2], double.PositiveInfinity, DType.Int32), "Full:");
+        H.Throws<ArgumentException>(() => Torch.Full([2], 1e300), "Full:", "Float32");
+        H.Throws<ArgumentException>(() => Torch.FullLike(Torch.Tensor(new long[] { 1, 2 }), 1e20), "Full:", "Int64");
+        // What fits still works: a fraction is dropped for integers (as PyTorch does), infinities and NaN fill floats.
+        Assert.Equal(new[] { 2147483647, 2147483647 }, Torch.Full([2], 2147483647.9, DType.Int32).ToArray<int>());
+        Assert.Equal(new[] { float.PositiveInfinity }, Torch.Full([1], double.PositiveInfinity).ToArray<float>());
+        Assert.True(float.IsNaN(Torch.Full([1], double.NaN).ToArray<float>()[0]));
+        Assert.Equal(new[] { true, true }, Torch.Full([2], 2, DType.Bool).ToArray<bool>());
+    }
+
     [Fact]
     public void ToConvertsBetweenEveryDType()
     {

@@ -237,6 +237,18 @@ public class ReductionTests
         Assert.Equal(1.0, s.Grad!.Item<double>());
     }
 
+    // PyTorch counts with Sum on a Bool tensor ((pred == target).sum()): the result is Int64. It threw before.
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void SumOfABoolTensorCountsAsInt64(string device)
+    {
+        var m = Torch.Tensor(new[] { true, false, true, true, false, true }, 2, 3).To(Device.Parse(device));
+        Assert.Equal(DType.Int64, m.Sum().DType);
+        Assert.Equal(4L, m.Sum().Item<long>());
+        Assert.Equal(new long[] { 2, 0, 2 }, m.Sum(0).ToArray<long>());
+        Assert.Equal(new long[] { 2, 2 }, m.Sum([1]).ToArray<long>());
+    }
+
     // PyTorch's sum, mean, amax and amin with dim=[] reduce over every dim.
     [Theory]
     [MemberData(nameof(Devices))]
