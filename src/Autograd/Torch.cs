@@ -111,7 +111,7 @@ public static partial class Torch
     /// whole part it can hold (the fraction is dropped, as PyTorch drops it), Float32 a value within its range (or an
     /// infinity, or NaN); Float64 and Bool take any.
     /// </summary>
-    static void CheckFillValue(string op, double value, DType dtype)
+    static void CheckFillValue(string op, double value, DType dtype, string arg = "value")
     {
         double whole = Math.Truncate(value);
         bool fits = dtype switch
@@ -122,7 +122,7 @@ public static partial class Torch
             _ => true,
         };
         if (!fits)
-            throw new ArgumentException($"{op}: value {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} cannot be converted to {dtype} without overflow", nameof(value));
+            throw new ArgumentException($"{op}: value {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} cannot be converted to {dtype} without overflow", arg);
     }
 
     /// <summary>Zeros.</summary>
@@ -160,6 +160,11 @@ public static partial class Torch
         double count = Math.Ceiling((end - start) / step);
         if (count > int.MaxValue) throw new ArgumentException($"Arange: [{start}, {end}) by {step} has {count} elements, more than a tensor holds ({int.MaxValue})", nameof(step));
         int n = (int)count;
+        if (n > 0)
+        {
+            CheckFillValue("Arange", start, dtype.Value, nameof(start)); // both ends in the dtype's range: the values lie between them
+            CheckFillValue("Arange", start + (n - 1) * step, dtype.Value, nameof(end));
+        }
         var v = new double[n];
         for (int i = 0; i < n; i++) v[i] = start + i * step;
         return Make(B(device).Cast(B(device).FromArray(v, [n]), dtype.Value), false);

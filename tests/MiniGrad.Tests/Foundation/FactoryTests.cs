@@ -116,6 +116,7 @@ public class FactoryTests
         Assert.Equal("start", H.Throws<ArgumentException>(() => Torch.Arange(-2.5, 2.5, 1, DType.Int32), "whole numbers").ParamName);
         H.Throws<ArgumentException>(() => Torch.Arange(0, 1e10, 1), "Arange:", "more than a tensor holds");
         Assert.Equal(new long[] { 0, 1, 2, 3, 4 }, Torch.Arange(0, 4.5, 1, DType.Int64).ToArray<long>()); // a fractional end is fine
+        Assert.Equal("end", H.Throws<ArgumentException>(() => Torch.Arange(2147483646.0, 2147483650.0, 1, DType.Int32), "Arange:", "2147483649", "Int32", "overflow").ParamName);
 
         H.Throws<ArgumentException>(() => Torch.Full([2], 1e20, DType.Int32), "Full:", "1E+20", "Int32", "overflow");
         H.Throws<ArgumentException>(() => Torch.Full([2], double.NaN, DType.Int64), "Full:", "NaN", "Int64");
