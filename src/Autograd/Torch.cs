@@ -113,16 +113,21 @@ public static partial class Torch
     /// </summary>
     static void CheckFillValue(string op, double value, DType dtype, string arg = "value")
     {
-        double whole = Math.Truncate(value);
         bool fits = dtype switch
         {
-            DType.Int32 => whole >= int.MinValue && whole <= int.MaxValue,
-            DType.Int64 => whole >= -9223372036854775808.0 && whole < 9223372036854775808.0,
+            DType.Int32 or DType.Int64 => HoldsWholePart(dtype, value),
             DType.Float32 => !double.IsFinite(value) || Math.Abs(value) <= float.MaxValue,
             _ => true,
         };
         if (!fits)
             throw new ArgumentException($"{op}: value {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} cannot be converted to {dtype} without overflow", arg);
+    }
+
+    /// <summary>Whether an Int32 or Int64 holds value's whole part (false for NaN and the infinities); 2^63 itself does not fit Int64.</summary>
+    internal static bool HoldsWholePart(DType dtype, double value)
+    {
+        double whole = Math.Truncate(value);
+        return dtype == DType.Int32 ? whole >= int.MinValue && whole <= int.MaxValue : whole >= -9223372036854775808.0 && whole < 9223372036854775808.0;
     }
 
     /// <summary>Zeros.</summary>

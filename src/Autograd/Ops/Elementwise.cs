@@ -55,15 +55,12 @@ public partial class Tensor
     internal static void CheckScalarFits(string op, string arg, double value, DType dtype)
     {
         if (dtype.IsFloating()) return;
-        // The largest double below 2^63 bounds Int64: 2^63 itself rounds to long.MinValue when converted.
-        var (lo, hi, range) = dtype switch
+        bool fits = value == Math.Floor(value) && (dtype == DType.Bool ? value is 0 or 1 : Torch.HoldsWholePart(dtype, value));
+        if (!fits)
         {
-            DType.Int32 => ((double)int.MinValue, (double)int.MaxValue, $"{int.MinValue}..{int.MaxValue}"),
-            DType.Bool => (0.0, 1.0, "0..1"),
-            _ => (-9223372036854775808.0, 9223372036854774784.0, $"{long.MinValue}..{long.MaxValue}"),
-        };
-        if (!(value == Math.Floor(value) && value >= lo && value <= hi))
+            string range = dtype switch { DType.Int32 => $"{int.MinValue}..{int.MaxValue}", DType.Bool => "0..1", _ => $"{long.MinValue}..{long.MaxValue}" };
             throw new ArgumentException($"{op}: {arg} = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} does not fit this {dtype} tensor (expected a whole number in {range}; MiniGrad does not promote dtypes, so convert the tensor first, e.g. To(DType.Float32))", arg);
+        }
     }
 
     /// <summary>Elementwise power with a tensor exponent.</summary>

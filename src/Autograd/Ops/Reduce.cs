@@ -115,7 +115,7 @@ sealed class ExtremeFn(int[] dims, ReduceOp op, bool whole) : Function
     protected internal override Tensor?[] Backward(Tensor g)
     {
         Tensor x = Saved(0), y = Saved(1);
-        bool nanResult = whole && x.DType.IsFloating() && double.IsNaN(y.To(DType.Float64).ToArray<double>()[0]);
+        bool nanResult = whole && x.DType.IsFloating() && double.IsNaN(y.Item<double>());
         var mask = (nanResult ? x.Ne(x) : x.Eq(y)).To(x.DType);
         var count = mask.Sum(dims, keepDim: true);
         return [g.Reshape(y.Raw.Shape) * mask / count];
