@@ -66,7 +66,10 @@ sealed class CtcFn(CtcTargets targets, int blank, bool zeroInfinity) : Function
         var (nll, saved) = lp.Raw.Backend.CtcLoss(lp.Raw, t, blank);
         var losses = new Tensor(nll);
         if (zeroInfinity) losses = Torch.Where(losses.Eq(double.PositiveInfinity), Torch.ZerosLike(losses), losses);
-        return Record(losses.Raw, () => { var f = new CtcFn(t, blank, zeroInfinity) { saved = saved }; f.Save(lp.Detach()); return f; }, lp);
+        var result = Record(losses.Raw, () => { var f = new CtcFn(t, blank, zeroInfinity) { saved = saved }; f.Save(lp.Detach()); return f; }, lp);
+        // No node (no grad wanted): the kernel's state goes back now, not to the GC (the CPU's is pooled, and large).
+        if (result.GradFn is null) (saved as IDisposable)?.Dispose();
+        return result;
     }
 
     protected internal override Tensor?[] Backward(Tensor g)

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace MiniGrad.Backends.Cpu;
 
@@ -119,7 +120,10 @@ internal static unsafe partial class CtcKernel
                     lr = lpBase + t * rowStep;
                     TV ebV = S.Splat(lr[blank]);
                     LoadEmissions<T, TV, S>(mode, lr, t > 0 ? lr - rowStep : null, C, lab, eL, rowCopy, out TV e0, out TV e1);
-                    BetaRow<T, TV, S>(next, cur, aRow, row, skip, tail, eL, ints, W, offB, offL, mode, ebV, e0, e1);
+                    // Frames run backward through the alpha table, which the hardware's prefetchers do not follow.
+                    if (t > 0 && Sse.IsSupported)
+                        for (byte* q = (byte*)(aRow - stride); q < (byte*)aRow; q += 64) Sse.Prefetch0(q);
+                    BetaRow<T, TV, S>(next, cur, aRow, row, skip, tail, eL, ints, work + g.LseOff, W, offB, offL, mode, ebV, e0, e1);
                     T* swap = next;
                     next = cur;
                     cur = swap;
@@ -166,28 +170,26 @@ internal static unsafe partial class CtcKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static int ChainGroups<TV>() where TV : unmanaged => Unsafe.SizeOf<TV>() == 64 ? 2 : 4;
 
-    /// <summary>One frame's beta row (cur, from next) and its log alpha + log beta row.</summary>
+    /// <summary>
+    /// One frame's beta row (cur, from next): blank 2j &lt;- blank 2j, label 2j+1; label 2j+1 &lt;- itself, blank 2j+2,
+    /// label 2j+3 unless a repeat; and the frame's log alpha + log beta row.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    static void BetaRow<T, TV, S>(T* next, T* cur, T* aRow, T* row, T* skip, T* tail, T* eL, int* ints, int W, int offB,
+    static void BetaRow<T, TV, S>(T* next, T* cur, T* aRow, T* row, T* skip, T* tail, T* eL, int* ints, T* lse, int W, int offB,
         int offL, int mode, TV ebV, TV e0, TV e1) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
         int V = S.Lanes;
+        T* d = lse + 2 * W;
         for (int j0 = 0; j0 < W; j0 += V)
         {
             TV nB = S.Load(next + offB + j0);
             TV nL = S.Load(next + offL + j0);
             TV nB1 = S.Load(next + offB + j0 + 1);
             TV nL1 = S.Load(next + offL + j0 + 1);
-            TV ev = Emissions<T, TV, S>(mode, e0, e1, ints, tail, eL, j0);
-            // blank 2j <- blank 2j, label 2j+1; label 2j+1 <- itself, blank 2j+2, label 2j+3 unless a repeat.
-            TV bB = S.Add(SimdMath.Lse2<T, TV, S>(nB, nL), ebV);
-            TV bL = S.Add(SimdMath.Lse3<T, TV, S>(nL, nB1, S.Add(nL1, S.Load(skip + j0 + 1))), ev);
-            S.Store(bB, cur + offB + j0);
-            S.Store(bL, cur + offL + j0);
-            // PyTorch's log_alpha_beta, rounded in T.
-            S.Store(S.Add(S.Load(aRow + offB + j0), bB), row + j0);
-            S.Store(S.Add(S.Load(aRow + offL + j0), bL), row + W + j0);
+            S.Store(SimdMath.LseArgs2<T, TV, S>(nB, nL, d + j0), lse + j0);
+            S.Store(SimdMath.LseArgs3<T, TV, S>(nL, nB1, S.Add(nL1, S.Load(skip + j0 + 1)), d + W + j0, d + 2 * W + j0), lse + W + j0);
         }
+        FinishRow<T, TV, S>(lse, W, offB, offL, cur, aRow, row, tail, eL, ints, mode, ebV, e0, e1, default);
     }
 
     /// <summary>

@@ -62,17 +62,7 @@ internal static unsafe partial class CtcKernel
                 S.Store(ninfV, cur + offL + W);
                 TV ebV = S.Splat(eb);
                 LoadEmissions<T, TV, S>(mode, lr, t + 1 < il ? lr + rowStep : null, C, lab, eL, rowCopy, out TV t0, out TV t1);
-                for (int j0 = 0; j0 < W; j0 += V)
-                {
-                    TV pB = S.Load(prev + offB + j0);
-                    TV pL = S.Load(prev + offL + j0);
-                    TV pLm = S.Load(prev + offL + j0 - 1);
-                    TV ev = Emissions<T, TV, S>(mode, t0, t1, ints, tail, eL, j0);
-                    // blank 2j <- blank 2j, label 2j-1; label 2j+1 <- itself, blank 2j, label 2j-1 unless a repeat.
-                    S.Store(S.Add(SimdMath.Lse2<T, TV, S>(pB, pLm), ebV), cur + offB + j0);
-                    S.Store(S.Add(SimdMath.Lse3<T, TV, S>(pL, pB, S.Add(pLm, S.Load(skip + j0))), ev), cur + offL + j0);
-                    ok = S.And(ok, S.Equal(ev, ev));
-                }
+                ok = AlphaRow<T, TV, S>(prev, cur, skip, tail, eL, ints, work + g.LseOff, W, offB, offL, mode, ebV, t0, t1, ok);
             }
             nanSeen |= !S.AllSet(ok);
 
@@ -92,6 +82,58 @@ internal static unsafe partial class CtcKernel
             }
             ws.Nll[n] = nanSeen ? double.NaN : ToDouble(-logLik);
         }
+    }
+
+    /// <summary>
+    /// One frame's log-alpha row (cur, from prev): blank 2j &lt;- blank 2j, label 2j-1; label 2j+1 &lt;- itself, blank 2j,
+    /// label 2j-1 unless a repeat. Returns ok with the lanes cleared where a label emission is NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static TV AlphaRow<T, TV, S>(T* prev, T* cur, T* skip, T* tail, T* eL, int* ints, T* lse, int W, int offB, int offL,
+        int mode, TV ebV, TV e0, TV e1, TV ok) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int V = S.Lanes;
+        T* d = lse + 2 * W;
+        for (int j0 = 0; j0 < W; j0 += V)
+        {
+            TV pB = S.Load(prev + offB + j0);
+            TV pL = S.Load(prev + offL + j0);
+            TV pLm = S.Load(prev + offL + j0 - 1);
+            S.Store(SimdMath.LseArgs2<T, TV, S>(pB, pLm, d + j0), lse + j0);
+            S.Store(SimdMath.LseArgs3<T, TV, S>(pL, pB, S.Add(pLm, S.Load(skip + j0)), d + W + j0, d + 2 * W + j0), lse + W + j0);
+        }
+        return FinishRow<T, TV, S>(lse, W, offB, offL, cur, null, null, tail, eL, ints, mode, ebV, e0, e1, ok);
+    }
+
+    /// <summary>
+    /// The rest of a row's log-add steps once AlphaRow or BetaRow has written the maxima and exponents to lse (2W maxima,
+    /// then 3W exponents; SimdMath's three passes): writes the states plus their emissions to cur and, given the frame's
+    /// alpha row aRow (in the backward), log alpha + log beta to row (PyTorch's log_alpha_beta, rounded in T; blank states
+    /// then label states). Returns ok with the lanes cleared where a label emission is NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    static TV FinishRow<T, TV, S>(T* lse, int W, int offB, int offL, T* cur, T* aRow, T* row, T* tail, T* eL, int* ints,
+        int mode, TV ebV, TV e0, TV e1, TV ok) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        int V = S.Lanes;
+        T* d = lse + 2 * W;
+        SimdMath.ExpNonPositiveRow<T, TV, S>(d, 3 * W);
+        TV one = S.Splat(T.One);
+        for (int j0 = 0; j0 < W; j0 += V)
+        {
+            TV ev = Emissions<T, TV, S>(mode, e0, e1, ints, tail, eL, j0);
+            TV sB = S.Add(one, S.Load(d + j0));
+            TV sL = S.Add(S.Add(one, S.Load(d + W + j0)), S.Load(d + 2 * W + j0));
+            TV b = S.Add(SimdMath.LseFinish<T, TV, S>(S.Load(lse + j0), sB), ebV);
+            TV l = S.Add(SimdMath.LseFinish<T, TV, S>(S.Load(lse + W + j0), sL), ev);
+            S.Store(b, cur + offB + j0);
+            S.Store(l, cur + offL + j0);
+            ok = S.And(ok, S.Equal(ev, ev));
+            if (aRow == null) continue;
+            S.Store(S.Add(S.Load(aRow + offB + j0), b), row + j0);
+            S.Store(S.Add(S.Load(aRow + offL + j0), l), row + W + j0);
+        }
+        return ok;
     }
 
     // How a frame's label emissions lp[t][lab[j]] are fetched. Gathers are slow on some CPUs (Zen 4), so with
@@ -123,11 +165,29 @@ internal static unsafe partial class CtcKernel
         }
         else
         {
-            for (int j = 0; j < lab.Length; j++) eL[j] = lr[lab[j]];
+            CopyEmissions(eL, lr, lab);
             if (lrNext != null && Sse.IsSupported)
-                for (int j = 0; j < lab.Length; j++) Sse.Prefetch0(lrNext + lab[j]);
+            {
+                // The next frame's row: line by line where it has fewer lines than there are labels, else label by label.
+                if (C * sizeof(T) <= 64 * lab.Length)
+                {
+                    for (byte* q = (byte*)lrNext; q < (byte*)(lrNext + C); q += 64) Sse.Prefetch0(q);
+                    Sse.Prefetch0(lrNext + C - 1);
+                }
+                else
+                {
+                    for (int j = 0; j < lab.Length; j++) Sse.Prefetch0(lrNext + lab[j]);
+                }
+            }
             t0 = t1 = default;
         }
+    }
+
+    // A method of its own: inlined into LoadEmissions's callers, its pointers were reloaded from the stack per element.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void CopyEmissions<T>(T* eL, T* lr, ReadOnlySpan<int> lab) where T : unmanaged
+    {
+        for (int j = 0; j < lab.Length; j++) eL[j] = lr[lab[j]];
     }
 
     /// <summary>The label emissions of states j0 .. j0+V-1 (-inf past the last label).</summary>

@@ -7,9 +7,10 @@ namespace MiniGrad.Backends.Cpu;
 /// <summary>
 /// Handle to the state that <see cref="CtcKernel.Forward{T}"/> saves for <see cref="CtcKernel.Backward{T}"/>.
 /// A struct so that a call allocates nothing; it stays usable until Backward (or Release) hands the pooled
-/// workspace back, after which every use throws <see cref="InvalidOperationException"/>.
+/// workspace back, after which every use throws <see cref="InvalidOperationException"/>. Dispose hands it back unused (the
+/// CTC node does so when no graph records it); after Backward it does nothing.
 /// </summary>
-internal readonly struct CtcSaved<T> where T : unmanaged, IFloatingPointIeee754<T>
+internal readonly struct CtcSaved<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
 {
     readonly CtcWorkspace<T>? workspace;
     readonly int generation;
@@ -31,6 +32,8 @@ internal readonly struct CtcSaved<T> where T : unmanaged, IFloatingPointIeee754<
 
     /// <summary>Number of classes (C) of the log-probs the state was computed for.</summary>
     public int Classes => Acquire().Classes;
+
+    public void Dispose() => CtcKernel.Release(this);
 
     internal CtcWorkspace<T> Acquire()
     {
@@ -185,12 +188,13 @@ internal sealed class CtcSampleBuffers<T> where T : unmanaged, IFloatingPointIee
 /// them) and label states (j = (s-1)/2, L of them), each in a segment of W lanes (L+1 rounded up to the vector
 /// width, which may be 1) with a vector of -inf padding on both sides, so that the shifted loads (j-1 forward, j+1
 /// backward) need no branches. Row: [pad | blank W | pad | label W | pad]. Work: skip mask, label tail mask, the label
-/// emissions of a frame, a padded copy of a short log-prob row, two beta rows. Ints: label lookup indices (W),
+/// emissions of a frame, a padded copy of a short log-prob row, two beta rows, and a row's log-add maxima (2W, blank
+/// states then label states) and exponents (3W: the blank states', then the label states' two). Ints: label lookup indices (W),
 /// class slots (C), distinct classes (W).
 /// </summary>
 internal readonly struct CtcGeometry
 {
-    internal readonly int W, Stride, OffB, OffL, TailOff, EOff, RowOff, BetaAOff, BetaBOff, WorkLength;
+    internal readonly int W, Stride, OffB, OffL, TailOff, EOff, RowOff, BetaAOff, BetaBOff, LseOff, WorkLength;
 
     internal CtcGeometry(int targetLength, int lanes)
     {
@@ -203,7 +207,8 @@ internal readonly struct CtcGeometry
         RowOff = EOff + W + lanes;
         BetaAOff = RowOff + lanes;
         BetaBOff = BetaAOff + Stride;
-        WorkLength = BetaBOff + Stride;
+        LseOff = BetaBOff + Stride;
+        WorkLength = LseOff + 5 * W;
     }
 }
 

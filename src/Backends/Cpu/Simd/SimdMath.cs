@@ -188,29 +188,43 @@ internal static unsafe class SimdMath
     // The log-sum-exp steps of the CTC recursions. They keep PyTorch's rounding points: log(sum of exps relative to the
     // max) + max.
 
-    /// <summary>log(exp(a) + exp(b)); -inf when both are -inf.</summary>
+    // The recursions take these steps a whole row at a time in three passes (LseArgs2/3 per vector, ExpNonPositiveRow
+    // over the row, LseFinish per vector): fused into one loop body, their ~30 constants and temporaries overflow the
+    // 16 registers of AVX2 and SSE, and each step's long dependency chain leaves the machine waiting.
+
+    /// <summary>First pass of log(exp(a) + exp(b)): returns the max m and writes d = min - m (&lt;= 0; NaN where m = -inf).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TV Lse2<T, TV, S>(TV a, TV b) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    public static TV LseArgs2<T, TV, S>(TV a, TV b, T* d) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
         var m = S.Max(a, b);
-        var d = S.Sub(S.Min(a, b), m);
-        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), ExpNonPositive<T, TV, S>(d))), m);
-        var ninf = S.Splat(T.NegativeInfinity);
-        return S.Select(S.Equal(m, ninf), ninf, r);
+        S.Store(S.Sub(S.Min(a, b), m), d);
+        return m;
     }
 
-    /// <summary>log(exp(a) + exp(b) + exp(c)); -inf when all are -inf.</summary>
+    /// <summary>First pass of log(exp(a) + exp(b) + exp(c)): returns the max m and writes the other two minus m to d1, d2.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TV Lse3<T, TV, S>(TV a, TV b, TV c) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    public static TV LseArgs3<T, TV, S>(TV a, TV b, TV c, T* d1, T* d2) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
         var hi = S.Max(a, b);
-        var lo = S.Min(a, b);
         var m = S.Max(hi, c);
-        var mid = S.Min(hi, c);
-        var sum = S.Add(S.Add(S.Splat(T.One), ExpNonPositive<T, TV, S>(S.Sub(mid, m))), ExpNonPositive<T, TV, S>(S.Sub(lo, m)));
-        var r = S.Add(LogPositive<T, TV, S>(sum), m);
+        S.Store(S.Sub(S.Min(hi, c), m), d1);
+        S.Store(S.Sub(S.Min(a, b), m), d2);
+        return m;
+    }
+
+    /// <summary>Second pass: the n elements at p (a multiple of Lanes) replaced by their <see cref="ExpNonPositive{T, TV, S}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    public static void ExpNonPositiveRow<T, TV, S>(T* p, int n) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        for (int i = 0; i < n; i += S.Lanes) S.Store(ExpNonPositive<T, TV, S>(S.Load(p + i)), p + i);
+    }
+
+    /// <summary>Third pass: log(sum) + m, the sum of exps relative to the max (1 + e [+ e2], in [1, 3]); -inf where m is -inf.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV LseFinish<T, TV, S>(TV m, TV sum) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
         var ninf = S.Splat(T.NegativeInfinity);
-        return S.Select(S.Equal(m, ninf), ninf, r);
+        return S.Select(S.Equal(m, ninf), ninf, S.Add(LogPositive<T, TV, S>(sum), m));
     }
 
     /// <summary>PyTorch's running log-add step: x where acc = -inf, else log(1 + exp(min - max)) + max.</summary>
