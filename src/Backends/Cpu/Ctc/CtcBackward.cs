@@ -29,7 +29,7 @@ internal static unsafe partial class CtcKernel
             return;
         }
 
-        int V = S.Lanes, G = ChainGroups<TV>(), B = V * G;
+        int V = S.Lanes, B = V * ChainGroups;
         var g = new CtcGeometry(L, V);
         var buffers = ws.Samples[n];
         ReadOnlySpan<int> lab = ws.Labels.AsSpan(ws.LabelOffsets[n], L);
@@ -77,7 +77,7 @@ internal static unsafe partial class CtcKernel
             int* slotOf = ints + W;
             int* distinct = ints + W + C;
             T* blkL = blk + (nint)W * B;
-            TV* chains = stackalloc TV[4];
+            T* chains = stackalloc T[5 * B]; // the blank's sums, then ChainSums's scratch
             int W2 = 2 * W;
 
             // Last frame: beta is the emission on the two final states and -inf elsewhere.
@@ -140,7 +140,7 @@ internal static unsafe partial class CtcKernel
 
                 // Phase 2: the running log-adds across the block's frames, then the gradient rows.
                 int jHi = Math.Min(L, tEnd - 1), jLo = Math.Max(0, L - 1 - (il - 1 - t0));
-                ChainSums<T, TV, S>(blk, blkL, acc, chains, slotOf, lab, L, jHi, jLo, groups, nDistinct);
+                ChainSums<T, TV, S>(blk, blkL, acc, chains, slotOf, lab, L, jHi, jLo, nDistinct);
 
                 for (int k = 0; k < groups; k++)
                 {
@@ -155,7 +155,7 @@ internal static unsafe partial class CtcKernel
                         lpIdx = lpIdxPart;
                     }
                     for (int f = 0; f < frames; f++) WriteExpRow<T, TV, S>(g0 + f * rowStep, lp0 + f * rowStep, C, grV);
-                    ClassColumns<T, TV, S>(lp0, g0, lpIdx, chains[k], acc + k * V, distinct, nDistinct, blank, frames, rowStep, B, nllV, grV);
+                    ClassColumns<T, TV, S>(lp0, g0, lpIdx, S.Load(chains + k * V), acc + k * V, distinct, nDistinct, blank, frames, rowStep, B, nllV, grV);
                 }
             }
         }
@@ -165,10 +165,8 @@ internal static unsafe partial class CtcKernel
     // composites exceed the JIT's inlining budget at the widths whose ScaleB is more than one instruction (256 and 128
     // bits), and calls to Fma and friends are left in the hot loops (1.7x slower at 256 bits).
 
-    /// <summary>Vectors of frames whose sums advance together in phase 2, to hide the log-add latency: 2 at 512 bits, 4
-    /// otherwise (ChainSums handles G &lt;= 4).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static int ChainGroups<TV>() where TV : unmanaged => Unsafe.SizeOf<TV>() == 64 ? 2 : 4;
+    /// <summary>Vectors of frames whose sums advance together in phase 2, to hide the log-add latency.</summary>
+    const int ChainGroups = 4;
 
     /// <summary>
     /// One frame's beta row (cur, from next): blank 2j &lt;- blank 2j, label 2j+1; label 2j+1 &lt;- itself, blank 2j+2,
@@ -194,89 +192,42 @@ internal static unsafe partial class CtcKernel
 
     /// <summary>
     /// Phase 2: lane i of group k is frame t0 + k V + i. The running log-add over s descending (blank j = L..0, labels
-    /// j = L-1..0) is a long dependency chain, so the G groups advance together. States j > t (not yet reachable) or
+    /// j = L-1..0) is a long dependency chain, so the sums of all the block's frames advance together, the blank's and
+    /// label j's side by side, each step in SimdMath's three passes over the 2B sums. States j > t (not yet reachable) or
     /// j &lt; L - 1 - (il - 1 - t) (unable to finish) are -inf in every frame of the block, and a log-add step with -inf
-    /// leaves the sum unchanged bit for bit: skipped. The blank's sums go to chains[k], each class's to acc.
+    /// leaves the sum unchanged bit for bit: skipped. The blank's sums go to chains[0, B), each class's to acc; chains[B,
+    /// 5B) is scratch. Groups past the frames of a block cut short are computed too, on whatever the block holds there,
+    /// and not used.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    static void ChainSums<T, TV, S>(T* blk, T* blkL, T* acc, TV* chains, int* slotOf, ReadOnlySpan<int> lab, int L,
-        int jHi, int jLo, int groups, int nDistinct) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    static void ChainSums<T, TV, S>(T* blk, T* blkL, T* acc, T* chains, int* slotOf, ReadOnlySpan<int> lab, int L,
+        int jHi, int jLo, int nDistinct) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
-        int V = S.Lanes, B = V * ChainGroups<TV>();
+        int V = S.Lanes, B = V * ChainGroups;
         TV ninfV = S.Splat(T.NegativeInfinity);
-        for (int k = 0; k < 4; k++) chains[k] = ninfV;
+        TV one = S.Splat(T.One);
+        for (int i = 0; i < B; i += V) S.Store(ninfV, chains + i);
         for (int i = 0; i < nDistinct * B; i += V) S.Store(ninfV, acc + i);
-        // Each sum takes its steps in the same order either way. With 2 groups (512 bits) the blank and label sums go in
-        // one loop, 4 independent chains; with 4 groups one such loop exceeds the JIT's inlining budget, and the two
-        // loops in methods of their own have 4 chains each.
-        if (ChainGroups<TV>() == 2)
-        {
-            BothChains<T, TV, S>(blk, blkL, chains, acc, slotOf, lab, L, jHi, jLo, groups);
-            return;
-        }
-        BlankChains<T, TV, S>(blk, chains, jHi, jLo, groups);
-        LabelChains<T, TV, S>(blkL, acc, slotOf, lab, Math.Min(jHi, L - 1), jLo, groups);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    static void BothChains<T, TV, S>(T* blk, T* blkL, TV* chains, T* acc, int* slotOf, ReadOnlySpan<int> lab, int L, int jHi,
-        int jLo, int groups) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
-    {
-        int V = S.Lanes, B = 2 * V;
-        TV c0 = chains[0], c1 = chains[1];
+        T* m = chains + B, d = chains + 3 * B;
         for (int j = jHi; j >= jLo; j--)
         {
+            // Sum i of the step: the blank's for i < B, label j's class's for i >= B (none for j = L).
             T* xb = blk + (nint)j * B;
-            c0 = SimdMath.ChainLogAdd<T, TV, S>(c0, S.Load(xb));
-            if (groups > 1) c1 = SimdMath.ChainLogAdd<T, TV, S>(c1, S.Load(xb + V));
-            if (j == L) continue;
             T* xl = blkL + (nint)j * B;
-            T* a = acc + slotOf[lab[j]] * B;
-            S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a), S.Load(xl)), a);
-            if (groups > 1) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + V), S.Load(xl + V)), a + V);
-        }
-        chains[0] = c0;
-        chains[1] = c1;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    static void BlankChains<T, TV, S>(T* blk, TV* chains, int jHi, int jLo, int groups)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
-    {
-        int V = S.Lanes, B = V * ChainGroups<TV>();
-        TV c0 = chains[0], c1 = chains[1], c2 = chains[2], c3 = chains[3]; // in registers, not through memory
-        for (int j = jHi; j >= jLo; j--)
-        {
-            T* x = blk + (nint)j * B;
-            c0 = SimdMath.ChainLogAdd<T, TV, S>(c0, S.Load(x));
-            if (groups > 1) c1 = SimdMath.ChainLogAdd<T, TV, S>(c1, S.Load(x + V));
-            if (groups > 2) c2 = SimdMath.ChainLogAdd<T, TV, S>(c2, S.Load(x + 2 * V));
-            if (groups > 3) c3 = SimdMath.ChainLogAdd<T, TV, S>(c3, S.Load(x + 3 * V));
-        }
-        (chains[0], chains[1], chains[2], chains[3]) = (c0, c1, c2, c3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    static void LabelChains<T, TV, S>(T* blkL, T* acc, int* slotOf, ReadOnlySpan<int> lab, int jHi, int jLo, int groups)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
-    {
-        int B = S.Lanes * ChainGroups<TV>();
-        for (int j = jHi; j >= jLo; j--) ChainStep<T, TV, S>(blkL + (nint)j * B, acc + slotOf[lab[j]] * B, groups);
-    }
-
-    /// <summary>One running log-add step for each of the block's groups: sums[k] = log-add(sums[k], x[k V ..]).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void ChainStep<T, TV, S>(T* x, void* sums, int groups)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
-    {
-        int V = S.Lanes, G = ChainGroups<TV>();
-        T* a = (T*)sums;
-        S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a), S.Load(x)), a);
-        if (groups > 1) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + V), S.Load(x + V)), a + V);
-        if (G > 2 && groups > 2)
-        {
-            S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 2 * V), S.Load(x + 2 * V)), a + 2 * V);
-            if (groups > 3) S.Store(SimdMath.ChainLogAdd<T, TV, S>(S.Load(a + 3 * V), S.Load(x + 3 * V)), a + 3 * V);
+            T* a = j < L ? acc + slotOf[lab[j]] * B : null;
+            int n = a == null ? B : 2 * B;
+            for (int i = 0; i < B; i += V)
+            {
+                S.Store(SimdMath.LseArgs2<T, TV, S>(S.Load(chains + i), S.Load(xb + i), d + i), m + i);
+                if (a != null) S.Store(SimdMath.LseArgs2<T, TV, S>(S.Load(a + i), S.Load(xl + i), d + B + i), m + B + i);
+            }
+            SimdMath.ExpNonPositiveRow<T, TV, S>(d, n);
+            for (int i = 0; i < B; i += V)
+            {
+                S.Store(SimdMath.ChainFinish<T, TV, S>(S.Load(chains + i), S.Load(xb + i), S.Load(m + i), S.Add(one, S.Load(d + i))), chains + i);
+                if (a != null)
+                    S.Store(SimdMath.ChainFinish<T, TV, S>(S.Load(a + i), S.Load(xl + i), S.Load(m + B + i), S.Add(one, S.Load(d + B + i))), a + i);
+            }
         }
     }
 

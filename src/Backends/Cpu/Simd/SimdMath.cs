@@ -227,15 +227,11 @@ internal static unsafe class SimdMath
         return S.Select(S.Equal(m, ninf), ninf, S.Add(LogPositive<T, TV, S>(sum), m));
     }
 
-    /// <summary>PyTorch's running log-add step: x where acc = -inf, else log(1 + exp(min - max)) + max.</summary>
+    /// <summary>The last pass of PyTorch's running log-add step acc &lt;- log(exp(acc) + exp(x)), after LseArgs2(acc, x) gave
+    /// m and the row pass the exp: x where acc = -inf, else log(sum) + m.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TV ChainLogAdd<T, TV, S>(TV acc, TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
-    {
-        var mx = S.Max(acc, x);
-        var d = S.Sub(S.Min(acc, x), mx);
-        var r = S.Add(LogPositive<T, TV, S>(S.Add(S.Splat(T.One), ExpNonPositive<T, TV, S>(d))), mx);
-        return S.Select(S.Equal(acc, S.Splat(T.NegativeInfinity)), x, r);
-    }
+    public static TV ChainFinish<T, TV, S>(TV acc, TV x, TV m, TV sum) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+        => S.Select(S.Equal(acc, S.Splat(T.NegativeInfinity)), x, S.Add(LogPositive<T, TV, S>(sum), m));
 
     /// <summary>exp(lp) * gr, NaN where lp = -inf (PyTorch computes exp(-inf - -inf) there).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
