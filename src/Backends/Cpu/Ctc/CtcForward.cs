@@ -184,7 +184,7 @@ internal static unsafe partial class CtcKernel
     }
 
     // A method of its own: inlined into LoadEmissions's callers, its pointers were reloaded from the stack per element.
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     static void CopyEmissions<T>(T* eL, T* lr, ReadOnlySpan<int> lab) where T : unmanaged
     {
         for (int j = 0; j < lab.Length; j++) eL[j] = lr[lab[j]];
