@@ -116,10 +116,18 @@ public sealed partial class CpuBackend
                 // The corrected two-pass algorithm: a first mean m, then the sums of d = x - m and of d^2 in one pass; the
                 // sum of d repairs the rounding of m (which matters in float32 for rows far from zero).
                 T m = Sum<TV, S>(xr, cols) / n;
-                TV mv = S.Splat(m), sd = S.Splat(T.Zero), sq = sd;
+                // Two chains of each sum (even and odd vectors): one chain of dependent adds per row was the forward's limit.
+                TV mv = S.Splat(m), sd = S.Splat(T.Zero), sq = sd, sd1 = sd, sq1 = sd;
                 int j = 0;
-                for (; j + v <= cols; j += v) { var d = S.Sub(S.Load(xr + j), mv); sd = S.Add(sd, d); sq = S.Fma(d, d, sq); }
-                T s1 = S.Sum(sd), s2 = S.Sum(sq);
+                for (; j + 2 * v <= cols; j += 2 * v)
+                {
+                    var d = S.Sub(S.Load(xr + j), mv);
+                    var d1 = S.Sub(S.Load(xr + j + v), mv);
+                    (sd, sq) = (S.Add(sd, d), S.Fma(d, d, sq));
+                    (sd1, sq1) = (S.Add(sd1, d1), S.Fma(d1, d1, sq1));
+                }
+                if (j + v <= cols) { var d = S.Sub(S.Load(xr + j), mv); (sd, sq) = (S.Add(sd, d), S.Fma(d, d, sq)); j += v; }
+                T s1 = S.Sum(S.Add(sd, sd1)), s2 = S.Sum(S.Add(sq, sq1));
                 for (; j < cols; j++) { T d = xr[j] - m; s1 += d; s2 += d * d; }
                 m += s1 / n;
                 T rs = T.One / T.Sqrt(T.Max(s2 - s1 * s1 / n, T.Zero) / n + eps);
@@ -155,15 +163,15 @@ public sealed partial class CpuBackend
             {
                 T* gr = dy + (nint)r * cols, xr = x + (nint)r * cols, dr = dx + (nint)r * cols;
                 T m = mean[r], rs = rstd[r];
-                TV mv = S.Splat(m), rv = S.Splat(rs), sg = S.Splat(T.Zero), sgx = sg;
+                TV mv = S.Splat(m), rv = S.Splat(rs), sg = S.Splat(T.Zero), sgx = sg, sg1 = sg, sgx1 = sg;
                 int j = 0;
-                for (; j + v <= cols; j += v)
+                for (; j + 2 * v <= cols; j += 2 * v) // two chains of each sum, as in the forward
                 {
-                    var g = w != null ? S.Mul(S.Load(gr + j), S.Load(w + j)) : S.Load(gr + j);
-                    sg = S.Add(sg, g);
-                    sgx = S.Fma(g, S.Mul(S.Sub(S.Load(xr + j), mv), rv), sgx);
+                    (sg, sgx) = GradSums<TV, S>(gr, xr, w, j, mv, rv, sg, sgx);
+                    (sg1, sgx1) = GradSums<TV, S>(gr, xr, w, j + v, mv, rv, sg1, sgx1);
                 }
-                T a = S.Sum(sg), c = S.Sum(sgx);
+                if (j + v <= cols) { (sg, sgx) = GradSums<TV, S>(gr, xr, w, j, mv, rv, sg, sgx); j += v; }
+                T a = S.Sum(S.Add(sg, sg1)), c = S.Sum(S.Add(sgx, sgx1));
                 for (; j < cols; j++)
                 {
                     T g = w != null ? gr[j] * w[j] : gr[j];
@@ -198,13 +206,29 @@ public sealed partial class CpuBackend
             }
         }
 
+        /// <summary>The running sums of g = dy w (w may be null) and of g xhat, with the vector at column j.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static (TV G, TV Gx) GradSums<TV, S>(T* dy, T* x, T* w, int j, TV mv, TV rv, TV sg, TV sgx) where TV : unmanaged where S : ISimd<TV, T>
+        {
+            var g = w != null ? S.Mul(S.Load(dy + j), S.Load(w + j)) : S.Load(dy + j);
+            return (S.Add(sg, g), S.Fma(g, S.Mul(S.Sub(S.Load(x + j), mv), rv), sgx));
+        }
+
+        /// <summary>The sum of p[0..count), in four chains (vector i into chain i mod 4).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static T Sum<TV, S>(T* p, int count) where TV : unmanaged where S : ISimd<TV, T>
         {
             int v = S.Lanes, j = 0;
-            TV acc = S.Splat(T.Zero);
+            TV acc = S.Splat(T.Zero), a1 = acc, a2 = acc, a3 = acc;
+            for (; j + 4 * v <= count; j += 4 * v)
+            {
+                acc = S.Add(acc, S.Load(p + j));
+                a1 = S.Add(a1, S.Load(p + j + v));
+                a2 = S.Add(a2, S.Load(p + j + 2 * v));
+                a3 = S.Add(a3, S.Load(p + j + 3 * v));
+            }
             for (; j + v <= count; j += v) acc = S.Add(acc, S.Load(p + j));
-            T s = S.Sum(acc);
+            T s = S.Sum(S.Add(S.Add(acc, a1), S.Add(a2, a3)));
             for (; j < count; j++) s += p[j];
             return s;
         }
