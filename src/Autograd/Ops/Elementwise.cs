@@ -247,7 +247,7 @@ sealed class UnaryFn(UnaryOp op) : Function
             UnaryOp.Abs => g * x.Sign(),
             UnaryOp.Tanh => new Tensor(g.Backend.UnaryBackward(op, y.Raw, g.Raw)),     // g (1 - y^2), one fused pass
             UnaryOp.Sigmoid => new Tensor(g.Backend.UnaryBackward(op, y.Raw, g.Raw)),  // (g y) (1 - y)
-            UnaryOp.Relu => new Tensor(g.Backend.UnaryBackward(op, x.Raw, g.Raw)),     // g where x > 0, else 0
+            UnaryOp.Relu => new Tensor(g.Backend.UnaryBackward(op, x.Raw, g.Raw)),     // 0 where x <= 0, else g (NaN included, as PyTorch)
             UnaryOp.Square => g * 2.0 * x,
             _ => Torch.ZerosLike(g),
         }];

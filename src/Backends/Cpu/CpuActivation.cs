@@ -355,7 +355,8 @@ internal readonly unsafe struct UnaryGradKernel<T>(UnaryOp op, T* s, T* g, T* d,
         var one = S.Splat(T.One);
         return op switch
         {
-            UnaryOp.Relu => S.Select(S.LessThan(S.Splat(T.Zero), s), g, S.Splat(T.Zero)),
+            // PyTorch's threshold_backward: 0 where x <= 0, else g (so g passes where x is NaN).
+            UnaryOp.Relu => S.Select(S.LessThan(S.Splat(T.Zero), s), g, S.Select(S.Equal(s, s), S.Splat(T.Zero), g)),
             UnaryOp.Tanh => S.Mul(g, S.Sub(one, S.Mul(s, s))),
             _ => S.Mul(S.Mul(g, s), S.Sub(one, s)),
         };

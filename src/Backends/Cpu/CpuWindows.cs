@@ -60,6 +60,7 @@ public sealed partial class CpuBackend
             var (t0, t1, off) = w.Run(k);
             row[..t0].Fill(pad);
             row[t1..].Fill(pad);
+            if (t0 == t1) continue; // this tap reads only padding (a short row with wide padding or dilation)
             if (w.Stride == 1) src.Slice(t0 + off, t1 - t0).CopyTo(row[t0..t1]);
             else for (int t = t0; t < t1; t++) row[t] = src[t * w.Stride + off];
         }
@@ -82,6 +83,7 @@ public sealed partial class CpuBackend
         {
             var row = src.Slice(k * w.LOut, w.LOut);
             var (t0, t1, off) = w.Run(k);
+            if (t0 == t1) continue; // this tap reads only padding
             if (w.Stride == 1) { var span = dst.Slice(t0 + off, t1 - t0); TP.Add(span, row[t0..t1], span); }
             else for (int t = t0; t < t1; t++) dst[t * w.Stride + off] += row[t];
         }

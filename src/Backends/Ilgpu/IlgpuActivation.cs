@@ -42,7 +42,7 @@ public sealed partial class IlgpuBackend
         RawTensor One() => Full([], saved.DType, 1);
         return op switch
         {
-            UnaryOp.Relu => Where(Binary(BinaryOp.Gt, saved, Full([], saved.DType, 0)), gy, Full([], saved.DType, 0)),
+            UnaryOp.Relu => Where(Binary(BinaryOp.Le, saved, Full([], saved.DType, 0)), Full([], saved.DType, 0), gy), // g passes where x is NaN
             UnaryOp.Tanh => Binary(BinaryOp.Mul, gy, Binary(BinaryOp.Sub, One(), Binary(BinaryOp.Mul, saved, saved))),
             UnaryOp.Sigmoid => Binary(BinaryOp.Mul, Binary(BinaryOp.Mul, gy, saved), Binary(BinaryOp.Sub, One(), saved)),
             _ => throw new ArgumentException($"UnaryBackward: {op} has no fused gradient; expected Relu, Tanh or Sigmoid", nameof(op)),

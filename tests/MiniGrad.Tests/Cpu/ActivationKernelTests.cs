@@ -94,7 +94,8 @@ public class ActivationKernelTests
     [InlineData(DType.Float64)]
     public void FusedReluTanhSigmoidGradientsEqualTheComposedOnesBitForBit(DType dtype)
     {
-        // The fused pass keeps the composed formulas' operations and roundings: g (1 - y y), (g y) (1 - y), g where x > 0.
+        // The fused pass keeps the composed formulas' operations and roundings: g (1 - y y), (g y) (1 - y), and for Relu
+        // PyTorch's threshold_backward, 0 where x <= 0 and g elsewhere (NaN included).
         var b = Device.Cpu.Backend;
         var rnd = new Random(9);
         var v = new List<double> { 0, -0.0, double.NaN, 1e-30, -1e-30, 1, -1 };
@@ -108,7 +109,7 @@ public class ActivationKernelTests
             using var _ = Simd.Limit(bits);
             foreach (var (op, y, want) in new[]
             {
-                (UnaryOp.Relu, x, b.Where(b.Binary(BinaryOp.Gt, x, S(0)), g, S(0))),
+                (UnaryOp.Relu, x, b.Where(b.Binary(BinaryOp.Le, x, S(0)), S(0), g)),
                 (UnaryOp.Tanh, b.Unary(UnaryOp.Tanh, x), (RawTensor?)null),
                 (UnaryOp.Sigmoid, b.Unary(UnaryOp.Sigmoid, x), null),
             })

@@ -72,6 +72,9 @@ public class ActivationTests
             return x.Grad!.Arr();
         }
         Assert.Equal([0.0], Grad(x => x.Relu(), 0));
+        // PyTorch's threshold_backward: 0 where x <= 0, else the gradient, so it passes where x is NaN (whole vectors and a tail).
+        double[] kinks = [.. Enumerable.Repeat(new[] { double.NaN, -0.0, 0, 1, -1 }, 4).SelectMany(v => v)];
+        Assert.Equal([.. Enumerable.Repeat(new[] { 1.0, 0, 0, 1, 0 }, 4).SelectMany(v => v)], Grad(x => x.Relu(), kinks));
         Assert.Equal([0.2, 0.2, 1], Grad(x => x.LeakyRelu(0.2), -1, 0, 1));
         Assert.Equal([0.7, 1], Grad(x => x.Elu(0.7), 0, 1e-300));
         Assert.Equal([0.0, 1, 0], Grad(x => x.Hardtanh(-0.5, 1.5), -0.5, 0, 1.5));

@@ -88,6 +88,8 @@ public class ConvNormTests
     {
         [7, 3, 1, 1, 0, 5, 0.0], [7, 3, 1, 1, 1, 7, 0.0], [8, 4, 1, 1, 1, 8, 0.0], [9, 3, 2, 2, 2, 5, 0.0],
         [10, 3, 2, 1, 0, 4, 0.0], [5, 2, 3, 1, 1, 3, double.NegativeInfinity], [4, 5, 1, 1, 2, 4, -1.5], [6, 2, 1, 3, 0, 3, 0.0],
+        // Rows shorter than the padding, where some taps read only padding ("same" with dilation 3 included).
+        [1, 5, 1, 1, 2, 1, 0.0], [2, 7, 1, 1, 3, 2, -1.5], [1, 3, 1, 2, 2, 1, 0.0], [4, 5, 1, 3, 6, 4, 0.0], [1, 4, 1, 1, 1, 1, 0.0],
     });
 
     [Theory]
@@ -193,6 +195,28 @@ public class ConvNormTests
         Assert.Null(dw.Bias);
         Assert.Equal([16, 10], dw.Forward(Torch.Randn(8, 12)).Shape);
         Assert.Contains("Conv1d(40, 128, kernel_size=(5,), stride=(1,), padding='same')", conv.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void ShortInputsWithWidePaddingWorkAsInPyTorch(string device)
+    {
+        // A row shorter than the padding, so that some kernel taps read only padding (these threw an out-of-range error).
+        var dev = Device.Parse(device);
+        var x = Torch.Ones([1, 1, 1], DType.Float64).To(dev).RequiresGrad_();
+        var w = H.D([1, 2, 3, 4, 5], 1, 1, 5).To(dev);
+        var y = Functional.Conv1d(x, w, H.D([0.5], 1).To(dev), padding: 2);
+        H.Close([3.5], y); // torch.conv1d(ones(1,1,1), w, b, padding=2): the middle tap only
+        y.Sum().Backward();
+        H.Close([3], x.Grad!);
+        // "same" with an even kernel pads 1 left and 2 right: the output is tap 1's.
+        H.Close([2], Functional.Conv1d(x.Detach(), H.D([1, 2, 3, 4], 1, 1, 4).To(dev), padding: "same"));
+        H.Close([1], Functional.MaxPool1d(x.Detach(), 5, 1, 2));
+        H.Close([0.2], Functional.AvgPool1d(x.Detach(), 5, 1, 2), 1e-15);
+        H.Grad(t => Functional.Conv1d(t[0], t[1], null, 1, 3, 1, 1), H.Leaf(dev, 4, 2, 2, 2), H.Leaf(dev, 5, 3, 2, 7));
+        H.Grad(t => Functional.Conv1d(t[0], t[1], null, 1, "same", 3, 1), H.Leaf(dev, 6, 1, 2, 4), H.Leaf(dev, 7, 2, 2, 5));
+        H.Grad(t => Functional.MaxPool1d(t[0], 5, 1, 2), H.Leaf(dev, 8, 2, 2, 2));
+        H.Grad(t => Functional.AvgPool1d(t[0], 5, 1, 2), H.Leaf(dev, 9, 2, 2, 1));
     }
 
     [Theory]
