@@ -2,6 +2,14 @@
 // and check each one against a finite difference.
 using MiniGrad;
 
+if (args.Length > 0) // no options: a user who gives one learns so instead of seeing it ignored
+{
+    bool help = args is ["--help" or "-h"];
+    (help ? Console.Out : Console.Error).WriteLine(help ? "usage: Basics   (no arguments; builds a small expression, prints every gradient and checks it against a finite difference)"
+        : $"error: Basics takes no arguments, got '{args[0]}'\nusage: Basics");
+    Environment.Exit(help ? 0 : 2);
+}
+
 Torch.ManualSeed(0);
 var a = Torch.Tensor(new[] { 2.0, -3.0 }).RequiresGrad_();
 var b = Torch.Tensor(new[] { 0.5, 4.0 }).RequiresGrad_();

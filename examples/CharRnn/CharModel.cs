@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using MiniGrad;
 using MiniGrad.Nn;
 
@@ -7,7 +8,13 @@ namespace CharRnn;
 /// <summary>The shape of a model and its characters, stored in the checkpoint so that `sample` can rebuild it.</summary>
 sealed record ModelConfig(string Cell, int Embed, int Hidden, int Layers, string Vocab)
 {
-    public int VocabSize => Vocab.Length;
+    /// <summary>The characters (Unicode scalar values, so an emoji is one), in id order.</summary>
+    public Rune[] Symbols { get; } = [.. Vocab.EnumerateRunes()];
+
+    public int VocabSize => Symbols.Length;
+
+    /// <summary>A character's id, or -1.</summary>
+    public int IdOf(Rune r) => Array.IndexOf(Symbols, r);
 
     public Dictionary<string, string> ToMetadata() => new()
     {
@@ -28,7 +35,8 @@ sealed record ModelConfig(string Cell, int Embed, int Hidden, int Layers, string
         string cell = Get("model.cell");
         if (cell is not ("gru" or "lstm")) throw new UserError($"checkpoint '{path}': metadata 'model.cell' = '{cell}' is not gru or lstm");
         string vocab = Get("model.vocab");
-        if (vocab.Length == 0 || vocab.Distinct().Count() != vocab.Length)
+        var runes = vocab.EnumerateRunes().ToArray();
+        if (runes.Length == 0 || runes.Distinct().Count() != runes.Length || string.Concat(runes) != vocab) // an unpaired surrogate reads as U+FFFD
             throw new UserError($"checkpoint '{path}': metadata 'model.vocab' must list distinct characters");
         return new ModelConfig(cell, Int("model.embed", Options.MaxEmbed), Int("model.hidden", Options.MaxHidden), Int("model.layers", Options.MaxLayers), vocab);
     }

@@ -23,7 +23,7 @@ sealed class Options
     public int SampleLength = 240;
     public double ValFraction = 0.1;
     public string? Checkpoint;          // sample: the model to sample from
-    public string Prime = "\n";         // sample: text fed to the model before it starts writing
+    public string? Prime;               // sample: text fed to the model before it starts writing (null: a newline, see SampleCommand)
 
     public const int MaxHidden = 4096, MaxLayers = 8, MaxEmbed = 4096;
 
@@ -52,7 +52,8 @@ sealed class Options
           --val-fraction X    the text's tail held out for validation, in (0, 0.5] (default 0.1)
           --out DIR           write DIR/char_rnn.safetensors (the model) and DIR/metrics.csv
           --checkpoint FILE   (sample) a checkpoint written by --out
-          --prime TEXT        (sample) text the model reads before it writes (default: a newline)
+          --prime TEXT        (sample) text the model reads before it writes (default: a newline, or the model's
+                              first character if its text had none)
         """;
 
     /// <summary>Parses args; throws ArgumentException with a message for the user on anything unknown or malformed.</summary>
@@ -85,7 +86,7 @@ sealed class Options
             switch (a)
             {
                 case "--text": o.Text = Value(); break;
-                case "--out": o.Out = Value(); break;
+                case "--out": o.Out = Value() is { } dir && dir.Trim().Length > 0 ? dir : throw new ArgumentException("--out expects a folder name, got an empty name"); break;
                 case "--cell":
                     o.Cell = Value() switch
                     {
@@ -110,7 +111,7 @@ sealed class Options
                 case "--checkpoint": o.Checkpoint = Value(); break;
                 case "--prime":
                     o.Prime = Value();
-                    if (o.Prime.Length == 0) throw new ArgumentException("--prime expects at least one character");
+                    if (o.Prime!.Length == 0) throw new ArgumentException("--prime expects at least one character");
                     break;
                 default: throw new ArgumentException($"unknown option '{a}'");
             }

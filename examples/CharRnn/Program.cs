@@ -52,23 +52,31 @@ namespace CharRnn
     {
         public Corpus(string text, double valFraction)
         {
-            Vocab = new string(text.Distinct().Order().ToArray());
-            var index = Vocab.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
-            var ids = text.Select(c => index[c]).ToArray();
-            int val = (int)(text.Length * valFraction);
+            // Characters are Unicode scalar values (an emoji or a CJK extension character is one, not two UTF-16 halves).
+            var runes = text.EnumerateRunes().ToArray();
+            var symbols = runes.Distinct().Order().ToArray();
+            Vocab = string.Concat(symbols);
+            var index = symbols.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+            var ids = runes.Select(c => index[c]).ToArray();
+            Length = ids.Length;
+            First = runes.Length > 0 ? runes[0].ToString() : "";
+            int val = (int)(ids.Length * valFraction);
             Train = ids[..^val];
             Validation = ids[^val..];
         }
 
         /// <summary>The distinct characters, in ordinal order; a character's id is its position here.</summary>
         public string Vocab { get; }
+        /// <summary>Characters in the text, and its first one.</summary>
+        public int Length { get; }
+        public string First { get; }
         public int[] Train { get; }
         public int[] Validation { get; }
 
         /// <summary>Entropy in bits of the training text's character frequencies: what a model that ignores context can reach.</summary>
         public double UnigramBits()
         {
-            var counts = new double[Vocab.Length];
+            var counts = new double[Vocab.EnumerateRunes().Count()];
             foreach (int c in Train) counts[c]++;
             return -counts.Where(n => n > 0).Sum(n => n / Train.Length * Math.Log2(n / Train.Length));
         }
@@ -91,7 +99,9 @@ namespace CharRnn
             try
             {
                 // Strict UTF-8, so that a Latin-1 file is an error instead of a vocabulary of replacement characters.
-                return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)).Replace("\r\n", "\n");
+                // A byte-order mark is not part of the text.
+                string text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)).Replace("\r\n", "\n");
+                return text.StartsWith('\uFEFF') ? text[1..] : text;
             }
             catch (DecoderFallbackException) { throw new UserError($"--text '{path}' is not valid UTF-8"); }
         }
@@ -105,7 +115,7 @@ namespace CharRnn
             string text = ReadText(source);
             var corpus = new Corpus(text, o.ValFraction);
             if (corpus.Validation.Length < 2)
-                throw new UserError($"the text has {text.Length} characters; its validation tail (--val-fraction {o.ValFraction}) needs at least 2");
+                throw new UserError($"the text has {corpus.Length} characters; its validation tail (--val-fraction {o.ValFraction}) needs at least 2");
             // Each of the batch's streams needs at least one chunk of seq-len characters and the one after.
             int streamLen = corpus.Train.Length / o.BatchSize;
             if (streamLen < o.SeqLen + 1)
@@ -117,10 +127,10 @@ namespace CharRnn
             var optimizer = new Adam(model.Parameters(), o.Lr);
             var schedule = new CosineAnnealingLr(optimizer, o.Steps, etaMin: o.Lr / 10);
             var criterion = new CrossEntropyLoss();
-            int V = corpus.Vocab.Length, B = o.BatchSize, T = o.SeqLen;
+            int V = config.VocabSize, B = o.BatchSize, T = o.SeqLen;
             int chunksPerPass = (streamLen - 1) / T;
 
-            output.WriteLine($"text: {(o.Text is null ? "built-in Coriolanus (data/coriolanus.txt)" : source)}: {text.Length:N0} characters, " +
+            output.WriteLine($"text: {(o.Text is null ? "built-in Coriolanus (data/coriolanus.txt)" : source)}: {corpus.Length:N0} characters, " +
                 $"{corpus.Train.Length:N0} for training, the last {corpus.Validation.Length:N0} for validation; {V} distinct characters");
             output.WriteLine($"baselines: uniform guessing {Math.Log2(V):F2} bits/char; letter frequencies alone {corpus.UnigramBits():F2} bits/char");
             output.WriteLine($"model: {model.Summary()}");
@@ -135,7 +145,7 @@ namespace CharRnn
                 csv = Path.Combine(o.Out, "metrics.csv");
                 File.WriteAllText(csv, "step,lr,train_bits_per_char,val_bits_per_char,elapsed_s\n");
             }
-            string prime = corpus.Vocab.Contains('\n') ? "\n" : text[..1]; // samples start as a new line of the text
+            string prime = corpus.Vocab.Contains('\n') ? "\n" : corpus.First; // samples start as a new line of the text
             void Show(int step, double trainBits)
             {
                 double val = ValidationBits(model, corpus.Validation);
@@ -241,14 +251,15 @@ namespace CharRnn
         /// </summary>
         public static string Sample(CharModel model, string prime, int length, double temperature, Generator generator)
         {
-            var vocab = model.Config.Vocab;
-            int V = vocab.Length;
+            var config = model.Config;
+            int V = config.VocabSize;
             var sb = new StringBuilder(length);
             model.Eval();
             using (Torch.NoGrad())
             {
-                var (logits, state) = model.Forward(Torch.Tensor(prime.Select(c => (long)vocab.IndexOf(c)).ToArray(), prime.Length, 1), null);
-                var last = logits.Select(0, prime.Length - 1).Reshape(V).ToArray<float>();
+                long[] ids = [.. prime.EnumerateRunes().Select(r => (long)config.IdOf(r))];
+                var (logits, state) = model.Forward(Torch.Tensor(ids, ids.Length, 1), null);
+                var last = logits.Select(0, ids.Length - 1).Reshape(V).ToArray<float>();
                 var p = new double[V];
                 for (int i = 0; i < length; i++)
                 {
@@ -257,7 +268,7 @@ namespace CharRnn
                     double u = generator.NextDouble() * sum;
                     int next = 0;
                     for (double acc = p[0]; acc <= u && next < V - 1; acc += p[++next]) { }
-                    sb.Append(vocab[next]);
+                    sb.Append(config.Symbols[next].ToString());
                     (logits, state) = model.Forward(Torch.Tensor([(long)next], 1, 1), state);
                     last = logits.Reshape(V).ToArray<float>();
                 }
@@ -265,6 +276,9 @@ namespace CharRnn
             model.Train();
             return sb.ToString();
         }
+
+        /// <summary>A character as the error message shows it: control characters escaped, so the message stays one line.</summary>
+        static string Shown(Rune r) => r.Value switch { '\n' => "\\n", '\t' => "\\t", '\r' => "\\r", _ when Rune.IsControl(r) => $"\\u{r.Value:X4}", _ => r.ToString() };
 
         /// <summary>`sample`: rebuilds the model from a checkpoint's metadata, loads it and prints one sample.</summary>
         public static string SampleCommand(Options o, TextWriter output)
@@ -276,12 +290,14 @@ namespace CharRnn
             try { meta = SafeTensors.ReadHeader(path).Metadata; }
             catch (CheckpointException e) { throw new UserError($"checkpoint '{path}' cannot be read: {e.Message}"); }
             var config = ModelConfig.FromMetadata(meta, path);
-            foreach (char bad in o.Prime.Where(c => !config.Vocab.Contains(c)))
-                throw new UserError($"--prime has the character '{bad}' (U+{(int)bad:X4}), which the model never saw; it knows \"{config.Vocab.Replace("\n", "\\n")}\"");
+            // Without --prime, a sample starts as a new line; a model whose text had no newline starts from its first character.
+            string prime = o.Prime ?? (config.IdOf(new Rune('\n')) >= 0 ? "\n" : config.Symbols[0].ToString());
+            foreach (var bad in prime.EnumerateRunes().Where(r => config.IdOf(r) < 0))
+                throw new UserError($"--prime has the character {MiniGrad.Nn.Data.Alphabet.Describe(bad)}, which the model never saw; it knows \"{string.Concat(config.Symbols.Select(Shown))}\"");
             var model = new CharModel(config);
             Checkpoint.Load(model, path);
-            string text = Sample(model, o.Prime, o.SampleLength, o.Temperature, new Generator(o.Seed));
-            output.WriteLine(o.Prime.TrimStart('\n') + text);
+            string text = Sample(model, prime, o.SampleLength, o.Temperature, new Generator(o.Seed));
+            output.WriteLine(prime.TrimStart('\n') + text);
             return text;
         }
     }

@@ -3,6 +3,14 @@
 using MiniGrad;
 using MiniGrad.Nn;
 
+if (args.Length > 0) // no options: a user who gives one learns so instead of seeing it ignored
+{
+    bool help = args is ["--help" or "-h"];
+    (help ? Console.Out : Console.Error).WriteLine(help ? "usage: CtcLoss   (no arguments; runs PyTorch's two nn.CTCLoss examples)"
+        : $"error: CtcLoss takes no arguments, got '{args[0]}'\nusage: CtcLoss");
+    Environment.Exit(help ? 0 : 2);
+}
+
 Torch.ManualSeed(0);
 var ctcLoss = new CtcLoss(blank: 0, reduction: Reduction.Mean, zeroInfinity: false);
 

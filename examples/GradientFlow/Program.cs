@@ -7,8 +7,20 @@ using MiniGrad;
 using MiniGrad.Nn;
 
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+const string Usage = "usage: GradientFlow [OUT_DIR]   (output folder; default: minigrad-gradient-flow in the system temp folder)";
+if (args.Length == 1 && args[0] is "--help" or "-h") { Console.WriteLine(Usage); return 0; }
+if (args.Length > 1 || (args.Length == 1 && (args[0].StartsWith('-') || args[0].Trim().Length == 0)))
+{
+    Console.Error.WriteLine($"error: {(args.Length > 1 ? $"expected at most one argument, got {args.Length}" : $"unexpected argument '{args[0]}'")}\n{Usage}");
+    return 2;
+}
 var outDir = args.Length > 0 ? args[0] : Path.Combine(Path.GetTempPath(), "minigrad-gradient-flow");
-Directory.CreateDirectory(outDir);
+try { Directory.CreateDirectory(outDir); }
+catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+{
+    Console.Error.WriteLine($"error: the output folder '{outDir}' cannot be created: {e.Message}");
+    return 1;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 Console.WriteLine("1. micrograd's expression, in Float64 scalars\n");
@@ -135,6 +147,7 @@ using (Torch.DetectAnomaly())
     try { v.Sqrt().Sum().Backward(); }
     catch (AnomalyException e) { Console.WriteLine($"  {e.Message}"); }
 }
+return 0;
 
 static double Norm(Tensor t) => Math.Sqrt(t.ToArray<double>().Sum(v => v * v));
 static string Indent(string s) => string.Join("\n", s.TrimEnd('\n').Split('\n').Select(l => "    " + l)) + "\n";

@@ -9,6 +9,10 @@ namespace SpeechCtc;
 sealed record Example(float[] Features, int Frames, int[] Labels, string Transcript)
 {
     public (float[] Mel, int Frames)[]? Views { get; init; }
+
+    /// <summary>Whether CTC can align the transcript to the model steps at all: one step per label, and a blank between
+    /// two equal neighbours (otherwise its loss is infinite, and zeroed in training).</summary>
+    public bool Alignable => Frames >= Labels.Length + Labels.Zip(Labels.Skip(1)).Count(p => p.First == p.Second);
 }
 
 /// <summary>One padded batch: features (T, N, F), padded targets (N, S), and the lengths.</summary>

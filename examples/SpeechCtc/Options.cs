@@ -46,8 +46,9 @@ sealed class Options
 
         usage:
           SpeechCtc [train] [options]                 train (the default), then evaluate on the test set
-          SpeechCtc eval --checkpoint FILE [options]  CER and WER of a checkpoint on the test set
-          SpeechCtc transcribe --checkpoint FILE FILE.wav [--beam N]
+          SpeechCtc eval --checkpoint FILE [--data DIR] [--out DIR] [--device D] [--beam N] [--batch-size N] [--test-size N]
+                                                      CER and WER of a checkpoint on the test set
+          SpeechCtc transcribe --checkpoint FILE FILE.wav [--beam N] [--device D]
 
         options:
           --data DIR          train.tsv / test.tsv ("relative/path.wav<TAB>transcript[<TAB>speaker]"; with speakers,
@@ -63,7 +64,7 @@ sealed class Options
           --device D          cpu | cuda | opencl | ilgpu-cpu | auto (default cpu)
           --resume FILE       continue training from a checkpoint (OUT/last.safetensors); model and schedule
                               options come from it, and giving one that differs is an error
-          --beam N            beam width of the prefix beam search (default 8)
+          --beam N            beam width of the prefix beam search (default 8, at most 1000)
           --stack N           feature frames stacked into one model step (default 3)
           --train-size N, --val-size N, --test-size N   sizes of the built-in sets (3000, 200, 500)
           --time-budget SEC   stop this run's training early after this many seconds (default 270)
@@ -73,11 +74,19 @@ sealed class Options
           --speed-perturb LIST  speed factors, each utterance a view per factor (default 0.85,0.9,...,1.15; 1 = off)
           --time-mask N       SpecAugment: mask spans of up to N-1 frames (default 20; 0 = off)
           --freq-mask N       SpecAugment: mask bands of up to N-1 mel channels (default 8; 0 = off)
-          --masks N           masks of each kind per utterance (default 2)
-          --noise-snr DB      add white noise at SNR DB..DB+20 dB to each view (default: none)
+          --masks N           masks of each kind per utterance (default 2, at most 100)
+          --noise-snr DB      add white noise at SNR DB..DB+20 dB to each view (DB in -30..100; default: none)
           --vtlp W            warp each view's mel filterbank by its own random factor in 1-W..1+W (vocal tract
                               length perturbation, e.g. 0.1; default 0 = off)
         """;
+
+    // Bounds of the options, shared with the checks of a checkpoint's metadata (Program.AdoptSettings).
+    public const int MaxBatch = 1_000_000, MaxSetSize = 100_000_000, MaxBeam = 1000;
+    public const double MaxLr = 1e6, MaxClip = 1e12;
+
+    static readonly HashSet<string> EvalOptions = ["--checkpoint", "--data", "--out", "--device", "--beam", "--batch-size", "--test-size"];
+    static readonly HashSet<string> TranscribeOptions = ["--checkpoint", "--device", "--beam"];
+    static readonly HashSet<string> AugmentationOptions = ["--speed-perturb", "--time-mask", "--freq-mask", "--masks", "--noise-snr", "--vtlp"];
 
     static double[] SpeedList(string option, string v)
     {
@@ -106,63 +115,80 @@ sealed class Options
         for (; i < args.Length; i++)
         {
             string a = args[i];
+            if (a is "--help" or "-h") { o.Command = "help"; return o; }
             if (!a.StartsWith("--"))
             {
                 if (o.Command == "transcribe" && o.Wav is null) { o.Wav = a; continue; }
                 throw new ArgumentException($"unexpected argument '{a}'");
             }
-            if (a is "--help" or "-h") { o.Command = "help"; return o; }
             if (!o.Given.Add(a)) throw new ArgumentException($"{a} is given twice");
             string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{a} needs a value");
-            int Int(int min) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v
-                : throw new ArgumentException($"{a} expects an integer >= {min}, got '{args[i]}'");
-            double Num() => double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 ? v
-                : throw new ArgumentException($"{a} expects a positive number, got '{args[i]}'");
+            string Name(string what) => Value() is { } v && v.Trim().Length > 0 ? v : throw new ArgumentException($"{a} expects {what}, got an empty name");
+            // The upper bounds are those a checkpoint's metadata is checked against (SpeechModel.FromMetadata, AdoptSettings),
+            // so that every run this accepts can be evaluated and resumed, and none asks for unbounded time or memory.
+            int Int(int min, int max) => int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min && v <= max ? v
+                : throw new ArgumentException($"{a} expects an integer in {min}..{max}, got '{args[i]}'");
+            double Num(double max) => double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0 && v <= max ? v
+                : throw new ArgumentException($"{a} expects a positive number up to {max:G}, got '{args[i]}'");
             switch (a)
             {
-                case "--data": o.Data = Value(); break;
-                case "--out": o.Out = Value(); break;
-                case "--layers": o.Layers = Int(1); break;
-                case "--hidden": o.Hidden = Int(1); break;
-                case "--epochs": o.Epochs = Int(1); break;
-                case "--steps": o.Steps = Int(1); break;
-                case "--batch-size": o.BatchSize = Int(1); break;
+                case "--data": o.Data = Name("a folder with train.tsv and test.tsv"); break;
+                case "--out": o.Out = Name("a folder name"); break;
+                case "--layers": o.Layers = Int(1, ModelConfig.MaxLayers); break;
+                case "--hidden": o.Hidden = Int(1, ModelConfig.MaxHidden); break;
+                case "--epochs": o.Epochs = Int(1, 1_000_000); break;
+                case "--steps": o.Steps = Int(1, 1_000_000_000); break;
+                case "--batch-size": o.BatchSize = Int(1, MaxBatch); break;
                 case "--dropout":
                     o.Dropout = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double dp) && dp >= 0 && dp < 1 ? dp
                         : throw new ArgumentException($"{a} expects a probability in [0, 1), got '{args[i]}'");
                     break;
-                case "--lr": o.Lr = Num(); break;
-                case "--clip": o.ClipNorm = Num(); break;
-                case "--seed": o.Seed = Int(0); break;
+                case "--lr": o.Lr = Num(MaxLr); break;
+                case "--clip": o.ClipNorm = Num(MaxClip); break;
+                case "--seed": o.Seed = Int(0, int.MaxValue); break;
                 case "--device": o.Device = Value(); break;
-                case "--resume": o.Resume = Value(); break;
-                case "--checkpoint": o.Checkpoint = Value(); break;
-                case "--beam": o.Beam = Int(1); break;
-                case "--stack": o.Stack = Int(1); break;
-                case "--train-size": o.TrainSize = Int(1); break;
-                case "--val-size": o.ValSize = Int(1); break;
-                case "--test-size": o.TestSize = Int(1); break;
-                case "--time-budget": o.TimeBudget = Num(); break;
+                case "--resume": o.Resume = Name("a checkpoint file"); break;
+                case "--checkpoint": o.Checkpoint = Name("a checkpoint file"); break;
+                case "--beam": o.Beam = Int(1, MaxBeam); break;
+                case "--stack": o.Stack = Int(1, ModelConfig.MaxStack); break;
+                case "--train-size": o.TrainSize = Int(1, MaxSetSize); break;
+                case "--val-size": o.ValSize = Int(1, MaxSetSize); break;
+                case "--test-size": o.TestSize = Int(1, MaxSetSize); break;
+                case "--time-budget": o.TimeBudget = Num(1e9); break;
                 case "--augment": o.Augment = true; break;
                 case "--no-augment": o.Augment = false; break;
                 case "--speed-perturb": o.Speeds = SpeedList(a, Value()); break;
-                case "--time-mask": o.TimeMask = Int(0); break;
-                case "--freq-mask": o.FreqMask = Int(0); break;
-                case "--masks": o.Masks = Int(0); break;
+                case "--time-mask": o.TimeMask = Int(0, 100_000); break;
+                case "--freq-mask": o.FreqMask = Int(0, 100_000); break;
+                case "--masks": o.Masks = Int(0, 100); break;
                 case "--vtlp":
                     o.Vtlp = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double vw) && vw >= 0 && vw <= 0.5 ? vw
                         : throw new ArgumentException($"{a} expects a warp width in 0..0.5 (factors 1-W..1+W), got '{args[i]}'");
                     break;
                 case "--noise-snr":
-                    o.NoiseSnr = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double snr) && double.IsFinite(snr) ? snr
-                        : throw new ArgumentException($"{a} expects a number of decibels, got '{args[i]}'");
+                    o.NoiseSnr = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double snr) && snr >= -30 && snr <= 100 ? snr
+                        : throw new ArgumentException($"{a} expects a signal-to-noise ratio in -30..100 dB, got '{args[i]}'");
                     break;
                 default: throw new ArgumentException($"unknown option '{a}'");
             }
         }
+        // An option the command does not use is a mistake (e.g. --checkpoint for --resume), not something to ignore.
+        var allowed = o.Command switch
+        {
+            "eval" => EvalOptions,
+            "transcribe" => TranscribeOptions,
+            _ => null,
+        };
+        if (allowed is not null && o.Given.FirstOrDefault(g => !allowed.Contains(g)) is { } stray)
+            throw new ArgumentException($"{stray} does not apply to {o.Command}, which takes {string.Join(", ", allowed)}");
+        if (o.Command == "train" && o.Given.Contains("--checkpoint"))
+            throw new ArgumentException("--checkpoint is for eval and transcribe; to continue training from a checkpoint, give --resume FILE");
         if (o.Data is not null && !o.Given.Contains("--layers")) o.Layers = 2;
         if (o.Given.Contains("--augment") && o.Given.Contains("--no-augment"))
             throw new ArgumentException("--augment and --no-augment contradict each other; give one of them");
+        if (!o.AugmentOn && o.Given.FirstOrDefault(AugmentationOptions.Contains) is { } unused)
+            throw new ArgumentException(o.Augment == false ? $"{unused} sets up augmentation, which --no-augment turns off; give one of them"
+                : $"{unused} sets up augmentation, which is off for the built-in data (it varies its voices itself); add --augment to use it");
         if (o.Steps is not null && o.Epochs is not null)
             throw new ArgumentException($"--steps {o.Steps} and --epochs {o.Epochs} both set the training length; give one of them");
         if (o.Command is "eval" or "transcribe" && o.Checkpoint is null) throw new ArgumentException($"{o.Command} needs --checkpoint FILE");

@@ -68,6 +68,13 @@ static class Plots
                 z[i, s] = double.IsFinite(v) && v > 0 ? Math.Log10(v) : double.NaN;
             }
         var plt = new Plot();
+        if (!z.Cast<double>().Any(double.IsFinite))
+        {
+            // Every norm zero or not finite (e.g. no utterance could be aligned): nothing to colour.
+            plt.Title("Gradient norm per parameter over training steps: no finite, nonzero norm recorded");
+            plt.SavePng(path, 1200, 240);
+            return;
+        }
         var hm = plt.Add.Heatmap(z);
         hm.Colormap = new ScottPlot.Colormaps.Viridis();
         plt.Add.ColorBar(hm).Label = "log10 |grad|";

@@ -75,6 +75,11 @@ namespace SpeechCtc
 
             // Data: everything is loaded and checked before training starts.
             var (train, validation, test, alphabet, source) = LoadData(o);
+            int unalignable = train.Count(e => !e.Alignable);
+            if (unalignable == train.Length)
+                throw new UserError($"no training utterance is long enough for its transcript (CTC needs a model step per character, and a blank between repeated ones; a step is {o.Stack} frames of 10 ms): check the transcripts, or lower --stack");
+            if (unalignable > 0)
+                AnsiConsole.MarkupLine($"[yellow]note[/]: {unalignable} of {train.Length} training utterances are too short for their transcripts (CTC needs a model step per character, and a blank between repeated ones); their loss is infinite and left out");
             config ??= new ModelConfig(Corpus.FeatureDim(o.Stack), o.Hidden, o.Layers, o.Stack, alphabet.Symbols);
             if (config.Symbols != alphabet.Symbols)
                 throw new UserError($"the checkpoint's alphabet \"{config.Symbols}\" differs from the data's \"{alphabet.Symbols}\"");
@@ -166,12 +171,12 @@ namespace SpeechCtc
             o.Layers = PickInt("--layers", o.Layers, "model.layers", config.Layers);
             o.Stack = PickInt("--stack", o.Stack, "model.stack", config.Stack);
             // Older checkpoints lack these; the options then apply as given.
-            if (meta.Has("batch_size")) o.BatchSize = PickInt("--batch-size", o.BatchSize, "batch_size", meta.Int("batch_size", 1, 1_000_000));
+            if (meta.Has("batch_size")) o.BatchSize = PickInt("--batch-size", o.BatchSize, "batch_size", meta.Int("batch_size", 1, Options.MaxBatch));
             if (meta.Has("seed")) o.Seed = PickInt("--seed", o.Seed, "seed", meta.Int("seed", 0, int.MaxValue));
-            if (meta.Has("lr")) o.Lr = PickDouble("--lr", o.Lr, "lr", meta.Double("lr", double.Epsilon, 1e6));
-            if (meta.Has("clip")) o.ClipNorm = PickDouble("--clip", o.ClipNorm, "clip", meta.Double("clip", double.Epsilon, 1e12));
-            if (o.Data is null && meta.Has("train_size")) o.TrainSize = PickInt("--train-size", o.TrainSize, "train_size", meta.Int("train_size", 1, 100_000_000));
-            if (o.Data is null && meta.Has("val_size")) o.ValSize = PickInt("--val-size", o.ValSize, "val_size", meta.Int("val_size", 1, 100_000_000));
+            if (meta.Has("lr")) o.Lr = PickDouble("--lr", o.Lr, "lr", meta.Double("lr", double.Epsilon, Options.MaxLr));
+            if (meta.Has("clip")) o.ClipNorm = PickDouble("--clip", o.ClipNorm, "clip", meta.Double("clip", double.Epsilon, Options.MaxClip));
+            if (o.Data is null && meta.Has("train_size")) o.TrainSize = PickInt("--train-size", o.TrainSize, "train_size", meta.Int("train_size", 1, Options.MaxSetSize));
+            if (o.Data is null && meta.Has("val_size")) o.ValSize = PickInt("--val-size", o.ValSize, "val_size", meta.Int("val_size", 1, Options.MaxSetSize));
             if (meta.Has("total_steps") && o.Steps is { } steps && steps != meta.Long("total_steps", 1, long.MaxValue / 2))
                 throw new UserError(Contradiction("--steps", steps.ToString(CultureInfo.InvariantCulture), "total_steps", meta.String("total_steps")));
         }
@@ -209,10 +214,17 @@ namespace SpeechCtc
             var device = ResolveDevice(o.Device);
             var model = LoadModel(o.Checkpoint!, device);
             o.Stack = model.Config.Stack;
-            var (_, _, test, alphabet, source) = LoadData(o, testOnly: true);
             var known = model.Config.Alphabet;
-            if (Alphabet.SplitSymbols(alphabet.Symbols).FirstOrDefault(r => !known.Contains(r)) is { Value: not 0 } missing)
-                throw new UserError($"the data's alphabet \"{alphabet.Symbols}\" has the character {Alphabet.Describe(missing)}, which the checkpoint's \"{model.Config.Symbols}\" lacks");
+            Example[] test;
+            string source;
+            if (o.Data is null)
+            {
+                (test, source) = (Corpus.Synthetic(Corpus.TestSeed, o.TestSize, Corpus.Digits, o.Stack), $"built-in synthetic digits (test seed {Corpus.TestSeed})");
+                if (Alphabet.SplitSymbols(Corpus.Digits.Symbols).FirstOrDefault(r => !known.Contains(r)) is { Value: not 0 } missing)
+                    throw new UserError($"the built-in data's alphabet \"{Corpus.Digits.Symbols}\" has the character {Alphabet.Describe(missing)}, which the checkpoint's \"{model.Config.Symbols}\" lacks; give the --data it was trained for");
+            }
+            else // only test.tsv, against the checkpoint's alphabet (train.tsv need not be there)
+                (test, source) = (Corpus.Prepare(TsvDataset.LoadTest(o.Data, known).Select(e => (e.Wave, e.Transcript)).ToList(), known, o.Stack), Path.Combine(o.Data, "test.tsv"));
             AnsiConsole.MarkupLine($"[bold]data[/]: {Markup.Escape(source)}: {test.Length} test utterances");
             Report(model, test, o, device, "test");
             return 0;
@@ -224,6 +236,7 @@ namespace SpeechCtc
             var model = LoadModel(o.Checkpoint!, device);
             var wave = Wav.ReadMono(o.Wav!, 16000);
             var (f, frames) = Corpus.Featurize(wave, model.Config.Stack);
+            if (frames == 0) throw new UserError($"WAV file '{o.Wav}': no samples");
             var alphabet = model.Config.Alphabet;
             float[] lp;
             model.Eval();
@@ -267,20 +280,18 @@ namespace SpeechCtc
             Plots.Posteriors(lp, model.Config.Classes, model.Config.Symbols, $"CTC posteriors: reference \"{first.Transcript}\", greedy \"{hyp}\"", Path.Combine(o.Out, "posteriors.png"));
         }
 
-        internal static (Example[] Train, Example[] Validation, Example[] Test, Alphabet Alphabet, string Source) LoadData(Options o, bool testOnly = false)
+        internal static (Example[] Train, Example[] Validation, Example[] Test, Alphabet Alphabet, string Source) LoadData(Options o)
         {
             if (o.Data is null)
             {
                 var a = Corpus.Digits;
                 var test = Corpus.Synthetic(Corpus.TestSeed, o.TestSize, a, o.Stack);
-                if (testOnly) return ([], [], test, a, $"built-in synthetic digits (test seed {Corpus.TestSeed})");
                 return (Corpus.Synthetic(Corpus.TrainSeed, o.TrainSize, a, o.Stack, Augmentation.From(o)), Corpus.Synthetic(Corpus.ValidationSeed, o.ValSize, a, o.Stack), test, a,
                     $"built-in synthetic digits (seeds {Corpus.TrainSeed}/{Corpus.ValidationSeed}/{Corpus.TestSeed})");
             }
             var data = TsvDataset.Load(o.Data);
             var alphabet = data.Alphabet;
             var testSet = Corpus.Prepare(data.Test.Select(e => (e.Wave, e.Transcript)).ToList(), alphabet, o.Stack);
-            if (testOnly) return ([], [], testSet, alphabet, o.Data);
             var all = Corpus.Prepare(data.Train.Select(e => (e.Wave, e.Transcript)).ToList(), alphabet, o.Stack, Augmentation.From(o));
             if (data.Train[0].Speaker is not null)
             {

@@ -62,6 +62,23 @@ public sealed class TsvDataset
         return new TsvDataset(alphabet, train, test, sampleRate);
     }
 
+    /// <summary>
+    /// Loads and checks DIR/test.tsv alone, against the symbols of a trained model's <paramref name="alphabet"/>: a test
+    /// set for a model, without the training list it was built from (which need not be there). A transcript with a
+    /// character the alphabet lacks throws a <see cref="DatasetException"/> naming the line.
+    /// </summary>
+    public static IReadOnlyList<AudioExample> LoadTest(string directory, Alphabet alphabet, int sampleRate = 16000)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(alphabet);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"TsvDataset: the data directory '{directory}' does not exist");
+        string testPath = Path.Combine(directory, "test.tsv");
+        var rows = ReadList(testPath);
+        if (rows.Count == 0) throw new DatasetException(testPath, 1, "the file lists no recordings");
+        CheckCharacters(testPath, rows, alphabet, "the model");
+        return LoadAudio(directory, testPath, rows, sampleRate);
+    }
+
     /// <summary>One parsed line of a list; <paramref name="Speaker"/> is null when the list has two columns.</summary>
     public readonly record struct Row(int Line, string RelativePath, string Transcript, string? Speaker = null);
 
@@ -123,9 +140,11 @@ public sealed class TsvDataset
     /// <summary>
     /// Splits utterances into training and validation sets by whole speakers, deterministically: the speakers are
     /// ordered by a fixed hash of their names (FNV-1a of the UTF-8 bytes, ties by name) and taken in that order into
-    /// validation until it holds at least <paramref name="fraction"/> of the utterances, never all speakers. Returns
-    /// the indices of each set in their original order. With fewer than two speakers no split by speaker is possible
-    /// and the validation set is empty.
+    /// validation until it holds at least <paramref name="fraction"/> of the utterances, never all speakers; a speaker
+    /// who would take validation past twice that fraction is passed over (so one large speaker does not take most of
+    /// the data), unless no speaker fits, when the one with the fewest utterances is held out. Returns the indices of
+    /// each set in their original order. With fewer than two speakers no split by speaker is possible and the
+    /// validation set is empty.
     /// </summary>
     public static (int[] Train, int[] Validation) SplitBySpeaker(IReadOnlyList<string> speakers, double fraction = 0.1)
     {
@@ -142,9 +161,12 @@ public sealed class TsvDataset
             foreach (var s in counts.Keys.OrderBy(Fnv1a).ThenBy(k => k, StringComparer.Ordinal))
             {
                 if (taken >= target || chosen.Count == counts.Count - 1) break;
+                if (taken + counts[s] > 2 * target) continue;
                 chosen.Add(s);
                 taken += counts[s];
             }
+            if (chosen.Count == 0)
+                chosen.Add(counts.OrderBy(c => c.Value).ThenBy(c => Fnv1a(c.Key)).ThenBy(c => c.Key, StringComparer.Ordinal).First().Key);
         }
         var train = new List<int>();
         var val = new List<int>();

@@ -99,6 +99,29 @@ public class CharRnnCliTests
         Checkpoint.Save(new Linear(2, 3), d["plain.safetensors"]);
         AssertUserError(Run("sample", "--checkpoint", d["plain.safetensors"]), "has no 'model.", "CharRnn --out");
         Assert.Equal(0, Run([.. Tiny, "--steps", "1", "--out", d["m"]]).Code);
-        AssertUserError(Run("sample", "--checkpoint", Path.Combine(d["m"], App.CheckpointName), "--prime", "M\u00e9"), "'\u00e9' (U+00E9)", "never saw");
+        AssertUserError(Run("sample", "--checkpoint", Path.Combine(d["m"], App.CheckpointName), "--prime", "M\u00e9"), "'\u00e9'", "never saw");
+        AssertUserError(Run([.. Tiny, "--out", ""]), "--out expects a folder name");
+    }
+
+    [Fact]
+    public void CharactersAreWholeUnicodeScalarsAndABomIsNotText()
+    {
+        // A byte-order mark is not a character of the text; an emoji is one character, not two UTF-16 halves; a text
+        // without a newline samples (by default) from its first character; a prime's unknown newline is named on one line.
+        using var d = new TempDir();
+        var words = string.Concat(Enumerable.Range(0, 400).Select(i => (i % 7 == 0 ? "\U0001F600" : "") + "abc cab bca ")); // no newline
+        File.WriteAllText(d["t.txt"], "\uFEFF" + words, new UTF8Encoding(false));
+        var o = Options.Parse([.. Tiny, "--steps", "2", "--sample-every", "1", "--text", d["t.txt"], "--out", d["m"]]);
+        var (_, _, vocab) = App.Train(o, TextWriter.Null);
+        Assert.Equal(" abc\U0001F600", vocab); // ordinal order of the scalars: space, a, b, c, the emoji
+        string ckpt = Path.Combine(d["m"], App.CheckpointName);
+        var r = Run("sample", "--checkpoint", ckpt, "--length", "200", "--temperature", "10");
+        Assert.Equal(0, r.Code);
+        string sample = r.Output.TrimEnd('\n');
+        Assert.DoesNotContain('\uFFFD', sample);
+        Assert.True(sample.EnumerateRunes().All(c => vocab.EnumerateRunes().Contains(c)), sample);
+        var e = Run("sample", "--checkpoint", ckpt, "--prime", "a\nb");
+        AssertUserError(e, "U+000A", "never saw");
+        Assert.DoesNotContain('\n', e.Error.TrimEnd());
     }
 }

@@ -99,6 +99,70 @@ public class SpeechCtcCliTests
     }
 
     [Fact]
+    public void OptionsAreBoundedAndEachBelongsToItsCommand()
+    {
+        Assert.Equal("help", Options.Parse(["-h"]).Command);
+        Assert.Equal("help", Options.Parse(["eval", "-h"]).Command);
+        Assert.Equal("help", Options.Parse(["transcribe", "--checkpoint", "x", "-h"]).Command); // not taken for the WAV
+        // Each bound is the one a checkpoint's metadata is checked against (so every run can be evaluated and resumed),
+        // or keeps a run from asking for unbounded time or memory.
+        foreach (var (option, bad, good) in new[] { ("--stack", "33", "32"), ("--layers", "17", "16"), ("--hidden", "4097", "4096"),
+            ("--batch-size", "2147483647", "1000000"), ("--beam", "1001", "1000"), ("--masks", "101", "100"), ("--lr", "Infinity", "1000000"),
+            ("--clip", "1e13", "1e12"), ("--train-size", "100000001", "100000000"), ("--time-budget", "Infinity", "60") })
+        {
+            var e = Assert.Throws<ArgumentException>(() => Options.Parse([option, bad]));
+            Assert.Contains(option, e.Message);
+            Assert.Contains($"'{bad}'", e.Message);
+            Options.Parse(["--augment", option, good]);
+        }
+        Assert.Contains("-30..100", Assert.Throws<ArgumentException>(() => Options.Parse(["--augment", "--noise-snr", "-400"])).Message);
+        foreach (var option in new[] { "--out", "--data", "--resume" })
+            Assert.Contains($"{option} expects", Assert.Throws<ArgumentException>(() => Options.Parse([option, " "])).Message);
+        // An option the command does not use is an error, not ignored.
+        Assert.Contains("--steps does not apply to eval", Assert.Throws<ArgumentException>(() => Options.Parse(["eval", "--checkpoint", "c", "--steps", "5"])).Message);
+        Assert.Contains("--data does not apply to transcribe", Assert.Throws<ArgumentException>(() => Options.Parse(["transcribe", "--checkpoint", "c", "a.wav", "--data", "d"])).Message);
+        Assert.Contains("--resume", Assert.Throws<ArgumentException>(() => Options.Parse(["--checkpoint", "c"])).Message);
+        Options.Parse(["eval", "--checkpoint", "c", "--data", "d", "--out", "o", "--device", "cpu", "--beam", "4", "--batch-size", "4", "--test-size", "9"]);
+        // Augmentation options without augmentation (the built-in data, or --no-augment) would be ignored: an error.
+        Assert.Contains("add --augment", Assert.Throws<ArgumentException>(() => Options.Parse(["--vtlp", "0.1"])).Message);
+        Assert.Contains("--no-augment", Assert.Throws<ArgumentException>(() => Options.Parse(["--data", "d", "--no-augment", "--masks", "3"])).Message);
+        Assert.Equal(0.1, Options.Parse(["--augment", "--vtlp", "0.1"]).Vtlp);
+        Assert.Equal(3, Options.Parse(["--data", "d", "--masks", "3"]).Masks);
+    }
+
+    [Fact]
+    public void EmptyWavsUnalignableDataAndATestOnlyFolder()
+    {
+        using var d = Corpus();
+        string outDir = d["out"];
+        Assert.Equal(0, Train(d, outDir, "--steps", "1").Code);
+        string last = Path.Combine(outDir, "last.safetensors");
+        Wav.Write(d["empty.wav"], [], 16000);
+        AssertUserError(Run("transcribe", "--checkpoint", last, d["empty.wav"]), "empty.wav", "no samples");
+
+        // Transcripts far too long for their audio: CTC cannot align any, so training would learn nothing.
+        using var tooLong = Corpus(map: t => new string('1', 400));
+        AssertUserError(Train(tooLong, tooLong["out"], "--steps", "1"), "no training utterance is long enough");
+        Assert.False(Directory.Exists(tooLong["out"]) && File.Exists(Path.Combine(tooLong["out"], "last.safetensors")));
+
+        // The gradient-flow plot of a run whose every norm is zero (or not finite) is drawn, not a crash.
+        var linear = new Linear(2, 2);
+        var flow = new GradFlowRecorder(linear);
+        flow.Record(); // no gradients yet: every norm is NaN
+        Plots.GradientFlow(flow, d["flow.png"]);
+        Assert.True(new FileInfo(d["flow.png"]).Length > 0);
+
+        // eval reads test.tsv alone, against the checkpoint's alphabet: train.tsv need not be there.
+        using var testOnly = new TempDir();
+        foreach (var line in File.ReadAllLines(d["test.tsv"])) File.Copy(d[line.Split('\t')[0]], testOnly[line.Split('\t')[0]]);
+        File.Copy(d["test.tsv"], testOnly["test.tsv"]);
+        var r = Run("eval", "--checkpoint", last, "--data", testOnly.Path, "--out", d["eval-out"], "--beam", "2");
+        Assert.True(r.Code == 0, r.Error);
+        File.WriteAllText(testOnly["test.tsv"], "u0.wav\t1x\n");
+        AssertUserError(Run("eval", "--checkpoint", last, "--data", testOnly.Path, "--out", d["eval-out"]), "test.tsv:1", "'x'", "from the model");
+    }
+
+    [Fact]
     public void BadCheckpointsAndOutFilesAreErrorsForEvalTranscribeAndResume()
     {
         using var d = Corpus();
@@ -254,7 +318,7 @@ public class SpeechCtcCliTests
         Assert.True(r.Code == 0, r.Error);
         string ckpt = Path.Combine(outDir, "last.safetensors");
         var model = App.LoadModel(ckpt, Device.Cpu);
-        var (_, _, test, _, _) = App.LoadData(Options.Parse(["eval", "--checkpoint", ckpt, "--data", d.Path]), testOnly: true);
+        var test = SpeechCtc.Corpus.Prepare(TsvDataset.LoadTest(d.Path, model.Config.Alphabet).Select(e => (e.Wave, e.Transcript)).ToList(), model.Config.Alphabet, model.Config.Stack);
         var wavs = File.ReadAllLines(d["test.tsv"]).Select(l => d[l.Split('\t')[0]]).ToArray();
         Assert.True(test.Select(e => e.Frames).Distinct().Count() > 1, "the test utterances should differ in length");
         var decoded = Trainer.Evaluate(model, test, test.Length, Device.Cpu, beamWidth: 0).Outputs; // one batch, in order of length

@@ -156,6 +156,13 @@ public class SpeechInputTests
         Assert.Single(two.Validation.Select(i => i < 2 ? "x" : "y").Distinct());
         Assert.NotEmpty(two.Train);
         Assert.Empty(TsvDataset.SplitBySpeaker(["x", "x"]).Validation);
+        // A speaker who would take most of the data is passed over for a small one (2 of 24 lines, not 22), and when no
+        // speaker fits within twice the fraction, the smallest is held out.
+        string[] lopsided = [.. Enumerable.Repeat("big", 22), "small", "small"];
+        Assert.Equal([22, 23], TsvDataset.SplitBySpeaker(lopsided).Validation);
+        Assert.Equal([0, 1], TsvDataset.SplitBySpeaker([.. Enumerable.Repeat("small", 2), .. Enumerable.Repeat("big", 22)]).Validation);
+        string[] even = [.. Enumerable.Repeat("a", 12), .. Enumerable.Repeat("b", 11)];
+        Assert.Equal(Enumerable.Range(12, 11), TsvDataset.SplitBySpeaker(even).Validation);
     }
 }
 
