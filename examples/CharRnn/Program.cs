@@ -111,6 +111,12 @@ namespace CharRnn
             var clock = Stopwatch.StartNew();
             if (o.Out is not null && File.Exists(o.Out))
                 throw new UserError($"--out '{o.Out}' is an existing file; expected a folder for the checkpoint and metrics (an existing one or a new name)");
+            if (o.Out is not null)
+                try { Directory.CreateDirectory(o.Out); } // before the text is read: a folder that cannot be made is named at once
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+                {
+                    throw new UserError($"--out '{o.Out}' cannot be made a folder: {e.Message}");
+                }
             string source = o.Text ?? BuiltInText;
             string text = ReadText(source);
             var corpus = new Corpus(text, o.ValFraction);

@@ -140,7 +140,7 @@ namespace DigitClassifier
             var criterion = new CrossEntropyLoss();
             output.WriteLine($"model: Conv1d(40, {o.Channels}, 5, stride 2) -> ReLU -> GRU({o.Channels} -> {o.Hidden}) -> mean over frames -> Linear({o.Hidden}, 10); " +
                 $"{model.Parameters().Sum(p => (long)p.Numel):N0} parameters; Adam lr {o.Lr} cosine to {o.Lr / 20:G3}, clip {o.Clip}, batch {o.BatchSize}, " +
-                $"{o.Steps} steps ({(double)o.Steps * o.BatchSize / train.Length:F1} epochs); chance is 10%\n");
+                $"{o.Steps} steps ({(double)o.Steps * Math.Min(o.BatchSize, train.Length) / train.Length:F1} epochs); chance is 10%\n");
 
             string csv = Path.Combine(o.Out, "metrics.csv");
             File.WriteAllText(csv, "step,train_loss,val_accuracy,elapsed_s\n");

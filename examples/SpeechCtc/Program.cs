@@ -142,11 +142,16 @@ namespace SpeechCtc
             return 0;
         }
 
-        /// <summary>--out must be a folder (or not exist yet).</summary>
+        /// <summary>--out must be a folder (or not exist yet), and one that can be made: checked before any data is loaded.</summary>
         static void CheckOut(Options o)
         {
             if (File.Exists(o.Out))
                 throw new UserError($"--out '{o.Out}' is an existing file; expected a folder for the checkpoints, metrics and plots (an existing one or a new name)");
+            try { Directory.CreateDirectory(o.Out); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+            {
+                throw new UserError($"--out '{o.Out}' cannot be made a folder: {e.Message}");
+            }
         }
 
         /// <summary>

@@ -30,7 +30,7 @@ public static class Wav
     public static (float[] Samples, int SampleRate) Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"WAV file '{path}' does not exist", path);
+        if (!File.Exists(path)) throw new FileNotFoundException(Directory.Exists(path) ? $"WAV file '{path}' is a folder" : $"WAV file '{path}' does not exist", path);
         return Parse(File.ReadAllBytes(path), path);
     }
 
@@ -55,7 +55,8 @@ public static class Wav
             int body = pos + 8;
             if (Tag(bytes, pos, "fmt "))
             {
-                if (size < 16 || body + 16 > bytes.Length) throw new WavFormatException(path, $"bad header: the 'fmt ' chunk has {size} bytes, expected at least 16");
+                if (size < 16) throw new WavFormatException(path, $"bad header: the 'fmt ' chunk has {size} bytes, expected at least 16");
+                if (body + 16 > bytes.Length) throw new WavFormatException(path, $"bad header: the file ends inside the 'fmt ' chunk ({bytes.Length} bytes in all)");
                 int format = BinaryPrimitives.ReadUInt16LittleEndian(bytes[body..]);
                 channels = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 2)..]);
                 rate = BinaryPrimitives.ReadInt32LittleEndian(bytes[(body + 4)..]);

@@ -92,7 +92,7 @@ public sealed class TsvDataset
     public static List<Row> ReadList(string listPath)
     {
         ArgumentNullException.ThrowIfNull(listPath);
-        if (!File.Exists(listPath)) throw new DatasetException(listPath, 0, "the list file does not exist");
+        if (!File.Exists(listPath)) throw new DatasetException(listPath, 0, Directory.Exists(listPath) ? "the list file is a folder" : "the list file does not exist");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(listPath); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DatasetException(listPath, 0, e.Message, e); }
@@ -200,7 +200,7 @@ public sealed class TsvDataset
         foreach (var r in rows)
         {
             string full = Path.Combine(directory, r.RelativePath);
-            if (!File.Exists(full)) throw new DatasetException(listPath, r.Line, $"the audio file '{full}' does not exist");
+            if (!File.Exists(full)) throw new DatasetException(listPath, r.Line, Directory.Exists(full) ? $"the audio file '{full}' is a folder" : $"the audio file '{full}' does not exist");
         }
         var result = new AudioExample[rows.Count];
         for (int i = 0; i < rows.Count; i++)

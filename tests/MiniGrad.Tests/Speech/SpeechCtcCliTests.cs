@@ -204,6 +204,8 @@ public class SpeechCtcCliTests
         AssertUserError(Run("eval", "--checkpoint", last, "--data", d.Path, "--out", d["afile"]), "--out", "is an existing file");
         AssertUserError(Run("--data", d.Path, "--out", d["afile"], "--resume", last), "--out", "is an existing file");
         Assert.Equal("x", File.ReadAllText(d["afile"]));
+        AssertUserError(Train(d, Path.Combine(d["afile"], "sub"), "--steps", "1"), "--out", "cannot be made a folder");
+        AssertUserError(Run("eval", "--checkpoint", last, "--data", d.Path, "--out", Path.Combine(d["afile"], "sub")), "--out", "cannot be made a folder");
     }
 
     [Fact]

@@ -58,6 +58,12 @@ public class TsvDatasetTests
         Assert.Contains("missing.wav", e.Message);
         Assert.Contains("does not exist", e.Message);
         Assert.Equal((dir["test.tsv"], 2), (e.ListPath, e.Line));
+        // A folder where a file should be: named as such, not as missing.
+        Directory.CreateDirectory(dir["nope/missing.wav"]);
+        Assert.Contains("is a folder", Fails(dir).Message);
+        File.Delete(dir["test.tsv"]);
+        Directory.CreateDirectory(dir["test.tsv"]);
+        Assert.Contains("the list file is a folder", Fails(dir).Message);
     }
 
     [Fact]

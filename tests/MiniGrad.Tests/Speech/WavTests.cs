@@ -139,5 +139,10 @@ public class WavTests
         Assert.Contains("no 'data' chunk", Assert.Throws<WavFormatException>(() => Wav.Read(dir["nodata.wav"])).Message);
 
         Assert.Throws<FileNotFoundException>(() => Wav.Read(dir["missing.wav"]));
+        Directory.CreateDirectory(dir["folder.wav"]);
+        Assert.Contains("is a folder", Assert.Throws<FileNotFoundException>(() => Wav.Read(dir["folder.wav"])).Message);
+        // A header cut inside the 'fmt ' chunk: the file ends there (the chunk's own size is fine).
+        File.WriteAllBytes(dir["cut.wav"], Header(1, 16000, 16, 4)[..30]);
+        Assert.Contains("ends inside the 'fmt ' chunk", Assert.Throws<WavFormatException>(() => Wav.Read(dir["cut.wav"])).Message);
     }
 }
