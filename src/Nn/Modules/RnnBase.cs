@@ -119,8 +119,8 @@ public abstract class RnnBase : Module, ITensorModule
         Functional.CheckLike(name, nameof(input), input, cells[0].Wih);
         bool unbatched = input.Rank == 2;
         var x = unbatched ? input.Unsqueeze(1) : BatchFirst ? input.Transpose(0, 1) : input;
-        if (x.Size(0) == 0 || x.Size(1) == 0)
-            throw new ArgumentException($"{name}: input has shape {Shapes.Format(input.Shape)}; expected at least one time step and one sequence", nameof(input));
+        if (x.Size(0) == 0) // as PyTorch; an empty batch (N = 0) runs, to empty outputs
+            throw new ArgumentException($"{name}: input has shape {Shapes.Format(input.Shape)}; expected at least one time step", nameof(input));
         return (x, unbatched);
     }
 

@@ -56,7 +56,6 @@ public abstract class RnnCellBase : Module
         bool unbatched = x.Rank == 1;
         var xb = unbatched ? x.Unsqueeze(0) : x;
         int n = xb.Size(0);
-        if (n == 0) throw new ArgumentException($"{name}: input has shape {Shapes.Format(x.Shape)}; expected at least one sample", nameof(x));
         Tensor? h = null, c = null;
         if (state is not null)
         {

@@ -192,6 +192,41 @@ public class GruRnnModuleTests
         H.Throws<ArgumentException>(() => cell.Forward(Torch.Randn(2, 5)), "GruCell:", "input", "[2,5]", "input_size = 4");
         e = H.Throws<ArgumentException>(() => cell.Forward(Torch.Randn(2, 4), Torch.Zeros(3, 3)), "GruCell:", "h", "[3,3]", "[2,3]");
         Assert.Equal("h", e.ParamName);
-        H.Throws<ArgumentException>(() => new RnnCell(4, 3).Forward(Torch.Randn(0, 4)), "RnnCell:", "at least one sample");
+    }
+
+    // As PyTorch: a batch of no sequences runs, to empty outputs and states, and a backward through them gives zero
+    // gradients (a time axis of length 0 stays an error, as there).
+    [Theory]
+    [MemberData(nameof(TestDevices.All), MemberType = typeof(TestDevices))]
+    public void AnEmptyBatchGivesEmptyOutputsAndZeroGradients(string device)
+    {
+        var dev = Device.Parse(device);
+        foreach (var (m, dirs, nl) in new (Module, int, int)[] { (new Lstm(3, 4, 2, bidirectional: true), 2, 2), (new Gru(3, 4), 1, 1), (new Rnn(3, 4, 2, batchFirst: true), 1, 2) })
+        {
+            m.To(dev);
+            bool batchFirst = m is Rnn;
+            var x = Torch.Zeros(batchFirst ? [0, 5, 3] : [5, 0, 3]).To(dev).RequiresGrad_();
+            var (y, h) = m switch
+            {
+                Lstm l => l.Forward(x) is var r ? (r.Output, r.State.H) : default,
+                Gru g => g.Forward(x) is var r ? (r.Output, r.H) : default,
+                _ => ((Rnn)m).Forward(x) is var r ? (r.Output, r.H) : default,
+            };
+            Assert.Equal(batchFirst ? [0, 5, dirs * 4] : [5, 0, dirs * 4], y.Shape);
+            Assert.Equal([dirs * nl, 0, 4], h.Shape);
+            (y.Sum() + h.Sum()).Backward();
+            Assert.All(m.Parameters(), p => Assert.Equal(0.0, p.Grad!.Abs().Sum().To(Device.Cpu).Item<double>()));
+            Assert.Equal(x.Shape, x.Grad!.Shape);
+        }
+        var empty = Torch.Zeros([0, 3]).To(dev);
+        var gruCell = new GruCell(3, 4);
+        gruCell.To(dev);
+        Assert.Equal([0, 4], gruCell.Forward(empty).Shape);
+        var lstmCell = new LstmCell(3, 4);
+        lstmCell.To(dev);
+        Assert.Equal([0, 4], lstmCell.Forward(empty).H.Shape);
+        var lstm = new Lstm(3, 4);
+        lstm.To(dev);
+        Assert.Equal([5, 0, 4], lstm.Forward(Torch.Zeros([5, 0, 3]).To(dev), Array.Empty<int>()).Output.Shape);
     }
 }
