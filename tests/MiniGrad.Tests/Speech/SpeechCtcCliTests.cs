@@ -51,6 +51,14 @@ public class SpeechCtcCliTests
     static (int Code, string Error) Train(TempDir d, string outDir, params string[] more) =>
         Run([.. new[] { "--data", d.Path, "--out", outDir }, .. Tiny, .. more]);
 
+    /// <summary>Trains the tiny model for a few steps into outDir; returns its last.safetensors.</summary>
+    static string Trained(TempDir d, string outDir, int steps)
+    {
+        var r = Train(d, outDir, "--steps", steps.ToString(CultureInfo.InvariantCulture));
+        Assert.True(r.Code == 0, r.Error);
+        return Path.Combine(outDir, "last.safetensors");
+    }
+
     static IReadOnlyDictionary<string, string> Meta(string path) => SafeTensors.ReadHeader(path).Metadata;
 
     /// <summary>A copy of a checkpoint with one metadata value changed (or removed when value is null).</summary>
@@ -134,9 +142,7 @@ public class SpeechCtcCliTests
     public void EmptyWavsUnalignableDataAndATestOnlyFolder()
     {
         using var d = Corpus();
-        string outDir = d["out"];
-        Assert.Equal(0, Train(d, outDir, "--steps", "1").Code);
-        string last = Path.Combine(outDir, "last.safetensors");
+        string last = Trained(d, d["out"], 1);
         Wav.Write(d["empty.wav"], [], 16000);
         AssertUserError(Run("transcribe", "--checkpoint", last, d["empty.wav"]), "empty.wav", "no samples");
 
@@ -167,8 +173,7 @@ public class SpeechCtcCliTests
     {
         using var d = Corpus();
         string outDir = d["out"];
-        Assert.Equal(0, Train(d, outDir, "--steps", "2").Code);
-        string last = Path.Combine(outDir, "last.safetensors");
+        string last = Trained(d, outDir, 2);
 
         // A plain Checkpoint.Save file: no model metadata.
         string plain = d["plain.safetensors"];
