@@ -16,7 +16,7 @@ public static partial class Functional
             throw new ArgumentException($"Linear: bias has shape {Shapes.Format(bias.Shape)}, expected [{outF}]", nameof(bias));
         CheckLike("Linear", "input", input, weight);
         // Fold the leading dims into rows: one GEMM forward, and one GEMM per gradient in the backward.
-        var y = MatMulFn.Apply(input.Reshape(-1, inF), weight, false, true);
+        var y = MatMulFn.Apply(input.Reshape(Shapes.Numel(input.Shape[..^1]), inF), weight, false, true); // rows given, not -1: in_features may be 0
         if (bias is not null) y += bias;
         return y.Reshape([.. input.Shape[..^1], outF]);
     }

@@ -201,13 +201,17 @@ sealed class PowFn : Function
         return Record(raw, () => { var f = new PowFn(); f.Save(a.Detach(), b.Detach(), new Tensor(raw)); return f; }, a, b);
     }
     // d(a^b)/da = b * a^(b-1) (0 where b == 0, so 0^0 gives 0 and not 0 * inf); d(a^b)/db = a^b * log(a) (0 where
-    // a == 0): both masked as PyTorch masks them.
+    // a == 0 and b >= 0; at a == 0 with b < 0 it is inf * -inf): both masked as PyTorch masks them.
     protected internal override Tensor?[] Backward(Tensor g)
     {
         Tensor a = Saved(0), b = Saved(1), y = Saved(2);
         Tensor? ga = null, gb = null;
         if (NeedsInputGrad(0)) ga = Torch.Where(b.Eq(0.0), Torch.ZerosLike(b), g * b * a.Pow(b - 1.0)).SumTo(a.Raw.Shape);
-        if (NeedsInputGrad(1)) gb = (g * y * Torch.Where(a.Eq(0.0), Torch.ZerosLike(a), a.Log())).SumTo(b.Raw.Shape);
+        if (NeedsInputGrad(1))
+        {
+            var t = y * a.Log();
+            gb = (g * Torch.Where(a.Eq(0.0), Torch.Where(b.Ge(0.0), Torch.ZerosLike(t), t), t)).SumTo(b.Raw.Shape);
+        }
         return [ga, gb];
     }
 }

@@ -37,7 +37,8 @@ public sealed partial class CpuBackend
             case UnaryOp.Sigmoid: SimdMath.Sigmoid(x, d); break;
             case UnaryOp.Relu: TP.Max(x, T.Zero, d); break;
             case UnaryOp.Square: TP.Multiply(x, x, d); break;
-            case UnaryOp.Sign: for (int i = 0; i < x.Length; i++) d[i] = T.IsNaN(x[i]) ? x[i] : T.CreateTruncating(T.Sign(x[i])); break;
+            // PyTorch's (0 < x) - (x < 0): 0 at NaN (so Abs's gradient there is 0 too).
+            case UnaryOp.Sign: for (int i = 0; i < x.Length; i++) d[i] = T.IsNaN(x[i]) ? T.Zero : T.CreateTruncating(T.Sign(x[i])); break;
         }
     }
 

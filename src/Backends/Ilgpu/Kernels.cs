@@ -97,7 +97,7 @@ internal static class K
             UKind.Tanh => o.Tanh(v),
             UKind.Sigmoid => Sigmoid<T, O>(v),
             UKind.Relu => o.Max(v, o.Zero()),
-            UKind.Sign => o.IsNaN(v) ? v : o.Lt(o.Zero(), v) ? o.FromLong(1) : o.Lt(v, o.Zero()) ? o.FromLong(-1) : o.Zero(),
+            UKind.Sign => o.Lt(o.Zero(), v) ? o.FromLong(1) : o.Lt(v, o.Zero()) ? o.FromLong(-1) : o.Zero(), // 0 at NaN, as PyTorch
             _ => o.Mul(v, v),
         };
     }

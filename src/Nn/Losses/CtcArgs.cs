@@ -21,6 +21,8 @@ static class CtcArgs
             throw new ArgumentException($"{Op}: log_probs must be Float32 or Float64, but dtype is {logProbs.DType}", nameof(logProbs));
         bool unbatched = logProbs.Rank == 2;
         int T = logProbs.Size(0), N = unbatched ? 1 : logProbs.Size(1), C = logProbs.Size(-1);
+        if (logProbs.Numel == 0) // as PyTorch: no frames, no sequences or no classes
+            throw new ArgumentException($"{Op}: log_probs has shape {Shapes.Format(logProbs.Shape)}; expected a non-empty tensor (T, N, C >= 1)", nameof(logProbs));
         if (blank < 0 || blank >= C)
             throw new ArgumentOutOfRangeException(nameof(blank), blank, $"{Op}: blank = {blank} must be in [0, C) = [0, {C})");
 

@@ -49,7 +49,9 @@ public abstract class LrScheduler
     public void Step()
     {
         if (LastEpoch == int.MaxValue) throw new InvalidOperationException($"{GetType().Name}: the epoch counter is at its maximum ({int.MaxValue})");
-        double lr = Chained(LastEpoch + 1, Optimizer.Lr, resumed: !stepped && LastEpoch >= 0);
+        // The schedules never go below zero but by rounding (PyTorch's chained cosine from a base rate of 0 reaches
+        // -7e-18): that is 0, not a negative rate for the optimizer to refuse.
+        double lr = Math.Max(0, Chained(LastEpoch + 1, Optimizer.Lr, resumed: !stepped && LastEpoch >= 0));
         Optimizer.Lr = lr;
         LastEpoch++;
         LastLr = lr;

@@ -28,6 +28,9 @@ public class CtcLossTests
         Assert.Contains("target_lengths must be integral", Error(() => Functional.CtcLoss(lp, tg, il, tl.To(DType.Float64))));
         Assert.Contains("targets must be Int32 or Int64", Error(() => Functional.CtcLoss(lp, tg.To(DType.Float32), il, tl)));
         Assert.Contains("log_probs must be 3-D (T, N, C) or 2-D", Error(() => Functional.CtcLoss(lp.Reshape(-1), tg, il, tl)));
+        // An empty batch (PyTorch: "log_probs tensor must not be empty"), padded or concatenated targets.
+        Assert.Contains("expected a non-empty tensor", Error(() => Functional.CtcLoss(Torch.Randn([4, 0, 3]), Torch.Zeros([0, 1], DType.Int64), Array.Empty<int>(), Array.Empty<int>())));
+        Assert.Contains("expected a non-empty tensor", Error(() => Functional.CtcLoss(Torch.Randn([4, 0, 3]), Torch.Zeros([0], DType.Int64), Array.Empty<int>(), Array.Empty<int>())));
         Assert.Contains("log_probs must be 3-D (T, N, C) or 2-D", Error(() => Functional.CtcLoss(lp.Unsqueeze(0), tg, il, tl)));
         Assert.Contains("log_probs must be Float32 or Float64", Error(() => Functional.CtcLoss(lp.To(DType.Int32), tg, il, tl)));
         Assert.Contains("input_lengths must have 4 entries", Error(() => Functional.CtcLoss(lp, tg, L(50, 50, 50), tl)));

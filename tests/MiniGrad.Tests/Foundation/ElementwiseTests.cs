@@ -126,6 +126,36 @@ public class ElementwiseTests
         a.Pow(b).Sum().Backward();
         H.Close([0, 0, 0, 6], a.Grad!);
         H.Close([0, 0, Math.Log(2), 9 * Math.Log(3)], b.Grad!);
+        // The exponent's gradient at a zero base is masked only where the exponent is >= 0; below, it is inf * -inf.
+        var z = H.D([0, -0.0, 0], 3).To(d).RequiresGrad_();
+        var e = H.D([-1, -1, 0.5], 3).To(d).RequiresGrad_();
+        z.Pow(e).Sum().Backward();
+        Assert.Equal([double.NegativeInfinity, double.PositiveInfinity, 0], e.Grad!.Arr());
+    }
+
+    // PyTorch's sign is (0 < x) - (x < 0): 0 at NaN, and so is Abs's gradient there; empty float64 tensors run the
+    // TensorPrimitives-backed ops (which refuse empty spans) to empty results.
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void SignAtNaNIsZeroAndEmptyTensorsMapToEmpty(string device)
+    {
+        var d = Device.Parse(device);
+        var x = H.D([double.NaN, -2, 0, 3], 4).To(d).RequiresGrad_();
+        Assert.Equal([0, -1, 0, 1], x.Sign().Arr());
+        x.Abs().Sum().Backward();
+        Assert.Equal([0, -1, 0, 1], x.Grad!.Arr());
+        foreach (var dtype in new[] { DType.Float64, DType.Float32 })
+        {
+            var empty = Torch.Zeros([2, 0], dtype).To(d).RequiresGrad_();
+            foreach (var f in new Func<Tensor, Tensor>[] { t => t.Sigmoid(), t => t.Tanh(), t => t.Exp(), t => t.Log() })
+            {
+                var y = f(empty);
+                Assert.Equal([2, 0], y.Shape);
+                y.Sum().Backward();
+                Assert.Equal([2, 0], empty.Grad!.Shape);
+                empty.Grad = null;
+            }
+        }
     }
 
     [Theory]

@@ -34,6 +34,10 @@ public class LayerTests
         // Each row equals the 1-D form applied to it.
         H.Close(lin.Forward(x.Select(0, 1).Select(0, 1)).Arr(), y.Select(0, 1).Select(0, 1), 1e-12);
         Assert.Equal([5], lin.Forward(H.Rnd(3, 4)).Shape);
+        // in_features = 0: the bias alone, as torch.nn.functional.linear gives (an empty sum is 0).
+        var empty = Functional.Linear(Torch.Zeros([2, 0], DType.Float64), Torch.Zeros([3, 0], DType.Float64), Torch.Ones([3], DType.Float64));
+        Assert.Equal([2, 3], empty.Shape);
+        Assert.Equal(Enumerable.Repeat(1.0, 6), empty.Arr());
     }
 
     [Fact]

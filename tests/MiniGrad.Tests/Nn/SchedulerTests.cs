@@ -66,6 +66,22 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void CosineAnnealingFromABaseRateOfZeroNeverGoesNegative()
+    {
+        // PyTorch's chained cosine from lr 0 up to etaMin 0.05 reaches -6.9e-18 at the fourth step (rounding): that is 0
+        // here, not a negative rate for the optimizer to refuse; the steps before are PyTorch's.
+        var p = new Parameter(Torch.Zeros([1], DType.Float64));
+        var o = new Sgd([p], 0.0);
+        var sc = new CosineAnnealingLr(o, tMax: 2, etaMin: 0.05);
+        var lrs = new List<double>();
+        for (int i = 0; i < 6; i++) { sc.Step(); lrs.Add(o.Lr); }
+        Assert.Equal(0.025, lrs[0], 15);
+        Assert.Equal(0.05, lrs[1], 15);
+        Assert.Equal(0.0, lrs[3]);
+        Assert.All(lrs, lr => Assert.True(lr >= 0));
+    }
+
+    [Fact]
     public void CosineAnnealingDefaultsToZeroMinimum()
     {
         var opt = NewSgd(2.0);

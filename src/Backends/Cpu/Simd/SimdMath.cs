@@ -256,28 +256,28 @@ internal static unsafe class SimdMath
     public static void Exp<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float)) Map<T, ExpOp>(x, y);
-        else { CheckLengths(x.Length, y.Length); TP.Exp(x, y); }
+        else if (x.Length > 0) { CheckLengths(x.Length, y.Length); TP.Exp(x, y); } // TensorPrimitives refuses empty spans
     }
 
     /// <summary>y = 1 / (1 + exp(-x)) elementwise; x and y may be the same span.</summary>
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float)) Map<T, SigmoidOp>(x, y);
-        else { CheckLengths(x.Length, y.Length); TP.Sigmoid(x, y); }
+        else if (x.Length > 0) { CheckLengths(x.Length, y.Length); TP.Sigmoid(x, y); } // TensorPrimitives refuses empty spans
     }
 
     /// <summary>y = tanh(x) elementwise; x and y may be the same span.</summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float)) Map<T, TanhOp>(x, y);
-        else { CheckLengths(x.Length, y.Length); TP.Tanh(x, y); }
+        else if (x.Length > 0) { CheckLengths(x.Length, y.Length); TP.Tanh(x, y); } // TensorPrimitives refuses empty spans
     }
 
     /// <summary>y = log(x) elementwise; x and y may be the same span.</summary>
     public static void Log<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float)) Map<T, LogOp>(x, y);
-        else { CheckLengths(x.Length, y.Length); TP.Log(x, y); }
+        else if (x.Length > 0) { CheckLengths(x.Length, y.Length); TP.Log(x, y); } // TensorPrimitives refuses empty spans
     }
 
     static void CheckLengths(int x, int y)
