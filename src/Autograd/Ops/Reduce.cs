@@ -81,7 +81,7 @@ sealed class SumFn(int[] inShape, int[] keptShape) : Function
 {
     public static Tensor Apply(Tensor x, int[] dims, bool keepDim)
     {
-        if (x.DType == DType.Bool) x = x.To(DType.Int64); // PyTorch counts: a Bool tensor sums to Int64
+        if (x.DType is DType.Bool or DType.Int32) x = x.To(DType.Int64); // PyTorch: a Bool or integer tensor sums to Int64
         var raw = x.ReduceRaw(ReduceOp.Sum, dims);
         var kept = x.KeptShape(dims);
         if (!keepDim) raw = raw.Reshape(x.DroppedShape(dims));

@@ -247,6 +247,11 @@ public class ReductionTests
         Assert.Equal(4L, m.Sum().Item<long>());
         Assert.Equal(new long[] { 2, 0, 2 }, m.Sum(0).ToArray<long>());
         Assert.Equal(new long[] { 2, 2 }, m.Sum([1]).ToArray<long>());
+        // So does an Int32 tensor (PyTorch promotes integer sums to Int64: no overflow at 2^31).
+        var big = Torch.Tensor(new[] { int.MaxValue, int.MaxValue, 1 }, 3).To(Device.Parse(device));
+        Assert.Equal(DType.Int64, big.Sum().DType);
+        Assert.Equal(2L * int.MaxValue + 1, big.Sum().Item<long>());
+        Assert.Equal(DType.Int64, big.Sum(0, keepDim: true).DType);
     }
 
     // PyTorch's sum, mean, amax and amin with dim=[] reduce over every dim.
