@@ -155,6 +155,8 @@ public sealed class AutogradContext
             throw new InvalidOperationException($"{fn.Name}: MarkNonDifferentiable was given a tensor that Forward did not return; pass it the output tensor itself");
     }
 
+    internal bool IsSaved(Tensor t) => saved.Any(s => ReferenceEquals(s, t));
+
     internal void Release()
     {
         foreach (var t in saved) t.Dispose();
@@ -205,7 +207,9 @@ sealed class CustomFn : Function
                 throw new InvalidOperationException(
                     $"{Name}: Backward returned an invalid gradient for input {k}: got shape {Shapes.Format(gk.Raw.Shape)}, {gk.DType} on {gk.Device}; " +
                     $"expected shape {Shapes.Format(shape)}, {dtype} on {device}, like the input{Hint(gk, shape, dtype, device)}");
-            result[k] = gk;
+            // A handle of its own on the gradient's storage: Backward may return one of its saved tensors, which Release
+            // disposes right after this node, while the gradient still waits for the nodes below.
+            result[k] = ctx.IsSaved(gk) ? new Tensor(gk.Raw) : gk;
         }
         return result;
     }

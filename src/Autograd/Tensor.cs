@@ -96,8 +96,20 @@ public partial class Tensor : IDisposable
     public Function? GradFn { get; private set; }
     /// <summary>True for tensors created by the user rather than by a recorded op.</summary>
     public bool IsLeaf => GradFn is null;
-    /// <summary>The accumulated gradient of a leaf after Backward().</summary>
-    public Tensor? Grad { get; set; }
+    /// <summary>The accumulated gradient of a leaf after Backward(). One assigned must be like the tensor (shape, dtype,
+    /// device), as PyTorch checks: a mismatch would fail later, in another op, or silently broadcast.</summary>
+    public Tensor? Grad
+    {
+        get => grad;
+        set
+        {
+            if (value is not null && (!Shapes.Equal(value.Raw.Shape, Raw.Shape) || value.DType != DType || value.Device != Device))
+                throw new ArgumentException($"Grad: the assigned gradient has shape {Shapes.Format(value.Raw.Shape)}, {value.DType} on {value.Device}; " +
+                    $"expected shape {Shapes.Format(Raw.Shape)}, {DType} on {Device}, like the tensor", nameof(value));
+            grad = value;
+        }
+    }
+    Tensor? grad;
 
     /// <summary>Whether ops on this tensor are recorded for Backward().</summary>
     public bool RequiresGrad

@@ -37,7 +37,7 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var named = module.NamedParameters().ToList();
+        var named = module.NamedParameters(true, removeDuplicate: false).ToList();
         var state = StateOf(module);
         foreach (var (name, _) in state)
             if (IsReserved(name))
@@ -89,7 +89,7 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var named = module.NamedParameters().ToList();
+        var named = module.NamedParameters(true, removeDuplicate: false).ToList();
         var targets = StateOf(module);
         foreach (var (name, _) in targets)
             if (IsReserved(name))
@@ -129,7 +129,7 @@ public static class Checkpoint
 
     /// <summary>What a checkpoint holds of a module: its parameters, then its buffers (PyTorch's state_dict).</summary>
     static List<(string Name, Tensor Tensor)> StateOf(Module module) =>
-        module.NamedParameters().Select(p => (p.Name, (Tensor)p.Parameter)).Concat(module.NamedBuffers()).ToList();
+        module.NamedParameters(true, removeDuplicate: false).Select(p => (p.Name, (Tensor)p.Parameter)).Concat(module.NamedBuffers(true, removeDuplicate: false)).ToList();
 
     static Dictionary<Parameter, string> NamesOf(List<(string Name, Parameter Parameter)> named)
     {

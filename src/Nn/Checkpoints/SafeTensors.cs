@@ -471,6 +471,8 @@ static class AtomicFile
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no parent folder", nameof(path));
+        if (!Directory.Exists(dir)) // named here, not as the temporary file below
+            throw new DirectoryNotFoundException($"cannot save '{path}': the folder '{dir}' does not exist");
         RemoveLeftovers(dir, Path.GetFileName(full));
         string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try

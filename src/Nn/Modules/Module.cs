@@ -48,6 +48,9 @@ public abstract partial class Module
     {
         ArgumentNullException.ThrowIfNull(module);
         CheckName(name);
+        // A module inside itself would make every walk over the tree endless.
+        if (module.NamedModules().Any(m => ReferenceEquals(m.Module, this)))
+            throw new ArgumentException($"Module: '{name}' ({module.GetType().Name}) is or contains this {GetType().Name}; a module cannot be its own descendant", nameof(module));
         children.Add((name, module));
         return module;
     }
@@ -60,39 +63,46 @@ public abstract partial class Module
             throw new ArgumentException($"Module: '{name}' is already registered in {GetType().Name}", nameof(name));
     }
 
-    /// <summary>Parameters with dotted names in registration order, children after own parameters (e.g. "0.weight").</summary>
-    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters(bool recurse = true)
-    {
-        foreach (var (n, p) in parameters) if (p is not null) yield return (n, p);
-        if (!recurse) yield break;
-        foreach (var (cn, c) in children)
-            foreach (var (n, p) in c.NamedParameters()) yield return ($"{cn}.{n}", p);
-    }
+    /// <summary>Parameters with dotted names in registration order, children after own parameters (e.g. "0.weight"); a
+    /// parameter shared by several modules (tied weights) comes once, under its first name, as in PyTorch, unless
+    /// <paramref name="removeDuplicate"/> is false: then under every name it has (what a checkpoint stores, as
+    /// PyTorch's state_dict).</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters(bool recurse = true, bool removeDuplicate = true) =>
+        Members(recurse, removeDuplicate, m => m.parameters.Where(p => p.Value is not null).Select(p => (p.Name, p.Value!)));
 
-    /// <summary>Buffers with dotted names (own first, then children's, as NamedParameters), e.g. "1.running_mean".</summary>
-    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers(bool recurse = true)
+    /// <summary>Buffers with dotted names (own first, then children's, as NamedParameters), e.g. "1.running_mean"; a
+    /// shared buffer comes once unless <paramref name="removeDuplicate"/> is false.</summary>
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers(bool recurse = true, bool removeDuplicate = true) =>
+        Members(recurse, removeDuplicate, m => m.buffers.Where(b => b.Value is not null).Select(b => (b.Name, b.Value!)));
+
+    /// <summary>The members of this module (and, with recurse, of every descendant, in NamedModules' order) with dotted names.</summary>
+    IEnumerable<(string Name, T Member)> Members<T>(bool recurse, bool removeDuplicate, Func<Module, IEnumerable<(string Name, T Member)>> own) where T : class
     {
-        foreach (var (n, b) in buffers) if (b is not null) yield return (n, b);
-        if (!recurse) yield break;
-        foreach (var (cn, c) in children)
-            foreach (var (n, b) in c.NamedBuffers()) yield return ($"{cn}.{n}", b);
+        var seen = removeDuplicate ? new HashSet<T>(ReferenceEqualityComparer.Instance) : null;
+        foreach (var (prefix, m) in recurse ? Walk("", removeDuplicate ? new HashSet<Module>(ReferenceEqualityComparer.Instance) : null) : [("", this)])
+            foreach (var (n, member) in own(m))
+                if (seen?.Add(member) ?? true) yield return (prefix.Length == 0 ? n : $"{prefix}.{n}", member);
     }
 
     /// <summary>All buffers.</summary>
     public IEnumerable<Tensor> Buffers(bool recurse = true) => NamedBuffers(recurse).Select(x => x.Buffer);
 
-    /// <summary>All parameters.</summary>
+    /// <summary>All parameters, each once (a shared one too).</summary>
     public IEnumerable<Parameter> Parameters(bool recurse = true) => NamedParameters(recurse).Select(x => x.Parameter);
 
     /// <summary>Direct children with their names.</summary>
     public IEnumerable<(string Name, Module Module)> NamedChildren() => children;
 
-    /// <summary>This module and every descendant, with dotted names ("" for this one).</summary>
-    public IEnumerable<(string Name, Module Module)> NamedModules()
+    /// <summary>This module and every descendant, with dotted names ("" for this one); a module that appears more than
+    /// once (shared) comes once, under its first name, as in PyTorch.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedModules() => Walk("", new HashSet<Module>(ReferenceEqualityComparer.Instance));
+
+    IEnumerable<(string Name, Module Module)> Walk(string prefix, HashSet<Module>? memo)
     {
-        yield return ("", this);
+        if (memo is not null && !memo.Add(this)) yield break;
+        yield return (prefix, this);
         foreach (var (cn, c) in children)
-            foreach (var (n, m) in c.NamedModules()) yield return (n.Length == 0 ? cn : $"{cn}.{n}", m);
+            foreach (var x in c.Walk(prefix.Length == 0 ? cn : $"{prefix}.{cn}", memo)) yield return x;
     }
 
     /// <summary>Clears every parameter's gradient (set to null and disposed, see Tensor.ZeroGrad).</summary>

@@ -289,6 +289,18 @@ public class AutogradFunctionTests
     }
 
     [Fact]
+    public void BackwardMayReturnASavedTensorBelowAnotherNode()
+    {
+        // A fused loss computes its gradient in Forward and returns the saved tensor from Backward (g is 1 here). Its
+        // saved tensors are freed right after the node, while that gradient still flows down to x * 2 below.
+        var preGrad = new Lambda("PreGradLoss", (ctx, i) => { ctx.SaveForBackward(i[0] * 2); return (i[0] * i[0]).Sum(); },
+            (ctx, g) => [ctx.SavedTensors[0]]);
+        var x = Torch.Tensor(new[] { 1.0, 2 }).RequiresGrad_();
+        preGrad.Apply(x * 2).Backward();
+        H.Close([8, 16], x.Grad!);
+    }
+
+    [Fact]
     public void NonDifferentiableOutputsLeaveTheGraph()
     {
         var x = Torch.Tensor(new[] { 1.0, -2.0 }).RequiresGrad_();

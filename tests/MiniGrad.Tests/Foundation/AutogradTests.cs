@@ -46,6 +46,14 @@ public class AutogradTests
         Assert.Null(x.Grad);
         (x * 3.0).Sum().Backward();
         H.Close([3, 3, 3], x.Grad!);
+        // An assigned gradient must be like the tensor (PyTorch: "assigned grad has data of a different size").
+        var grad = x.Grad;
+        H.Throws<ArgumentException>(() => x.Grad = Torch.Ones(5).To(DType.Float64), "Grad:", "[5]", "expected shape [3]");
+        H.Throws<ArgumentException>(() => x.Grad = Torch.Ones([1], DType.Float64), "Grad:", "[1]");
+        H.Throws<ArgumentException>(() => x.Grad = Torch.Ones(3), "Grad:", "Float32", "Float64");
+        Assert.Same(grad, x.Grad);
+        x.Grad = Torch.Ones([3], DType.Float64);
+        x.Grad = null;
     }
 
     [Fact]

@@ -130,6 +130,15 @@ public sealed class CheckpointTests : IDisposable
     // ---- round trips ----
 
     [Fact]
+    public void SavingIntoAMissingFolderNamesTheTarget()
+    {
+        string target = Path.Combine(Path.GetTempPath(), $"minigrad-no-such-{Guid.NewGuid():N}", "x.safetensors");
+        var e = Assert.Throws<DirectoryNotFoundException>(() => Checkpoint.Save(new Linear(2, 2), target));
+        Assert.Contains(target, e.Message);
+        Assert.DoesNotContain(".tmp", e.Message);
+    }
+
+    [Fact]
     public void RoundTripRestoresValuesIntoTheSameParameterObjects()
     {
         var a = new TinyNet(1);

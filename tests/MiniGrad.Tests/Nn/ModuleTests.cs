@@ -25,6 +25,33 @@ public class ModuleTests
     }
 
     [Fact]
+    public void TiedWeightsComeOnceAndAModuleCannotContainItself()
+    {
+        // As PyTorch: a module used twice (tied weights) gives its parameters once, so an optimizer takes them; a
+        // checkpoint still stores them under both names, as state_dict does.
+        var lin = new Linear(2, 2, generator: new Generator(1));
+        var m = new Sequential(lin, new Relu(), lin);
+        Assert.Equal(["0.weight", "0.bias"], m.NamedParameters().Select(p => p.Name));
+        Assert.Equal(["0.weight", "0.bias", "2.weight", "2.bias"], m.NamedParameters(removeDuplicate: false).Select(p => p.Name));
+        Assert.Equal(["", "0", "1"], m.NamedModules().Select(x => x.Name));
+        var opt = new Sgd(m.Parameters(), 0.1);
+        m.Forward(Torch.Ones(3, 2)).Sum().Backward();
+        opt.Step();
+        using var dir = new MiniGrad.Tests.Speech.TempDir();
+        Checkpoint.Save(m, dir["tied.safetensors"]);
+        Assert.Equal(4, SafeTensors.ReadHeader(dir["tied.safetensors"]).Entries.Count);
+        var copy = new Sequential(new Linear(2, 2), new Relu(), new Linear(2, 2));
+        Checkpoint.Load(copy, dir["tied.safetensors"]);
+        H.Close(lin.Weight.Arr(), ((Linear)copy[2]).Weight);
+        // A module inside itself would make every walk over the tree endless.
+        var s = new Sequential(new Linear(2, 2));
+        H.Throws<ArgumentException>(() => s.Add(s), "cannot be its own descendant");
+        var outer = new Sequential(s);
+        H.Throws<ArgumentException>(() => s.Add(outer), "is or contains this");
+        Assert.Equal(1, s.Count);
+    }
+
+    [Fact]
     public void SequentialForwardBackwardAndZeroGrad()
     {
         var m = Model();
