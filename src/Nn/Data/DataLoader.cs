@@ -35,8 +35,8 @@ public sealed class DataLoader<T, TBatch> : IEnumerable<TBatch>
 
     /// <summary>
     /// Batches of <paramref name="batchSize"/> items in order, or in a fresh random order every epoch with
-    /// <paramref name="shuffle"/> (drawn from <paramref name="generator"/>, or from a generator seeded from
-    /// <see cref="Torch.DefaultGenerator"/>); <paramref name="dropLast"/> drops a final short batch;
+    /// <paramref name="shuffle"/> (drawn from <paramref name="generator"/>, or from one seeded from
+    /// <see cref="Torch.DefaultGenerator"/> at each epoch's start); <paramref name="dropLast"/> drops a final short batch;
     /// <paramref name="prefetch"/> batches are prepared ahead on a background thread (0: on the consumer's thread).
     /// </summary>
     public DataLoader(Dataset<T> dataset, Func<T[], TBatch> collate, int batchSize = 1, bool shuffle = false, bool dropLast = false,
@@ -153,10 +153,15 @@ public sealed class DataLoader<T, TBatch> : IEnumerable<TBatch>
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var queue = new BlockingCollection<(TBatch Batch, Exception? Error)>(Prefetch);
+        // The worker's Torch.DefaultGenerator (one per thread) is seeded from the consumer's, once per epoch, as PyTorch
+        // seeds its workers: a dataset that draws random numbers (augmentation) differs from epoch to epoch, and
+        // Torch.ManualSeed fixes it.
+        long seed = (long)Torch.DefaultGenerator.NextUInt64();
         var worker = new Thread(() =>
         {
             try
             {
+                Torch.ManualSeed(seed);
                 for (int b = start; b < batches.Length && !stop.IsCancellationRequested; b++)
                 {
                     (TBatch, Exception?) result;

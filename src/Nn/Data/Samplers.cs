@@ -38,8 +38,6 @@ public abstract class Sampler : IEnumerable<int>
         }
     }
 
-    /// <summary>The generator a sampler uses when none is given: seeded from <see cref="Torch.DefaultGenerator"/> (so Torch.ManualSeed fixes it), as PyTorch does.</summary>
-    internal static Generator DefaultGenerator() => new((long)Torch.DefaultGenerator.NextUInt64());
 
     internal static void CheckCount(string owner, int count)
     {
@@ -72,22 +70,32 @@ public sealed class RandomSampler : Sampler
 {
     readonly int count;
 
-    /// <summary>A sampler over <paramref name="count"/> items; without a generator, one seeded from <see cref="Torch.DefaultGenerator"/>.</summary>
+    /// <summary>A sampler over <paramref name="count"/> items; without a generator, one of its own, seeded from
+    /// <see cref="Torch.DefaultGenerator"/> at the start of every epoch (as PyTorch's RandomSampler does), so that
+    /// Torch.ManualSeed before the loop fixes the order even for a sampler made earlier.</summary>
     public RandomSampler(int count, Generator? generator = null)
     {
         CheckCount(nameof(RandomSampler), count);
         this.count = count;
-        Generator = generator ?? DefaultGenerator();
+        owned = generator is null;
+        Generator = generator ?? new Generator(0); // its own: seeded at each epoch's start
     }
 
-    /// <summary>The stream each epoch's permutation is drawn from; reseed it (ManualSeed) to replay an epoch.</summary>
+    readonly bool owned;
+
+    /// <summary>The stream each epoch's permutation is drawn from; a given one can be reseeded (ManualSeed) to replay an
+    /// epoch (the sampler's own is reseeded from Torch.DefaultGenerator every epoch).</summary>
     public Generator Generator { get; }
 
     /// <inheritdoc/>
     public override int Count => count;
 
     /// <summary>One epoch: the permutation is drawn when enumeration starts.</summary>
-    public override IEnumerator<int> GetEnumerator() => ((IEnumerable<int>)Randperm(count, Generator)).GetEnumerator();
+    public override IEnumerator<int> GetEnumerator()
+    {
+        if (owned) Generator.ManualSeed((long)Torch.DefaultGenerator.NextUInt64());
+        return ((IEnumerable<int>)Randperm(count, Generator)).GetEnumerator();
+    }
 }
 
 /// <summary>
@@ -166,8 +174,11 @@ public sealed class BucketBatchSampler : IBatchSampler
         Shuffle = shuffle;
         BucketBatches = bucketBatches;
         DropLast = dropLast;
-        Generator = shuffle ? generator ?? Sampler.DefaultGenerator() : generator;
+        owned = shuffle && generator is null;
+        Generator = shuffle ? generator ?? new Generator(0) : generator; // its own: seeded at each epoch's start
     }
+
+    readonly bool owned; // the generator is the sampler's own: reseeded from Torch.DefaultGenerator every epoch, as RandomSampler's
 
     /// <summary>Items per batch.</summary>
     public int BatchSize { get; }
@@ -177,7 +188,8 @@ public sealed class BucketBatchSampler : IBatchSampler
     public int BucketBatches { get; }
     /// <summary>Whether batches shorter than BatchSize are dropped.</summary>
     public bool DropLast { get; }
-    /// <summary>The stream each shuffled epoch is drawn from (null without shuffle and no generator given); reseed it (ManualSeed) to replay an epoch.</summary>
+    /// <summary>The stream each shuffled epoch is drawn from (null without shuffle and no generator given); a given one
+    /// can be reseeded (ManualSeed) to replay an epoch, the sampler's own is reseeded from Torch.DefaultGenerator every epoch.</summary>
     public Generator? Generator { get; }
 
     /// <inheritdoc/>
@@ -191,6 +203,7 @@ public sealed class BucketBatchSampler : IBatchSampler
     int[][] Epoch()
     {
         int n = lengths.Length;
+        if (owned) Generator!.ManualSeed((long)Torch.DefaultGenerator.NextUInt64());
         var order = Shuffle ? Sampler.Randperm(n, Generator!) : Enumerable.Range(0, n).ToArray();
         int window = Shuffle ? (int)Math.Min((long)BatchSize * BucketBatches, int.MaxValue) : Math.Max(n, 1);
         var batches = new List<int[]>(Count);

@@ -105,6 +105,15 @@ public class DataLoaderTests
         var d1 = Flat(Loader(50, 4, shuffle: true));
         Torch.ManualSeed(5);
         Assert.Equal(d1, Flat(Loader(50, 4, shuffle: true)));
+        // ... also for a loader made before the seed is set (PyTorch seeds its sampler at each epoch's start).
+        var early = Loader(50, 4, shuffle: true);
+        var buckets = new BucketBatchSampler(Enumerable.Range(0, 50).ToArray(), 4);
+        Torch.ManualSeed(5);
+        Assert.Equal(d1, Flat(early));
+        Torch.ManualSeed(6);
+        var bucketEpoch = buckets.SelectMany(x => x).ToArray();
+        Torch.ManualSeed(6);
+        Assert.Equal(bucketEpoch, buckets.SelectMany(x => x).ToArray());
 
         static int[] Flat(DataLoader<int, int[]> l) => l.SelectMany(x => x).ToArray();
     }
@@ -295,6 +304,34 @@ public class DataLoaderTests
         Assert.Equal(new[] { 2, 2, 2, 2 }, d.Data.Shape);
         Assert.Equal(DType.Float64, d.Data.DType);
         Assert.Equal(12.0, d.Data.Sum().Item<double>()); // 8 + 4 ones, the rest zero padding
+
+        // A padding value an integer tensor cannot hold, and inputs whose gradient the copy would lose, are errors.
+        Assert.Contains("cannot be stored in Int64", Assert.Throws<ArgumentOutOfRangeException>(() => Collate.PadSequences(ids, paddingValue: 1.5)).Message);
+        var ints = new[] { Torch.Tensor(new[] { 1, 2 }, 2) };
+        Assert.Contains("cannot be stored in Int32", Assert.Throws<ArgumentOutOfRangeException>(() => Collate.PadSequences(ints, paddingValue: 1e20)).Message);
+        var e = Assert.Throws<ArgumentException>(() => Collate.PadSequences([Torch.Ones([2, 2]), Torch.Ones([1, 2], requiresGrad: true)]));
+        Assert.Contains("sequences[1] requires grad", e.Message);
+    }
+
+    // With prefetch, a dataset that draws random numbers (augmentation) runs on the worker thread, whose default
+    // generator is seeded from the consumer's once per epoch: epochs differ, and Torch.ManualSeed replays them.
+    sealed class RandomItems(int n) : Dataset<float>
+    {
+        public override int Count => n;
+        public override float Get(int index) => Torch.Rand([1]).Item<float>();
+    }
+
+    [Fact]
+    public void PrefetchedRandomDataDiffersByEpochAndFollowsTheSeed()
+    {
+        var loader = new DataLoader<float, float[]>(new RandomItems(4), x => x, 2, prefetch: 2);
+        float[] Epoch() => loader.SelectMany(b => b).ToArray();
+        Torch.ManualSeed(42);
+        var (e1, e2) = (Epoch(), Epoch());
+        Assert.NotEqual(e1, e2);
+        Torch.ManualSeed(42);
+        Assert.Equal(e1, Epoch());
+        Assert.Equal(e2, Epoch());
     }
 
     [Fact]
