@@ -14,6 +14,8 @@ public abstract class Function
 
     /// <summary>Hooks registered on the tensor this op produced (Tensor.RegisterHook on a non-leaf); null when none.</summary>
     internal List<Func<Tensor, Tensor?>>? Hooks;
+    /// <summary>The output tensor whose gradient Backward keeps in its Grad (Tensor.RetainGrad), or null.</summary>
+    internal Tensor? RetainedOutput;
 
     /// <summary>The forward's call stack, captured only while Torch.DetectAnomaly() is on (it is too costly otherwise).</summary>
     internal System.Diagnostics.StackTrace? ForwardTrace;
@@ -186,6 +188,7 @@ public static class Autograd
             var fn = order[i];
             if (!grads.Remove(fn, out var g)) continue;
             if (fn.Hooks is not null) g = Hook.Run(fn.Hooks, g, $"the output of {fn.Name}");
+            fn.RetainedOutput?.AccumulateGrad(g); // after the tensor's hooks, as PyTorch's retain_grad
             if (norms) fn.GradNorm = Norm(g);
             var inputGrads = fn.RunBackward(g);
             if (anomaly) Anomaly.Check(fn, inputGrads);

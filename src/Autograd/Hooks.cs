@@ -31,6 +31,22 @@ public partial class Tensor
         return RegisterHook(g => { hook(g); return null; });
     }
 
+    /// <summary>
+    /// Keeps this non-leaf tensor's gradient in <see cref="Grad"/> after Backward (PyTorch's retain_grad(): the
+    /// gradient after the tensor's own hooks, summed over Backward calls as a leaf's is); a leaf keeps its own anyway.
+    /// Returns this tensor.
+    /// </summary>
+    public Tensor RetainGrad()
+    {
+        if (!RequiresGrad)
+            throw new InvalidOperationException("RetainGrad: the tensor does not require grad, so it has no gradient to keep; call RequiresGrad_() on a leaf that feeds it");
+        if (GradFn is { } fn) fn.RetainedOutput = this;
+        return this;
+    }
+
+    /// <summary>Whether Backward keeps this non-leaf tensor's gradient in Grad (RetainGrad was called; false for leaves, as PyTorch's retains_grad).</summary>
+    public bool RetainsGrad => GradFn is { } fn && ReferenceEquals(fn.RetainedOutput, this);
+
     /// <summary>How this tensor is drawn as a leaf in graph exports: "input" here, "parameter" for Nn's Parameter.</summary>
     protected internal virtual string LeafKind => "input";
 }

@@ -160,6 +160,14 @@ public partial class Tensor : IDisposable
         return this;
     }
 
+    /// <summary>Casts this leaf's data and gradient to a floating dtype in place (Module.To(DType) uses it).</summary>
+    internal void CastTo(DType dtype)
+    {
+        if (DType == dtype) return;
+        ReplaceRaw(Backend.Cast(Raw, dtype));
+        grad = grad?.To(dtype);
+    }
+
     /// <summary>Moves this leaf's data and gradient to a device in place (Module.To uses it).</summary>
     internal void MoveTo(Device device)
     {

@@ -129,6 +129,29 @@ public abstract partial class Module
         return this;
     }
 
+    /// <summary>
+    /// Casts every floating-point parameter and buffer, and their gradients, to <paramref name="dtype"/> in place
+    /// (PyTorch's module.to(dtype), double() and float()); integer buffers (BatchNorm1d's num_batches_tracked) keep
+    /// theirs. Make the optimizer afterwards: its state was made for the old values. Returns this module.
+    /// </summary>
+    public Module To(DType dtype)
+    {
+        if (!dtype.IsFloating())
+            throw new ArgumentException($"Module.To: dtype {dtype} is not a floating type; expected Float32 or Float64 (parameters are floating point)", nameof(dtype));
+        using (Torch.NoGrad())
+        {
+            foreach (var p in Parameters()) p.CastTo(dtype);
+            foreach (var b in Buffers()) if (b.DType.IsFloating()) b.CastTo(dtype);
+        }
+        return this;
+    }
+
+    /// <summary>To(DType.Float64), PyTorch's module.double().</summary>
+    public Module Double() => To(DType.Float64);
+
+    /// <summary>To(DType.Float32), PyTorch's module.float().</summary>
+    public Module Float() => To(DType.Float32);
+
     /// <summary>A table of layers (dotted name, type, last output shape where known, parameter count) and the total.</summary>
     public override string ToString()
     {

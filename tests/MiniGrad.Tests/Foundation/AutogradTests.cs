@@ -57,6 +57,25 @@ public class AutogradTests
     }
 
     [Fact]
+    public void RetainGradKeepsANonLeafGradient()
+    {
+        // PyTorch's retain_grad(): the gradient after the tensor's hooks, summed over Backward calls; the root too.
+        var x = H.D([1, 2, 3], 3).RequiresGrad_();
+        var y = (x * 2.0).RetainGrad();
+        y.RegisterHook(g => g * 10.0);
+        Assert.True(y.RetainsGrad);
+        Assert.False(x.RetainsGrad); // a leaf keeps its gradient anyway
+        var z = (y * y).Sum().RetainGrad();
+        z.Backward(retainGraph: true);
+        H.Close([40, 80, 120], y.Grad!); // dz/dy = 2y = [4, 8, 12], times 10 by the hook
+        H.Close([1], z.Grad!);
+        z.Backward();
+        H.Close([80, 160, 240], y.Grad!);
+        Assert.Null((x * 3.0).Grad); // not retained: no gradient kept
+        Assert.Throws<InvalidOperationException>(() => H.D([1, 2], 2).RetainGrad());
+    }
+
+    [Fact]
     public void BackwardWithAnExplicitGradient()
     {
         var x = H.D([1, 2, 3], 3).RequiresGrad_();

@@ -52,6 +52,28 @@ public class ModuleTests
     }
 
     [Fact]
+    public void ToDTypeCastsFloatingParametersBuffersAndGradients()
+    {
+        // PyTorch's model.double(): every floating parameter and buffer (and gradient) in place; integer buffers keep theirs.
+        var m = new Sequential(new Lstm(3, 4, generator: new Generator(1)), new Linear(4, 2, generator: new Generator(2)));
+        var bn = new BatchNorm1d(2);
+        var x = Torch.Randn([5, 2, 3], generator: new Generator(3));
+        ((Linear)m[1]).Forward(((Lstm)m[0]).Forward(x).Output).Sum().Backward();
+        var w32 = m.Parameters().First().Arr();
+        Assert.Same(m, m.Double());
+        Assert.All(m.Parameters(), p => Assert.Equal(DType.Float64, p.DType));
+        Assert.All(m.Parameters(), p => Assert.Equal(DType.Float64, p.Grad!.DType));
+        H.Close(w32, m.Parameters().First(), 0); // the same values, widened
+        var y = ((Linear)m[1]).Forward(((Lstm)m[0]).Forward(x.To(DType.Float64)).Output);
+        Assert.Equal(DType.Float64, y.DType);
+        bn.Double();
+        Assert.Equal([DType.Float64, DType.Float64, DType.Int64], bn.Buffers().Select(b => b.DType));
+        Assert.Equal(DType.Float32, bn.Float().Parameters().First().DType);
+        H.Throws<ArgumentException>(() => m.To(DType.Int64), "Module.To", "Int64", "not a floating type");
+        Assert.All(m.Parameters(), p => Assert.Equal(DType.Float64, p.DType)); // nothing changed
+    }
+
+    [Fact]
     public void SequentialForwardBackwardAndZeroGrad()
     {
         var m = Model();
