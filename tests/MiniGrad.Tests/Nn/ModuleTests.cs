@@ -51,6 +51,36 @@ public class ModuleTests
         Assert.Equal(1, s.Count);
     }
 
+    sealed class Stack : Module
+    {
+        public readonly ModuleList Layers;
+        public Stack() => Layers = RegisterModule("layers", new ModuleList(new Linear(3, 4, generator: new Generator(1)), new Dropout(0.5), new Linear(4, 2, generator: new Generator(2))));
+        public Tensor Forward(Tensor x) => ((Linear)Layers[2]).Forward(((Dropout)Layers[1]).Forward(((Linear)Layers[0]).Forward(x)).Relu());
+    }
+
+    [Fact]
+    public void ModuleListRegistersItsModulesWithoutAForwardOfItsOwn()
+    {
+        // torch.nn.ModuleList: children "0", "1", ... that parameters, Train/Eval and checkpoints reach.
+        var m = new Stack();
+        Assert.Equal(["layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias"], m.NamedParameters().Select(p => p.Name));
+        Assert.Equal(3, m.Layers.Count);
+        Assert.Same(m.Layers[2], m.Layers[-1]);
+        Assert.Equal([typeof(Linear), typeof(Dropout), typeof(Linear)], m.Layers.Select(l => l.GetType()));
+        m.Eval();
+        Assert.All(m.Layers, l => Assert.False(l.Training));
+        Assert.Equal([5, 2], m.Forward(Torch.Ones(5, 3)).Shape);
+        using var dir = new MiniGrad.Tests.Speech.TempDir();
+        Checkpoint.Save(m, dir["stack.safetensors"]);
+        var copy = new Stack();
+        using (Torch.NoGrad()) ((Linear)copy.Layers[0]).Weight.Copy_(Torch.Zeros(4, 3));
+        Checkpoint.Load(copy, dir["stack.safetensors"]);
+        H.Close(((Linear)m.Layers[0]).Weight.Arr(), ((Linear)copy.Layers[0]).Weight);
+        H.Throws<ArgumentOutOfRangeException>(() => m.Layers[3], "ModuleList: index 3 is out of range for 3 modules");
+        Assert.Throws<ArgumentNullException>(() => m.Layers.Add(null!));
+        Assert.Equal(3, m.Layers.Count);
+    }
+
     [Fact]
     public void ToDTypeCastsFloatingParametersBuffersAndGradients()
     {
