@@ -90,6 +90,11 @@ public abstract partial class Module
     /// <summary>All parameters, each once (a shared one too).</summary>
     public IEnumerable<Parameter> Parameters(bool recurse = true) => NamedParameters(recurse).Select(x => x.Parameter);
 
+    /// <summary>A container's entry at index, a negative index counting from the end (PyTorch's seq[-1]).</summary>
+    private protected static T At<T>(List<T> items, int index, string owner) =>
+        index >= -items.Count && index < items.Count ? items[index < 0 ? index + items.Count : index]
+        : throw new ArgumentOutOfRangeException(nameof(index), index, $"{owner}: index {index} is out of range for {items.Count} modules (expected {-items.Count} <= index < {items.Count})");
+
     /// <summary>Direct children with their names.</summary>
     public IEnumerable<(string Name, Module Module)> NamedChildren() => children;
 

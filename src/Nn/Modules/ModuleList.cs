@@ -31,8 +31,7 @@ public sealed class ModuleList : Module, IReadOnlyList<Module>
     public int Count => items.Count;
 
     /// <summary>The module at an index; a negative index counts from the end (list[-1] is the last), as in PyTorch.</summary>
-    public Module this[int index] => index >= -items.Count && index < items.Count ? items[index < 0 ? index + items.Count : index]
-        : throw new ArgumentOutOfRangeException(nameof(index), index, $"ModuleList: index {index} is out of range for {items.Count} modules (expected {-items.Count} <= index < {items.Count})");
+    public Module this[int index] => At(items, index, "ModuleList");
 
     /// <summary>The modules in order.</summary>
     public IEnumerator<Module> GetEnumerator() => items.GetEnumerator();

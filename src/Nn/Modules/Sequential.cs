@@ -26,8 +26,7 @@ public sealed class Sequential : Module, ITensorModule
     public int Count => layers.Count;
 
     /// <summary>The module at an index; a negative index counts from the end (seq[-1] is the last), as in PyTorch.</summary>
-    public ITensorModule this[int index] => index >= -layers.Count && index < layers.Count ? layers[index < 0 ? index + layers.Count : index]
-        : throw new ArgumentOutOfRangeException(nameof(index), index, $"Sequential: index {index} is out of range for {layers.Count} modules (expected {-layers.Count} <= index < {layers.Count})");
+    public ITensorModule this[int index] => At(layers, index, "Sequential");
 
     /// <summary>Feeds x through every module in order.</summary>
     public Tensor Forward(Tensor x) => Call(x, x =>
