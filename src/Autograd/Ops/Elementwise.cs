@@ -51,12 +51,14 @@ public partial class Tensor
         return new(Backend.Full([], DType, s));
     }
 
+    /// <summary>Whether value is exactly representable in dtype: any value for floating point, a whole number in range for integers, 0 or 1 for Bool.</summary>
+    internal static bool ScalarFits(double value, DType dtype) =>
+        dtype.IsFloating() || value == Math.Floor(value) && (dtype == DType.Bool ? value is 0 or 1 : Torch.HoldsWholePart(dtype, value));
+
     /// <summary>Throws unless value is exactly representable in dtype: any value for floating point, a whole number in range for integers, 0 or 1 for Bool.</summary>
     internal static void CheckScalarFits(string op, string arg, double value, DType dtype)
     {
-        if (dtype.IsFloating()) return;
-        bool fits = value == Math.Floor(value) && (dtype == DType.Bool ? value is 0 or 1 : Torch.HoldsWholePart(dtype, value));
-        if (!fits)
+        if (!ScalarFits(value, dtype))
         {
             string range = dtype switch { DType.Int32 => $"{int.MinValue}..{int.MaxValue}", DType.Bool => "0..1", _ => $"{long.MinValue}..{long.MaxValue}" };
             throw new ArgumentException($"{op}: {arg} = {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} does not fit this {dtype} tensor (expected a whole number in {range}; MiniGrad does not promote dtypes, so convert the tensor first, e.g. To(DType.Float32))", arg);

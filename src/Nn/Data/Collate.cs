@@ -45,9 +45,7 @@ public static class Collate
         for (int i = 0; i < sequences.Count; i++)
             if (sequences[i].RequiresGrad)
                 throw new ArgumentException($"PadSequences: sequences[{i}] requires grad, and this collate copies data outside the graph (its gradient would be lost); pad a batch of data, or pad differentiably (e.g. Torch.Cat with a Torch.Full block, then Torch.Stack)", nameof(sequences));
-        if (!first.DType.IsFloating() && !(double.IsFinite(paddingValue) && Math.Floor(paddingValue) == paddingValue
-            && (first.DType != DType.Int32 || paddingValue is >= int.MinValue and <= int.MaxValue)
-            && (first.DType != DType.Int64 || paddingValue is >= long.MinValue and < 9.2233720368547758E18)))
+        if (!Tensor.ScalarFits(paddingValue, first.DType)) // the rule every op on an integer tensor keeps
             throw new ArgumentOutOfRangeException(nameof(paddingValue), paddingValue, $"PadSequences: paddingValue = {paddingValue} cannot be stored in {first.DType}; expected a whole number in its range");
         var lengths = sequences.Select(s => s.Size(0)).ToArray();
         int n = sequences.Count, tMax = lengths.Max();

@@ -17,6 +17,10 @@ public abstract class Sampler : IEnumerable<int>
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
+    /// <summary>Seeds a sampler's own generator (one not given by the user) for the epoch about to start from
+    /// <see cref="Torch.DefaultGenerator"/>, as PyTorch's samplers do at each iteration.</summary>
+    internal static void SeedForEpoch(Generator own) => own.ManualSeed((long)Torch.DefaultGenerator.NextUInt64());
+
     /// <summary>A random permutation of 0..n-1 (Fisher-Yates from the last element down, as PyTorch's randperm in spirit).</summary>
     public static int[] Randperm(int n, Generator generator)
     {
@@ -93,7 +97,7 @@ public sealed class RandomSampler : Sampler
     /// <summary>One epoch: the permutation is drawn when enumeration starts.</summary>
     public override IEnumerator<int> GetEnumerator()
     {
-        if (owned) Generator.ManualSeed((long)Torch.DefaultGenerator.NextUInt64());
+        if (owned) SeedForEpoch(Generator);
         return ((IEnumerable<int>)Randperm(count, Generator)).GetEnumerator();
     }
 }
@@ -203,7 +207,7 @@ public sealed class BucketBatchSampler : IBatchSampler
     int[][] Epoch()
     {
         int n = lengths.Length;
-        if (owned) Generator!.ManualSeed((long)Torch.DefaultGenerator.NextUInt64());
+        if (owned) Sampler.SeedForEpoch(Generator!);
         var order = Shuffle ? Sampler.Randperm(n, Generator!) : Enumerable.Range(0, n).ToArray();
         int window = Shuffle ? (int)Math.Min((long)BatchSize * BucketBatches, int.MaxValue) : Math.Max(n, 1);
         var batches = new List<int[]>(Count);

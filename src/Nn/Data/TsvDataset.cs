@@ -47,13 +47,8 @@ public sealed class TsvDataset
     /// <summary>Loads and checks DIR/train.tsv and DIR/test.tsv; <paramref name="alphabet"/> (default: from train.tsv) fixes the symbols.</summary>
     public static TsvDataset Load(string directory, int sampleRate = 16000, Alphabet? alphabet = null)
     {
-        ArgumentNullException.ThrowIfNull(directory);
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"TsvDataset: the data directory '{directory}' does not exist");
-        string trainPath = Path.Combine(directory, "train.tsv"), testPath = Path.Combine(directory, "test.tsv");
-        var trainRows = ReadList(trainPath);
-        var testRows = ReadList(testPath);
-        if (trainRows.Count == 0) throw new DatasetException(trainPath, 1, "the file lists no recordings");
-        if (testRows.Count == 0) throw new DatasetException(testPath, 1, "the file lists no recordings");
+        var (trainPath, trainRows) = ReadNonEmpty(directory, "train.tsv");
+        var (testPath, testRows) = ReadNonEmpty(directory, "test.tsv");
         alphabet ??= Alphabet.FromTranscripts(trainRows.Select(r => r.Transcript)); // the rows hold whole characters: decoding was strict
         CheckCharacters(trainPath, trainRows, alphabet);
         CheckCharacters(testPath, testRows, alphabet, "train.tsv");
@@ -69,14 +64,21 @@ public sealed class TsvDataset
     /// </summary>
     public static IReadOnlyList<AudioExample> LoadTest(string directory, Alphabet alphabet, int sampleRate = 16000)
     {
-        ArgumentNullException.ThrowIfNull(directory);
         ArgumentNullException.ThrowIfNull(alphabet);
-        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"TsvDataset: the data directory '{directory}' does not exist");
-        string testPath = Path.Combine(directory, "test.tsv");
-        var rows = ReadList(testPath);
-        if (rows.Count == 0) throw new DatasetException(testPath, 1, "the file lists no recordings");
+        var (testPath, rows) = ReadNonEmpty(directory, "test.tsv");
         CheckCharacters(testPath, rows, alphabet, "the model");
         return LoadAudio(directory, testPath, rows, sampleRate);
+    }
+
+    /// <summary>DIR/name's rows: the folder must exist and the list name at least one recording.</summary>
+    static (string Path, List<Row> Rows) ReadNonEmpty(string directory, string name)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"TsvDataset: the data directory '{directory}' does not exist");
+        string path = Path.Combine(directory, name);
+        var rows = ReadList(path);
+        if (rows.Count == 0) throw new DatasetException(path, 1, "the file lists no recordings");
+        return (path, rows);
     }
 
     /// <summary>One parsed line of a list; <paramref name="Speaker"/> is null when the list has two columns.</summary>

@@ -306,7 +306,9 @@ public class DataLoaderTests
         Assert.Equal(12.0, d.Data.Sum().Item<double>()); // 8 + 4 ones, the rest zero padding
 
         // A padding value an integer tensor cannot hold, and inputs whose gradient the copy would lose, are errors.
-        Assert.Contains("cannot be stored in Int64", Assert.Throws<ArgumentOutOfRangeException>(() => Collate.PadSequences(ids, paddingValue: 1.5)).Message);
+        var bad = Assert.Throws<ArgumentOutOfRangeException>(() => Collate.PadSequences(ids, paddingValue: 1.5));
+        Assert.Contains("cannot be stored in Int64", bad.Message);
+        Assert.Equal("paddingValue", bad.ParamName);
         var ints = new[] { Torch.Tensor(new[] { 1, 2 }, 2) };
         Assert.Contains("cannot be stored in Int32", Assert.Throws<ArgumentOutOfRangeException>(() => Collate.PadSequences(ints, paddingValue: 1e20)).Message);
         var e = Assert.Throws<ArgumentException>(() => Collate.PadSequences([Torch.Ones([2, 2]), Torch.Ones([1, 2], requiresGrad: true)]));
