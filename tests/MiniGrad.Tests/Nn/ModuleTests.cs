@@ -81,6 +81,43 @@ public class ModuleTests
         Assert.Equal(3, m.Layers.Count);
     }
 
+    sealed class Heads : Module
+    {
+        public readonly ModuleDict Out;
+        public Heads() => Out = RegisterModule("heads", new ModuleDict([new("digit", new Linear(3, 10, generator: new Generator(1))), new("speaker", new Linear(3, 4, generator: new Generator(2)))]));
+        public Tensor Forward(Tensor x, string task) => ((Linear)Out[task]).Forward(x);
+    }
+
+    [Fact]
+    public void ModuleDictRegistersItsModulesUnderTheirKeysInOrder()
+    {
+        // torch.nn.ModuleDict: children under their keys, in insertion order, reached by parameters, Train/Eval and checkpoints.
+        var m = new Heads();
+        Assert.Equal(["heads.digit.weight", "heads.digit.bias", "heads.speaker.weight", "heads.speaker.bias"], m.NamedParameters().Select(p => p.Name));
+        Assert.Equal(["digit", "speaker"], m.Out.Keys);
+        Assert.Equal(2, m.Out.Count);
+        Assert.True(m.Out.ContainsKey("speaker"));
+        Assert.False(m.Out.TryGetValue("noise", out _));
+        Assert.Equal([10], m.Forward(Torch.Ones(3), "digit").Shape);
+        Assert.Equal([2, 4], m.Forward(Torch.Ones(2, 3), "speaker").Shape);
+        m.Out.Add("noise", new Dropout(0.1));
+        Assert.Equal(["digit", "speaker", "noise"], m.Out.Select(kv => kv.Key));
+        m.Eval();
+        Assert.All(m.Out.Values, l => Assert.False(l.Training));
+        using var dir = new MiniGrad.Tests.Speech.TempDir();
+        Checkpoint.Save(m, dir["heads.safetensors"]);
+        var copy = new Heads();
+        copy.Out.Add("noise", new Dropout(0.1));
+        Checkpoint.Load(copy, dir["heads.safetensors"]);
+        H.Close(((Linear)m.Out["speaker"]).Weight.Arr(), ((Linear)copy.Out["speaker"]).Weight);
+        H.Throws<KeyNotFoundException>(() => m.Out["head"], "no module under 'head'", "[digit, speaker, noise]");
+        H.Throws<ArgumentException>(() => m.Out.Add("digit", new Linear(3, 2)), "key 'digit' is already present");
+        H.Throws<ArgumentException>(() => m.Out.Add("a.b", new Linear(3, 2)), "must not contain '.'");
+        Assert.Throws<ArgumentNullException>(() => m.Out.Add("x", null!));
+        Assert.Equal(3, m.Out.Count); // the refused adds left it as it was
+        Assert.Equal(4, m.NamedParameters().Count());
+    }
+
     [Fact]
     public void ToDTypeCastsFloatingParametersBuffersAndGradients()
     {
