@@ -171,18 +171,43 @@ internal static class K
         d[i] = x[ox];
     }
 
-    // x viewed as (outer, r, inner): one thread per output element walks r in order, so sums are deterministic.
+    // x viewed as (outer, r, inner): one thread per output element walks r in order, so sums are deterministic. A sum
+    // goes in cascade (blocks of 64, then 64 blocks, then 64 of those, then those in order), as the CPU's, so that its
+    // rounding error does not grow with r: one running float32 sum of 1e6 values 0.1f was 1% off.
     public static void Reduce<T, O>(Index1D i, ArrayView<T> x, ArrayView<T> d, int r, int inner, int op)
         where T : unmanaged where O : struct, INumOps<T>
     {
         var o = default(O);
         int outer = i / inner, j = i % inner, b = outer * r * inner + j;
         if (r == 0) { d[i] = o.Zero(); return; }
+        if ((ReduceOp)op == ReduceOp.Sum)
+        {
+            const int B = 64;
+            T total = o.Zero();
+            for (int s2 = 0; s2 < r; s2 += B * B * B)
+            {
+                T l2 = o.Zero();
+                for (int s1 = s2; s1 < s2 + B * B * B && s1 < r; s1 += B * B)
+                {
+                    T l1 = o.Zero();
+                    for (int b0 = s1; b0 < s1 + B * B && b0 < r; b0 += B)
+                    {
+                        T block = x[b + b0 * inner];
+                        for (int k = b0 + 1; k < b0 + B && k < r; k++) block = o.Add(block, x[b + k * inner]);
+                        l1 = b0 == s1 ? block : o.Add(l1, block);
+                    }
+                    l2 = s1 == s2 ? l1 : o.Add(l2, l1);
+                }
+                total = s2 == 0 ? l2 : o.Add(total, l2);
+            }
+            d[i] = total;
+            return;
+        }
         T acc = x[b];
         for (int k = 1; k < r; k++)
         {
             T v = x[b + k * inner];
-            acc = (ReduceOp)op switch { ReduceOp.Sum => o.Add(acc, v), ReduceOp.Max => o.Max(acc, v), _ => o.Min(acc, v) };
+            acc = (ReduceOp)op == ReduceOp.Max ? o.Max(acc, v) : o.Min(acc, v);
         }
         d[i] = acc;
     }

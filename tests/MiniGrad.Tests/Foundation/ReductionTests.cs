@@ -116,6 +116,28 @@ public class ReductionTests
 
     [Theory]
     [MemberData(nameof(Devices))]
+    public void LongFloat32SumsKeepTheirAccuracy(string device)
+    {
+        // One running float32 sum of a million 0.1f drifts by 1% (each add rounds at the size of the total); PyTorch's
+        // cascade sum gives 0.09999994 for the mean. Over the last dim, over a leading one, and over everything.
+        var d = Device.Parse(device);
+        int n = TestDevices.Size(device, 1_000_000, 200_000);
+        static void Near(double expected, float got, string what) =>
+            Assert.True(Math.Abs(got - expected) <= 2e-6 * Math.Abs(expected), $"{what}: {got} against {expected}");
+        var mean0 = Torch.Full([n, 2], 0.1, device: d).Mean(0).ToArray<float>();
+        Near(0.1, mean0[0], "Mean(0)"); Near(0.1, mean0[1], "Mean(0)");
+        var sum1 = Torch.Full([3, n], 0.1, device: d).Sum(1).ToArray<float>();
+        Assert.All(sum1, s => Near(0.1 * n, s, "Sum(1)"));
+        Near(0.1 * 3 * n, Torch.Full([3, n], 0.1, device: d).Sum().Item<float>(), "Sum()");
+        var x = H.Rnd(d, 21, 4 * n).To(DType.Float32) + 3; // positive, varied values: the same drift on a random sum
+        var v = x.ToArray<float>();
+        Near(v.Sum(z => (double)z), x.Sum().Item<float>(), "random Sum()");
+        var cols = x.Reshape(n, 4).Sum(0).ToArray<float>();
+        for (int c = 0; c < 4; c++) Near(Enumerable.Range(0, n).Sum(i => (double)v[i * 4 + c]), cols[c], "random Sum(0)");
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
     public void MaxAndMinOverADimReturnValuesAndIndices(string device)
     {
         var d = Device.Parse(device);
