@@ -139,7 +139,13 @@ public partial class Tensor : IDisposable
     public void Backward(Tensor? gradient = null, bool retainGraph = false) => Autograd.Backward(this, gradient, retainGraph);
 
     // The gradient belongs to the leaf, not to a scope: it must outlive the backward's temporaries and the user's step.
-    internal void AccumulateGrad(Tensor g) => Grad = (Grad is null ? g.Detach() : (Grad + g).Detach()).DetachFromScope();
+    // Into the existing gradient tensor, as PyTorch's AccumulateGrad adds in place: a reference to x.Grad taken before
+    // a second backward sees the sum (the temporary sum is left to the backward's scope).
+    internal void AccumulateGrad(Tensor g)
+    {
+        if (Grad is null) Grad = g.Detach().DetachFromScope();
+        else Grad.ReplaceRaw((Grad + g).Raw);
+    }
 
     /// <summary>
     /// Replaces this tensor's values with src's (PyTorch's copy_), broadcasting and converting as needed. Used by
@@ -152,6 +158,8 @@ public partial class Tensor : IDisposable
             throw new InvalidOperationException("Copy_: a leaf tensor that requires grad is being used in an in-place operation; wrap the update in Torch.NoGrad()");
         if (GradFn is not null)
             throw new InvalidOperationException($"Copy_: in-place updates of tensors produced by ops ({GradFn.Name}) are not supported; use the op's result instead");
+        if (src.RequiresGrad && Autograd.IsGradEnabled) // PyTorch records CopyBackwards; here the gradient would be lost without a word
+            throw new InvalidOperationException("Copy_: the source requires grad, and Copy_ records no graph, so no gradient would reach it; use the source itself in the computation, or copy src.Detach() (or copy inside Torch.NoGrad())");
         var shape = Shapes.Broadcast("Copy_", Raw.Shape, src.Raw.Shape);
         if (!Shapes.Equal(shape, Raw.Shape))
             throw new ArgumentException($"Copy_: source shape {Shapes.Format(src.Raw.Shape)} cannot be broadcast to this tensor's shape {Shapes.Format(Raw.Shape)}", nameof(src));

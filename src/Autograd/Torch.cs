@@ -148,6 +148,10 @@ public static partial class Torch
     /// <summary>0, 1, ..., end - 1 (Int64).</summary>
     public static Tensor Arange(long end, DType dtype = DType.Int64, Device? device = null) => Arange(0, end, 1, dtype, device);
 
+    /// <summary>start, start + 1, ..., end - 1 (Int64). Two whole-number literals land here: without it, Arange(-5, 0) would
+    /// read the 0 as a DType and call Arange(end, dtype).</summary>
+    public static Tensor Arange(int start, int end) => Arange((double)start, end, 1, DType.Int64);
+
     /// <summary>start, start + step, ... up to but excluding end.</summary>
     /// <remarks>Without a dtype, as in PyTorch: Int64 when start, end and step are whole numbers, else Float32.</remarks>
     public static Tensor Arange(double start, double end, double step = 1, DType? dtype = null, Device? device = null)

@@ -18,13 +18,17 @@ public partial class Tensor
     }
     /// <summary>Removes every dim of size 1.</summary>
     public Tensor Squeeze() => ReshapeFn.Apply(this, Raw.Shape.Where(x => x != 1).ToArray());
-    /// <summary>Removes dim if its size is 1 (otherwise returns the same shape, as PyTorch does).</summary>
+    /// <summary>Removes dim if its size is 1 (otherwise a view of the same shape, as PyTorch does).</summary>
     public Tensor Squeeze(int dim)
     {
-        if (Rank == 0) { Shapes.NormalizeDim("Squeeze", dim, 0); return this; }
+        if (Rank == 0) { Shapes.NormalizeDim("Squeeze", dim, 0); return Alias(); }
         int d = Shapes.NormalizeDim("Squeeze", dim, Rank);
-        return Raw.Shape[d] != 1 ? this : ReshapeFn.Apply(this, Raw.Shape.Where((_, i) => i != d).ToArray());
+        return Raw.Shape[d] != 1 ? Alias() : ReshapeFn.Apply(this, Raw.Shape.Where((_, i) => i != d).ToArray());
     }
+
+    /// <summary>A view of the same shape, for the shape ops that change nothing: like PyTorch's, a new tensor (a node in
+    /// the graph when this one requires grad), never this one, so that its Grad, hooks and RetainGrad are its own.</summary>
+    Tensor Alias() => ReshapeFn.Apply(this, Raw.Shape);
 
     /// <summary>Reorders the dims: result dim i is input dim perm[i].</summary>
     public Tensor Permute(params int[] perm) => PermuteFn.Apply(this, perm);
@@ -32,13 +36,13 @@ public partial class Tensor
     public Tensor Transpose(int dim0, int dim1)
     {
         int a = Shapes.NormalizeDim("Transpose", dim0, Rank, "dim0"), b = Shapes.NormalizeDim("Transpose", dim1, Rank, "dim1");
-        if (Rank == 0) return this; // dims 0 and -1 of a 0-d tensor, as in PyTorch
+        if (Rank == 0 || a == b) return Alias(); // dims 0 and -1 of a 0-d tensor, as in PyTorch
         var p = Enumerable.Range(0, Rank).ToArray();
         (p[a], p[b]) = (p[b], p[a]);
-        return a == b ? this : PermuteFn.Apply(this, p);
+        return PermuteFn.Apply(this, p);
     }
     /// <summary>Transpose of a 2-D tensor (identity for 0-D and 1-D, as in PyTorch).</summary>
-    public Tensor T => Rank < 2 ? this : Rank == 2 ? Transpose(0, 1)
+    public Tensor T => Rank < 2 ? Alias() : Rank == 2 ? Transpose(0, 1)
         : throw new InvalidOperationException($"T: expects a tensor of rank <= 2, but rank is {Rank}; use Permute or Transpose");
 
     /// <summary>Broadcasts to a larger shape; -1 keeps a dim. The backward sums over the broadcast dims.</summary>
@@ -55,7 +59,7 @@ public partial class Tensor
             if (s[i] < 0 || (own != 1 && own != s[i]))
                 throw new ArgumentException($"Expand: the tensor's shape {Shapes.Format(Raw.Shape)} cannot be expanded to {Shapes.Format(shape)}: dimension {i} is {own} vs {shape[i]}", nameof(shape));
         }
-        return Shapes.Equal(s, Raw.Shape) ? this : ExpandFn.Apply(this, s);
+        return Shapes.Equal(s, Raw.Shape) ? Alias() : ExpandFn.Apply(this, s);
     }
 
     /// <summary>length elements from start along dim.</summary>

@@ -104,6 +104,10 @@ public sealed partial class CpuBackend : IBackend
         {
             case DType.Float32: { var d = dst.Span<float>(); for (int i = 0; i < s.Length; i++) d[i] = float.CreateTruncating(s[i]); break; }
             case DType.Float64: { var d = dst.Span<double>(); for (int i = 0; i < s.Length; i++) d[i] = double.CreateTruncating(s[i]); break; }
+            // Integers wrap (Int64 -> Int32 keeps the low 32 bits, as C++ and PyTorch, and the ILGPU backend); floats saturate
+            // (out of range is undefined in C++; NaN gives 0).
+            case DType.Int32 when typeof(TFrom) == typeof(long):
+                { var d = dst.Span<int>(); for (int i = 0; i < s.Length; i++) d[i] = int.CreateTruncating(s[i]); break; }
             case DType.Int32: { var d = dst.Span<int>(); for (int i = 0; i < s.Length; i++) d[i] = int.CreateSaturating(s[i]); break; }
             case DType.Int64: { var d = dst.Span<long>(); for (int i = 0; i < s.Length; i++) d[i] = long.CreateSaturating(s[i]); break; }
             default: { var d = dst.Span<bool>(); for (int i = 0; i < s.Length; i++) d[i] = s[i] != TFrom.Zero; break; }

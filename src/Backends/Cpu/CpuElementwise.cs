@@ -47,7 +47,8 @@ public sealed partial class CpuBackend
         switch (op)
         {
             case UnaryOp.Neg: TP.Negate(x, d); break;
-            case UnaryOp.Abs: TP.Abs(x, d); break;
+            // Wrapping as PyTorch's (and C++'s) abs: the minimum value stays itself (TensorPrimitives.Abs throws there).
+            case UnaryOp.Abs: for (int i = 0; i < x.Length; i++) d[i] = T.IsNegative(x[i]) ? -x[i] : x[i]; break;
             case UnaryOp.Relu: TP.Max(x, T.Zero, d); break;
             case UnaryOp.Square: TP.Multiply(x, x, d); break;
             case UnaryOp.Sign: for (int i = 0; i < x.Length; i++) d[i] = T.CreateTruncating(T.Sign(x[i])); break;

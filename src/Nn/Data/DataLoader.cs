@@ -107,6 +107,9 @@ public sealed class DataLoader<T, TBatch> : IEnumerable<TBatch>
     public IEnumerable<TBatch> Batches(int start = 0, CancellationToken cancellationToken = default)
     {
         if (start < 0) throw new ArgumentOutOfRangeException(nameof(start), start, $"DataLoader: start = {start} is invalid; expected a batch index in 0..{Count}");
+        // The prefetch worker's seed, drawn with or without prefetch (as PyTorch draws its base seed for any num_workers),
+        // so that turning prefetch on changes neither the next epochs' order nor any later draw of the caller's stream.
+        long workerSeed = (long)Torch.DefaultGenerator.NextUInt64();
         var batches = BatchSampler.ToArray();
         if (start > batches.Length) throw new ArgumentOutOfRangeException(nameof(start), start, $"DataLoader: start = {start} is past the epoch's {batches.Length} batches; expected 0..{batches.Length}");
         for (int b = 0; b < batches.Length; b++)
@@ -117,7 +120,7 @@ public sealed class DataLoader<T, TBatch> : IEnumerable<TBatch>
                 if ((uint)i >= (uint)Dataset.Count)
                     throw new InvalidOperationException($"DataLoader: the batch sampler's batch {b} holds index {i}, outside the dataset's 0..{Dataset.Count - 1}");
         }
-        return Prefetch == 0 ? Inline(batches, start, cancellationToken) : Prefetched(batches, start, cancellationToken);
+        return Prefetch == 0 ? Inline(batches, start, cancellationToken) : Prefetched(batches, start, workerSeed, cancellationToken);
     }
 
     IEnumerable<TBatch> Inline(int[][] batches, int start, CancellationToken ct)
@@ -149,14 +152,13 @@ public sealed class DataLoader<T, TBatch> : IEnumerable<TBatch>
         }
     }
 
-    IEnumerable<TBatch> Prefetched(int[][] batches, int start, CancellationToken ct)
+    IEnumerable<TBatch> Prefetched(int[][] batches, int start, long seed, CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var queue = new BlockingCollection<(TBatch Batch, Exception? Error)>(Prefetch);
-        // The worker's Torch.DefaultGenerator (one per thread) is seeded from the consumer's, once per epoch, as PyTorch
-        // seeds its workers: a dataset that draws random numbers (augmentation) differs from epoch to epoch, and
-        // Torch.ManualSeed fixes it.
-        long seed = (long)Torch.DefaultGenerator.NextUInt64();
+        // The worker's Torch.DefaultGenerator (one per thread) is seeded from the consumer's (seed, drawn by Batches), once
+        // per epoch, as PyTorch seeds its workers: a dataset that draws random numbers (augmentation) differs from epoch to
+        // epoch, and Torch.ManualSeed fixes it.
         var worker = new Thread(() =>
         {
             try

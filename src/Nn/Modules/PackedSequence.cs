@@ -5,16 +5,17 @@ namespace MiniGrad.Nn;
 /// holds, for t = 0, 1, ..., the frames t of the sequences still running at t, longest sequences first, so its rows
 /// number the sum of the lengths. BatchSizes[t] is how many sequences run at step t. SortedIndices[k] is the batch
 /// index of the k-th longest sequence (ties keep batch order) and UnsortedIndices its inverse; both are null when the
-/// batch came sorted (enforceSorted). Made by <see cref="Functional.PackPaddedSequence(Tensor, int[], bool, bool)"/>,
+/// batch was packed with enforceSorted: true (as in PyTorch; with false they are there even for a batch already sorted). Made by <see cref="Functional.PackPaddedSequence(Tensor, int[], bool, bool)"/>,
 /// read back by <see cref="Functional.PadPackedSequence"/>, and run by <see cref="Lstm.Forward(PackedSequence, ValueTuple{Tensor, Tensor}?)"/>.
 /// </summary>
 public sealed class PackedSequence
 {
-    internal PackedSequence(Tensor data, int[] batchSizes, int[] sortedIndices)
+    internal PackedSequence(Tensor data, int[] batchSizes, int[] sortedIndices, bool enforcedSorted)
     {
         Data = data;
         batch = batchSizes;
         Sorted = sortedIndices;
+        EnforcedSorted = enforcedSorted;
     }
 
     /// <summary>(sum of lengths, features...): the frames, time step by time step.</summary>
@@ -22,12 +23,13 @@ public sealed class PackedSequence
     /// <summary>Sequences still running at each step (non-increasing; as many as the longest sequence's frames).</summary>
     public IReadOnlyList<int> BatchSizes => batch;
     internal int[] Sorted { get; } // the identity when the batch came sorted
+    internal bool EnforcedSorted { get; } // packed with enforceSorted: true (no index tensors)
     readonly int[] batch;
 
-    /// <summary>The batch index of each sequence in length order (Int64 on the CPU), or null when the input was sorted.</summary>
-    public Tensor? SortedIndices => IsIdentity(Sorted) ? null : Torch.Tensor(Sorted.Select(i => (long)i).ToArray(), Sorted.Length);
-    /// <summary>The inverse of SortedIndices: where each batch index sits in length order, or null when the input was sorted.</summary>
-    public Tensor? UnsortedIndices => IsIdentity(Sorted) ? null : Torch.Tensor(Inverse(Sorted).Select(i => (long)i).ToArray(), Sorted.Length);
+    /// <summary>The batch index of each sequence in length order (Int64 on the CPU), or null when packed with enforceSorted.</summary>
+    public Tensor? SortedIndices => EnforcedSorted ? null : Torch.Tensor(Sorted.Select(i => (long)i).ToArray(), Sorted.Length);
+    /// <summary>The inverse of SortedIndices: where each batch index sits in length order, or null when packed with enforceSorted.</summary>
+    public Tensor? UnsortedIndices => EnforcedSorted ? null : Torch.Tensor(Inverse(Sorted).Select(i => (long)i).ToArray(), Sorted.Length);
 
     /// <summary>The length of each sequence, in batch order.</summary>
     public int[] Lengths
@@ -48,6 +50,7 @@ public sealed class PackedSequence
             throw new ArgumentException($"{op}: input has shape {Shapes.Format(input.Shape)}; expected at least 2-D {(batchFirst ? "(N, T, *)" : "(T, N, *)")}", nameof(input));
         var x = batchFirst ? input.Transpose(0, 1) : input;
         int T = x.Size(0), N = x.Size(1);
+        if (N == 0) throw new ArgumentException($"{op}: input has shape {Shapes.Format(input.Shape)}, a batch of no sequences; expected at least one (PyTorch: cannot pack empty tensors)", nameof(input));
         CheckLengths(op, lengths, N, T);
         if (enforceSorted)
             for (int n = 1; n < N; n++)
@@ -60,7 +63,7 @@ public sealed class PackedSequence
         for (int t = 0; t < batch.Length; t++)
             for (int k = 0; k < batch[t]; k++) rows.Add((long)t * N + sorted[k]);
         var data = x.Reshape([T * N, .. x.Shape[2..]]).IndexSelect(0, Torch.Tensor(rows.ToArray(), rows.Count).To(x.Device));
-        return new PackedSequence(data, batch, sorted);
+        return new PackedSequence(data, batch, sorted, enforceSorted);
     }
 
     internal (Tensor Padded, int[] Lengths) Pad(bool batchFirst, double paddingValue, int? totalLength)

@@ -90,11 +90,11 @@ public abstract class RnnBase : Module, ITensorModule
         // The hooks see the packed data; a pre-hook may replace the input's data, a forward hook the output's.
         var (data, (h, c)) = Call(input.Data, data =>
         {
-            var (output, hN, cN) = PackedBody(data == input.Data ? input : new PackedSequence(data, [.. input.BatchSizes], input.Sorted), state);
+            var (output, hN, cN) = PackedBody(data == input.Data ? input : new PackedSequence(data, [.. input.BatchSizes], input.Sorted, input.EnforcedSorted), state);
             packed = output;
             return (output.Data, (hN, cN));
         });
-        return (data == packed!.Data ? packed : new PackedSequence(data, [.. packed.BatchSizes], packed.Sorted), h, c);
+        return (data == packed!.Data ? packed : new PackedSequence(data, [.. packed.BatchSizes], packed.Sorted, packed.EnforcedSorted), h, c);
     }
 
     (PackedSequence Output, Tensor H, Tensor? C) PackedBody(PackedSequence input, Tensor?[]? state)
@@ -105,7 +105,7 @@ public abstract class RnnBase : Module, ITensorModule
         Functional.CheckLike(name, nameof(input), padded, cells[0].Wih);
         int[] lengths = input.Lengths;
         var (output, hN, cN) = Run(padded, lengths, state, false);
-        return (PackedSequence.Pack(name, output, lengths, batchFirst: false, enforceSorted: false), hN, cN);
+        return (PackedSequence.Pack(name, output, lengths, batchFirst: false, enforceSorted: input.EnforcedSorted), hN, cN);
     }
 
     /// <summary>The input checked and made time-major (T, N, I), and whether it was unbatched.</summary>

@@ -40,8 +40,11 @@ public class AutogradTests
         var x = H.D([1, 2, 3], 3).RequiresGrad_();
         (x * x).Sum().Backward();
         H.Close([2, 4, 6], x.Grad!);
+        var first = x.Grad!;
         (x * 3.0).Sum().Backward();
         H.Close([5, 7, 9], x.Grad!);
+        Assert.Same(first, x.Grad); // in place, as PyTorch's AccumulateGrad: a reference taken before sees the sum
+        H.Close([5, 7, 9], first);
         x.ZeroGrad();
         Assert.Null(x.Grad);
         (x * 3.0).Sum().Backward();
@@ -54,6 +57,46 @@ public class AutogradTests
         Assert.Same(grad, x.Grad);
         x.Grad = Torch.Ones([3], DType.Float64);
         x.Grad = null;
+    }
+
+    [Fact]
+    public void ShapeOpsThatChangeNothingStillMakeANewTensor()
+    {
+        // PyTorch returns a new view (not a leaf, with a grad_fn) from squeeze of a dim that is not 1, transpose(d, d),
+        // expand to the same shape and .T of a vector: its Grad, hooks and RetainGrad are its own, not the leaf's.
+        var x = H.D([1, 2, 3, 4, 5, 6], 2, 3).RequiresGrad_();
+        foreach (var y in new[] { x.Squeeze(0), x.Transpose(1, 1), x.Expand(2, 3), x.Expand(-1, 3) })
+        {
+            Assert.NotSame(x, y);
+            Assert.False(y.IsLeaf);
+            Assert.Equal(x.Shape, y.Shape);
+        }
+        var v = x.Flatten();
+        Assert.NotSame(v, v.T);
+        var c = Torch.Tensor([2.0, 3.0], 2);
+        Assert.NotSame(c, c.Squeeze(0));
+        var s = x.Squeeze(0);
+        Assert.False(s.IsLeaf);
+        Assert.Equal("ReshapeBackward", s.GradFn!.Name);
+        s.RetainGrad();
+        (s * 2.0).Sum().Backward();
+        H.Close([2, 2, 2, 2, 2, 2], s.Grad!);
+        H.Close([2, 2, 2, 2, 2, 2], x.Grad!);
+        Assert.NotSame(s.Grad, x.Grad);
+    }
+
+    [Fact]
+    public void CopyFromASourceThatRequiresGradIsRefusedRatherThanLosingTheGradient()
+    {
+        // PyTorch records CopyBackwards; Copy_ records no graph, so the gradient would silently not reach x.
+        var x = H.D([1, 2, 3], 3).RequiresGrad_();
+        var a = Torch.Zeros([3], DType.Float64);
+        H.Throws<InvalidOperationException>(() => a.Copy_(x * 2.0), "Copy_", "source requires grad");
+        H.Close([0, 0, 0], a);
+        a.Copy_((x * 2.0).Detach());
+        H.Close([2, 4, 6], a);
+        using (Torch.NoGrad()) a.Copy_(x * 3.0);
+        H.Close([3, 6, 9], a);
     }
 
     [Fact]

@@ -76,6 +76,9 @@ public class ElementwiseTests
         Assert.Equal(new[] { 2, 4 }, (Torch.Tensor(new[] { 1, 2 }).To(d) * 2).ToArray<int>());
         Assert.Equal(new long[] { 1, 0, 3 }, Torch.Tensor(new long[] { 1, -2, 3 }).To(d).Relu().ToArray<long>());
         Assert.Equal(new long[] { 1, 2, 3 }, Torch.Tensor(new long[] { -1, 2, -3 }).To(d).Abs().ToArray<long>());
+        // abs wraps at the minimum value, as in PyTorch (it threw an OverflowException)
+        Assert.Equal(new long[] { long.MinValue, 3 }, Torch.Tensor(new long[] { long.MinValue, -3 }).To(d).Abs().ToArray<long>());
+        Assert.Equal(new[] { int.MinValue, 3 }, Torch.Tensor(new[] { int.MinValue, -3 }).To(d).Abs().ToArray<int>());
     }
 
     // PyTorch promotes an integer tensor mixed with a fractional Python number to float; MiniGrad does not promote dtypes,
@@ -273,6 +276,11 @@ public class ElementwiseTests
         var x = H.D([0.5, 2, 3], 3).To(d);
         H.Close([0.25, 4, 9], x.Pow(2));
         H.Close([Math.Sqrt(0.5), Math.Sqrt(2), Math.Sqrt(3)], x.Pow(0.5), 1e-15);
+        // x ** 0.5 is sqrt(x), as in PyTorch: NaN at -inf (pow's +inf) and -0 at -0
+        var r = Torch.Tensor([float.NegativeInfinity, -0f, 4f], 3).To(d).Pow(0.5).ToArray<float>();
+        Assert.True(float.IsNaN(r[0]), $"(-inf) ** 0.5 = {r[0]}");
+        Assert.True(r[1] == 0 && float.IsNegative(r[1]), $"(-0) ** 0.5 = {r[1]}");
+        Assert.Equal(2f, r[2]);
         H.Close([1, 1, 1], x.Pow(0));
         H.Close([2, 0.5, 1 / 3.0], x.Pow(-1), 1e-15);
         var e = H.D([3, -1, 0.5], 3).To(d);

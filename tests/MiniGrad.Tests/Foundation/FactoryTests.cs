@@ -102,6 +102,10 @@ public class FactoryTests
         Assert.Equal(new[] { 1, 1.25, 1.5, 1.75 }, f.ToArray<double>());
         Assert.Equal(DType.Float32, Torch.Arange(3, DType.Float32).DType);
         Assert.Empty(Torch.Arange(0).ToArray<long>());
+        // Two whole-number literals are start and end (a literal 0 also converts to DType: Arange(-5, 0) was Arange(-5, Float32)).
+        Assert.Equal(new long[] { -5, -4, -3, -2, -1 }, Torch.Arange(-5, 0).ToArray<long>());
+        Assert.Equal(new long[] { 2, 3, 4 }, Torch.Arange(2, 5).ToArray<long>());
+        H.Throws<ArgumentException>(() => Torch.Arange(5, 0), "Arange:", "runs against step"); // was [0, 1, 2, 3, 4] in Float32
     }
 
     // Found against libtorch: these gave silently cut, clamped or empty results; libtorch throws for each (or, for an
@@ -141,6 +145,8 @@ public class FactoryTests
         Assert.Equal(new float[] { 1, 0 }, Torch.Tensor(new[] { true, false }).To(DType.Float32).ToArray<float>());
         Assert.Equal(new long[] { 1, 0 }, Torch.Tensor(new[] { true, false }).To(DType.Int64).ToArray<long>());
         Assert.Equal(new[] { 3, -4 }, Torch.Tensor(new long[] { 3, -4 }).To(DType.Int32).ToArray<int>());
+        // Int64 -> Int32 keeps the low 32 bits, as C++'s cast and PyTorch (and the ILGPU backend); it saturated.
+        Assert.Equal(new[] { 1, -1294967296 }, Torch.Tensor(new long[] { 4294967297L, 3000000000L }).To(DType.Int32).ToArray<int>());
         foreach (DType d in Enum.GetValues<DType>()) Assert.Equal(d, x.To(d).DType);
         Assert.Same(x, x.To(DType.Float32));
     }

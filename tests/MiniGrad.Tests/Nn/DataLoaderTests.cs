@@ -387,6 +387,27 @@ public class DataLoaderTests
         }
     }
 
+    [Fact]
+    public void PrefetchLeavesTheCallersRandomStreamAsLoadingInlineDoes()
+    {
+        // The worker's seed is drawn with or without prefetch (PyTorch draws its base seed for any num_workers): the
+        // second epoch's shuffle and later draws from Torch.DefaultGenerator do not depend on prefetch.
+        (List<int[]>, List<int[]>, float[]) Run(int prefetch)
+        {
+            var loader = Loader(10, 5, shuffle: true, prefetch: prefetch);
+            Torch.ManualSeed(0);
+            var e1 = Epoch(loader);
+            var e2 = Epoch(loader);
+            return (e1, e2, Torch.Randn(3).ToArray<float>());
+        }
+        var (a1, a2, ar) = Run(0);
+        var (b1, b2, br) = Run(2);
+        Assert.Equal(a1, b1);
+        Assert.Equal(a2, b2);
+        Assert.NotEqual(a1, a2);
+        Assert.Equal(ar, br);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

@@ -110,6 +110,17 @@ public class LstmPackedTests
         Assert.Null(sorted.SortedIndices);
         Assert.Null(sorted.UnsortedIndices);
         Assert.Equal([3, 2, 1, 1], sorted.BatchSizes);
+        // enforceSorted: false keeps the index tensors even for a batch that happens to be sorted (PyTorch: tensor([0, 1, 2])),
+        // and so do the outputs of a recurrent layer run on it.
+        var anyOrder = Functional.PackPaddedSequence(x.Detach(), [4, 2, 1], enforceSorted: false);
+        Assert.Equal([0L, 1, 2], anyOrder.SortedIndices!.ToArray<long>());
+        Assert.Equal([0L, 1, 2], anyOrder.UnsortedIndices!.ToArray<long>());
+        var lstm = new Lstm(1, 2, generator: new Generator(1));
+        lstm.Double();
+        Assert.Equal([0L, 1, 2], lstm.Forward(anyOrder).Output.SortedIndices!.ToArray<long>());
+        Assert.Null(lstm.Forward(sorted).Output.SortedIndices);
+        // A batch of no sequences: PyTorch's "Cannot pack empty tensors", not an exception from inside.
+        H.Throws<ArgumentException>(() => Functional.PackPaddedSequence(Torch.Randn(4, 0, 3), new int[0], enforceSorted: false), "input", "no sequences");
     }
 
     [Fact]
