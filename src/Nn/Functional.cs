@@ -28,8 +28,10 @@ public static partial class Functional
         return input.Dropout(p, training, generator);
     }
 
-    /// <summary>Rows of weight (num_embeddings, dim) picked by integer indices of any shape; the result has shape indices.Shape + [dim].</summary>
-    public static Tensor Embedding(Tensor indices, Tensor weight)
+    /// <summary>Rows of weight (num_embeddings, dim) picked by integer indices of any shape; the result has shape
+    /// indices.Shape + [dim]. Where an index equals paddingIdx (negative counts from the end) its row is returned as it is
+    /// but gets no gradient, as in PyTorch.</summary>
+    public static Tensor Embedding(Tensor indices, Tensor weight, int? paddingIdx = null)
     {
         ArgumentNullException.ThrowIfNull(indices);
         ArgumentNullException.ThrowIfNull(weight);
@@ -39,8 +41,19 @@ public static partial class Functional
         int n = weight.Size(0);
         foreach (var v in indices.ToArray<long>())
             if (v < 0 || v >= n) throw new ArgumentOutOfRangeException(nameof(indices), v, $"Embedding: index {v} is out of range: expected 0 <= index < num_embeddings = {n}");
-        return weight.IndexSelect(0, indices.Reshape(-1)).Reshape([.. indices.Shape, weight.Size(1)]);
+        int? pad = PaddingIndex("Embedding", paddingIdx, n);
+        var flat = indices.Reshape(-1);
+        var rows = weight.IndexSelect(0, flat);
+        if (pad is int p && weight.RequiresGrad && Autograd.IsGradEnabled) // the same values, without a path back from the padding rows
+            rows = Torch.Where(flat.Eq(p).Reshape(-1, 1), weight.Detach().IndexSelect(0, flat), rows);
+        return rows.Reshape([.. indices.Shape, weight.Size(1)]);
     }
+
+    /// <summary>paddingIdx checked against num_embeddings (-n &lt;= idx &lt; n) and made non-negative; null stays null.</summary>
+    internal static int? PaddingIndex(string op, int? paddingIdx, int numEmbeddings) =>
+        paddingIdx is not int p ? null
+        : p >= -numEmbeddings && p < numEmbeddings ? (p < 0 ? p + numEmbeddings : p)
+        : throw new ArgumentOutOfRangeException(nameof(paddingIdx), p, $"{op}: paddingIdx = {p} is out of range; expected -{numEmbeddings} <= paddingIdx < num_embeddings = {numEmbeddings}");
 
     /// <summary>Throws unless x has the parameter's dtype and device (naming the op and the argument).</summary>
     internal static void CheckLike(string op, string arg, Tensor x, Tensor parameter)

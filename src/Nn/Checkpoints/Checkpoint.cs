@@ -128,8 +128,7 @@ public static class Checkpoint
     static Tensor Convert(Tensor t, Tensor like) => t.To(like.DType).To(like.Device);
 
     /// <summary>What a checkpoint holds of a module: its parameters, then its buffers (PyTorch's state_dict).</summary>
-    static List<(string Name, Tensor Tensor)> StateOf(Module module) =>
-        module.NamedParameters(true, removeDuplicate: false).Select(p => (p.Name, (Tensor)p.Parameter)).Concat(module.NamedBuffers(true, removeDuplicate: false)).ToList();
+    static List<(string Name, Tensor Tensor)> StateOf(Module module) => module.StateEntries();
 
     static Dictionary<Parameter, string> NamesOf(List<(string Name, Parameter Parameter)> named)
     {

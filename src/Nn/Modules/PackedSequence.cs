@@ -128,6 +128,30 @@ public static partial class Functional
     public static PackedSequence PackPaddedSequence(Tensor input, int[] lengths, bool batchFirst = false, bool enforceSorted = true) =>
         PackedSequence.Pack("PackPaddedSequence", input, lengths, batchFirst, enforceSorted);
 
+    /// <summary>
+    /// Packs a list of sequences (torch.nn.utils.rnn.pack_sequence): each (L_i, *) with the same trailing shape, dtype
+    /// and device, L_i >= 1; with enforceSorted the lengths must be non-increasing. Differentiable in every sequence.
+    /// </summary>
+    public static PackedSequence PackSequence(Tensor[] sequences, bool enforceSorted = true)
+    {
+        const string op = "PackSequence";
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (sequences.Length == 0) throw new ArgumentException($"{op}: sequences is empty; expected at least one sequence (L, *)", nameof(sequences));
+        for (int i = 0; i < sequences.Length; i++)
+        {
+            var q = sequences[i] ?? throw new ArgumentNullException(nameof(sequences), $"{op}: sequences[{i}] is null; expected a tensor (L, *)");
+            var first = sequences[0];
+            if (q.Rank < 1 || q.Size(0) == 0)
+                throw new ArgumentException($"{op}: sequences[{i}] has shape {Shapes.Format(q.Shape)}; expected (L, *) with L >= 1", nameof(sequences));
+            if (!Shapes.Equal(q.Shape[1..], first.Shape[1..]) || q.DType != first.DType || q.Device != first.Device)
+                throw new ArgumentException($"{op}: sequences[{i}] is {q.DType} {Shapes.Format(q.Shape)} on {q.Device}, but sequences[0] is {first.DType} {Shapes.Format(first.Shape)} on {first.Device}; expected the same trailing shape, dtype and device", nameof(sequences));
+        }
+        var lengths = sequences.Select(q => q.Size(0)).ToArray();
+        int T = lengths.Max();
+        var padded = sequences.Select(q => q.Size(0) == T ? q : Torch.Cat([q, Torch.Zeros([T - q.Size(0), .. q.Shape[1..]], q.DType, q.Device)])).ToArray();
+        return PackedSequence.Pack(op, Torch.Stack(padded, 1), lengths, batchFirst: false, enforceSorted);
+    }
+
     /// <summary>PackPaddedSequence with the lengths as a 1-D Int64 or Int32 tensor on any device.</summary>
     public static PackedSequence PackPaddedSequence(Tensor input, Tensor lengths, bool batchFirst = false, bool enforceSorted = true) =>
         PackedSequence.Pack("PackPaddedSequence", input, PackedSequence.ToLengths("PackPaddedSequence", lengths), batchFirst, enforceSorted);

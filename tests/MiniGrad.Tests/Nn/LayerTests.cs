@@ -81,6 +81,46 @@ public class LayerTests
         Assert.Equal([3], emb.Forward(Torch.Tensor(new int[] { 1 }).Reshape()).Shape);
     }
 
+    public static TheoryData<string> Devices => TestDevices.All;
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public void EmbeddingPaddingRowStartsAtZeroAndGetsNoGradient(string device)
+    {
+        // torch.nn.Embedding(5, 3, padding_idx=-1): row 4 is zeros and its gradient stays zero; the other rows as usual.
+        var d = Device.Parse(device);
+        var emb = new Embedding(5, 3, DType.Float64, new Generator(1), paddingIdx: -1);
+        emb.To(d);
+        Assert.Equal(4, emb.PaddingIdx);
+        H.Close([0, 0, 0], emb.Weight.Narrow(0, 4, 1));
+        Assert.NotEqual(0.0, emb.Weight.Narrow(0, 0, 1).Abs().Sum().Item<double>());
+        Set(emb.Weight, Enumerable.Range(0, 15).Select(i => (double)i).ToArray()); // padding row non-zero: returned as it is
+        var idx = Torch.Tensor(new long[] { 4, 0, 4, 2 }, 2, 2).To(d);
+        var y = emb.Forward(idx);
+        H.Close([12, 13, 14, 0, 1, 2, 12, 13, 14, 6, 7, 8], y);
+        (y * 2.0).Sum().Backward();
+        H.Close([2, 2, 2, 0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0], emb.Weight.Grad!);
+        Assert.Equal("Embedding(5, 3, padding_idx=4)", emb.ToString().Split('\n')[1].Split("  ", StringSplitOptions.RemoveEmptyEntries)[1]);
+        H.Throws<ArgumentOutOfRangeException>(() => new Embedding(5, 3, paddingIdx: 5), "Embedding:", "paddingIdx = 5");
+        H.Throws<ArgumentOutOfRangeException>(() => Functional.Embedding(idx, emb.Weight, -6), "Embedding:", "paddingIdx = -6");
+    }
+
+    [Fact]
+    public void EmbeddingFromPretrainedCopiesTheTableAndFreezesIt()
+    {
+        var table = Torch.Tensor(new double[] { 1, 2, 3, 4, 5, 6 }, 3, 2);
+        var frozen = Embedding.FromPretrained(table);
+        H.Close([5, 6, 1, 2], frozen.Forward(Torch.Tensor(new long[] { 2, 0 })));
+        Assert.False(frozen.Weight.RequiresGrad);
+        Assert.Equal(DType.Float64, frozen.Weight.DType);
+        var trainable = Embedding.FromPretrained(table, freeze: false, paddingIdx: 0);
+        H.Close([1, 2, 3, 4, 5, 6], trainable.Weight); // the padding row keeps its given values
+        trainable.Forward(Torch.Tensor(new long[] { 0, 1 })).Sum().Backward();
+        H.Close([0, 0, 1, 1, 0, 0], trainable.Weight.Grad!);
+        H.Close([1, 2, 3, 4, 5, 6], table); // a copy
+        H.Throws<ArgumentException>(() => Embedding.FromPretrained(Torch.Ones(3)), "FromPretrained", "2-D");
+    }
+
     [Fact]
     public void EmbeddingGradCheck()
     {

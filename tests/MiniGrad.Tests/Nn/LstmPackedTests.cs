@@ -124,6 +124,25 @@ public class LstmPackedTests
     }
 
     [Fact]
+    public void PackSequencePacksAListAsPackPaddedSequenceDoes()
+    {
+        // torch.nn.utils.rnn.pack_sequence([a, b, c]) == pack_padded_sequence(pad_sequence([a, b, c]), lengths), and
+        // differentiable in each sequence.
+        var a = H.Leaf(1, 4, 2); var b = H.Leaf(2, 2, 2); var c = H.Leaf(3, 3, 2);
+        var p = Functional.PackSequence([b, a, c], enforceSorted: false);
+        Assert.Equal([3, 3, 2, 1], p.BatchSizes);
+        Assert.Equal([1L, 2, 0], p.SortedIndices!.ToArray<long>());
+        var padded = Torch.Stack([Torch.Cat([b.Detach(), Torch.Zeros([2, 2], DType.Float64)]), a.Detach(), Torch.Cat([c.Detach(), Torch.Zeros([1, 2], DType.Float64)])], 1);
+        Assert.Equal(Functional.PackPaddedSequence(padded, [2, 4, 3], enforceSorted: false).Data.Arr(), p.Data.Arr());
+        (p.Data * 3.0).Sum().Backward();
+        H.Close(Enumerable.Repeat(3.0, 8).ToArray(), a.Grad!);
+        H.Close(Enumerable.Repeat(3.0, 4).ToArray(), b.Grad!);
+        H.Throws<ArgumentException>(() => Functional.PackSequence([b, a]), "lengths[1] = 4", "enforceSorted");
+        H.Throws<ArgumentException>(() => Functional.PackSequence([a, Torch.Zeros(2, 3)]), "PackSequence", "sequences[1]");
+        H.Throws<ArgumentException>(() => Functional.PackSequence([]), "PackSequence", "empty");
+    }
+
+    [Fact]
     public void LengthsTensorAndPackedSequenceGiveTheLengthsResult()
     {
         var lstm = new Lstm(2, 3, 1, batchFirst: true, bidirectional: true, dtype: DType.Float64, generator: new Generator(100));

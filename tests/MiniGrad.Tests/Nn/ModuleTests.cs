@@ -119,6 +119,53 @@ public class ModuleTests
     }
 
     [Fact]
+    public void StateDictAndLoadStateDictAsPyTorch()
+    {
+        // state_dict: parameters then buffers by dotted name; load_state_dict: strict by default, shapes always checked,
+        // nothing copied when anything is wrong; non-strict copies the common names and reports the rest.
+        var m = new Sequential(new Linear(3, 2, generator: new Generator(1)), new BatchNorm1d(2));
+        var state = m.StateDict();
+        Assert.Equal(["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked"], state.Keys);
+        Assert.All(state.Values, t => Assert.False(t.RequiresGrad));
+        var copy = new Sequential(new Linear(3, 2, generator: new Generator(2)), new BatchNorm1d(2));
+        Assert.NotEqual(((Linear)m[0]).Weight.Arr(), ((Linear)copy[0]).Weight.Arr());
+        var (missing, unexpected) = copy.LoadStateDict(state);
+        Assert.Empty(missing);
+        Assert.Empty(unexpected);
+        Assert.Equal(((Linear)m[0]).Weight.Arr(), ((Linear)copy[0]).Weight.Arr());
+        Assert.True(((Linear)copy[0]).Weight.RequiresGrad); // still a trainable parameter
+
+        var other = new Sequential(new Linear(3, 2, generator: new Generator(3)), new BatchNorm1d(2));
+        var before = ((Linear)other[0]).Weight.Arr();
+        var partial = state.Where(kv => kv.Key.StartsWith("0.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value);
+        partial["extra.weight"] = Torch.Ones(2);
+        H.Throws<ArgumentException>(() => other.LoadStateDict(partial), "LoadStateDict", "missing key(s) '1.weight'", "unexpected key(s) 'extra.weight'", "strict: false");
+        Assert.Equal(before, ((Linear)other[0]).Weight.Arr()); // unchanged
+        var (miss, unexp) = other.LoadStateDict(partial, strict: false);
+        Assert.Equal(["1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked"], miss);
+        Assert.Equal(["extra.weight"], unexp);
+        Assert.Equal(((Linear)m[0]).Weight.Arr(), ((Linear)other[0]).Weight.Arr());
+
+        var wrong = new Dictionary<string, Tensor>(state) { ["0.bias"] = Torch.Zeros(3) };
+        H.Throws<ArgumentException>(() => other.LoadStateDict(wrong, strict: false), "'0.bias' has shape [3]", "[2] in the module");
+        var doubles = state.ToDictionary(kv => kv.Key, kv => kv.Value.DType.IsFloating() ? kv.Value.To(DType.Float64) : kv.Value);
+        copy.LoadStateDict(doubles); // converted to the module's dtype
+        Assert.Equal(DType.Float32, ((Linear)copy[0]).Weight.DType);
+    }
+
+    [Fact]
+    public void ApplyRunsOnEveryModuleChildrenFirst()
+    {
+        // PyTorch's model.apply(init): every submodule, depth first, the root last.
+        var m = new Sequential(new Linear(3, 4, generator: new Generator(1)), new Sequential(new Relu(), new Linear(4, 2, generator: new Generator(2))));
+        var seen = new List<string>();
+        Assert.Same(m, m.Apply(x => seen.Add(x.GetType().Name)));
+        Assert.Equal(["Linear", "Relu", "Linear", "Sequential", "Sequential"], seen);
+        m.Apply(x => { if (x is Linear l) using (Torch.NoGrad()) l.Weight.Copy_(Torch.FullLike(l.Weight, 0.5)); });
+        Assert.All(m.Parameters().Where(p => p.Rank == 2), p => Assert.All(p.ToArray<float>(), v => Assert.Equal(0.5f, v)));
+    }
+
+    [Fact]
     public void ToDTypeCastsFloatingParametersBuffersAndGradients()
     {
         // PyTorch's model.double(): every floating parameter and buffer (and gradient) in place; integer buffers keep theirs.
