@@ -65,7 +65,7 @@ public static partial class Functional
             var mean = input.Mean(dims, keepDim: true);
             var xc = input - mean;
             var var = (xc * xc).Mean(dims, keepDim: true);
-            y = xc * Rstd(var, eps);
+            y = xc * BatchRstd(var, eps);
             if (training && runningMean is not null)
                 using (Torch.NoGrad())
                 {
@@ -82,6 +82,15 @@ public static partial class Functional
 
     // 1 / sqrt(var + eps) on the small statistics tensor, so the big one sees one multiply instead of a divide.
     static Tensor Rstd(Tensor var, double eps) => 1.0 / (var + eps).Sqrt();
+
+    // The batch's: with eps = 0 a constant channel (var 0) gets 0, as PyTorch's batch_norm, not inf (and NaN outputs). The
+    // 0 comes through Where over a safe value, so no inf derivative meets the zero gradient of the branch not taken.
+    static Tensor BatchRstd(Tensor var, double eps)
+    {
+        if (eps != 0) return Rstd(var, eps);
+        var zero = var.Eq(0.0);
+        return Torch.Where(zero, Torch.ZerosLike(var), Rstd(Torch.Where(zero, Torch.OnesLike(var), var), 0));
+    }
 
     static void CheckEps(string op, double eps)
     {

@@ -55,7 +55,7 @@ public static class BackendChecks
 
     /// <summary>CrossEntropy's and CrossEntropyBackward's arguments: x (rows, C) floating, target Int64 (rows) with every
     /// index in [0, C), and the others (name, tensor) rows elements of x's dtype; returns (rows, C) and the targets.</summary>
-    public static (int Rows, int C, long[] Targets) ClassRows(string op, RawTensor x, RawTensor target, params (string Name, RawTensor T)[] perRow)
+    public static (int Rows, int C, long[] Targets) ClassRows(string op, RawTensor x, RawTensor target, (string Name, RawTensor T)[] perRow, params (string Name, RawTensor T)[] stats)
     {
         if (!x.DType.IsFloating()) throw new ArgumentException($"{op}: dtype {x.DType} is not supported; expected Float32 or Float64");
         if (x.Rank != 2) throw new ArgumentException($"{op}: x has shape {Shapes.Format(x.Shape)}; expected 2 dims (rows, classes)");
@@ -65,6 +65,9 @@ public static class BackendChecks
         foreach (var (name, t) in perRow)
             if (t.DType != x.DType || t.Numel != rows)
                 throw new ArgumentException($"{op}: {name} is a {t.DType} tensor of shape {Shapes.Format(t.Shape)}; expected {rows} {x.DType} elements, one per row of x {Shapes.Format(x.Shape)}");
+        foreach (var (name, t) in stats)
+            if (t.DType != x.DType || t.Rank != 2 || t.Shape[0] != rows || t.Shape[1] != 2)
+                throw new ArgumentException($"{op}: {name} is a {t.DType} tensor of shape {Shapes.Format(t.Shape)}; expected ({rows}, 2) {x.DType}, the forward's [max, log-sum] per row of x {Shapes.Format(x.Shape)}");
         var ts = (long[])target.Backend.ToArray(target);
         for (int i = 0; i < rows; i++)
             if (ts[i] < 0 || ts[i] >= c)

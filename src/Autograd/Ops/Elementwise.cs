@@ -223,8 +223,11 @@ sealed class PowScalarFn(double e) : Function
     public static Tensor Apply(Tensor a, double e)
     {
         if (!a.DType.IsFloating()) throw new ArgumentException($"Pow: expected a floating point tensor, but dtype is {a.DType}; convert with To(DType.Float32)");
-        // PyTorch computes x ** 0.5 as sqrt(x): NaN at -inf (pow gives +inf) and -0 at -0.
-        var raw = e == 0.5 ? a.Backend.Unary(UnaryOp.Sqrt, a.Raw) : a.Backend.Binary(BinaryOp.Pow, a.Raw, a.ScalarLike(e, "Pow").Raw);
+        // PyTorch computes x ** 0.5 as sqrt(x) and x ** -0.5 as 1 / sqrt(x): NaN at -inf (pow gives +inf and 0) and -0 and
+        // -inf at -0; the backward's x ** -0.5 then gives NaN at -inf too, as PyTorch's.
+        var raw = e == 0.5 ? a.Backend.Unary(UnaryOp.Sqrt, a.Raw)
+            : e == -0.5 ? a.Backend.Binary(BinaryOp.Div, a.ScalarLike(1, "Pow").Raw, a.Backend.Unary(UnaryOp.Sqrt, a.Raw))
+            : a.Backend.Binary(BinaryOp.Pow, a.Raw, a.ScalarLike(e, "Pow").Raw);
         return Record(raw, () => { var f = new PowScalarFn(e); f.Save(a.Detach()); return f; }, a);
     }
     protected internal override Tensor?[] Backward(Tensor g) => [e == 0 ? Torch.ZerosLike(g) : g * e * Saved(0).Pow(e - 1)];

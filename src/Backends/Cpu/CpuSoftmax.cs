@@ -207,7 +207,7 @@ public sealed partial class CpuBackend
                     T max = S.MaxAcross(mv);
                     if (T.IsNegativeInfinity(max)) max = T.Zero; // an all -inf row gives NaN like PyTorch, not -inf - -inf noise
                     m[r] = max;
-                    Sub<TV, S>(xr, S.Splat(max), y + (b + r) * d, d);
+                    Sub<TV, S>(xr, S.Splat(max), S.Splat(T.Zero), y + (b + r) * d, d);
                 }
                 var block = ySpan.Slice(b * d, rows * d);
                 SimdMath.Exp<T>(block, block);
@@ -215,7 +215,8 @@ public sealed partial class CpuBackend
                 if (log)
                 {
                     SimdMath.Log<T>(s[..rows], s[..rows]);
-                    for (int r = 0; r < rows; r++) Sub<TV, S>(x + (b + r) * d, S.Splat(m[r] + s[r]), y + (b + r) * d, d);
+                    // (x - max) - log(sum), as PyTorch: x - (max + log(sum)) lost log(sum) where |max| dwarfs it (1e30, or 1e6 in float32)
+                    for (int r = 0; r < rows; r++) Sub<TV, S>(x + (b + r) * d, S.Splat(m[r]), S.Splat(s[r]), y + (b + r) * d, d);
                 }
                 else
                 {
@@ -265,11 +266,11 @@ public sealed partial class CpuBackend
 
         /// <summary>dst[0..d) = src[0..d) - v; the last vector overlaps the one before it and writes the same values.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Sub<TV, S>(T* src, TV v, T* dst, int d) where TV : unmanaged where S : ISimd<TV, T>
+        static void Sub<TV, S>(T* src, TV a, TV b, T* dst, int d) where TV : unmanaged where S : ISimd<TV, T>
         {
             int w = S.Lanes;
-            for (int i = 0; i + w <= d; i += w) S.Store(S.Sub(S.Load(src + i), v), dst + i);
-            S.Store(S.Sub(S.Load(src + d - w), v), dst + d - w);
+            for (int i = 0; i + w <= d; i += w) S.Store(S.Sub(S.Sub(S.Load(src + i), a), b), dst + i);
+            S.Store(S.Sub(S.Sub(S.Load(src + d - w), a), b), dst + d - w);
         }
 
         /// <summary>Sum of a row of d values: whole vectors, then the last vector with the lanes already counted masked off.</summary>

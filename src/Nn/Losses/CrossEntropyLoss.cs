@@ -70,7 +70,7 @@ public static partial class Functional
         if (target.DType is not (DType.Int64 or DType.Int32))
             throw new ArgumentException($"{op}: target must hold class indices (Int64 or Int32) or class probabilities (the input's floating dtype), but dtype is {target.DType}", nameof(target));
 
-        var ct = LossArgs.Indices(op, input, target, weight, ignoreIndex, needMask: e > 0);
+        var ct = LossArgs.Indices(op, input, target, weight, ignoreIndex);
         if (e == 0 && input.Rank <= 2) // (N, C) or (C): the backend's fused kernel, which keeps no (N, C) buffer of its own
         {
             int n = ct.Index.Numel;
@@ -81,36 +81,36 @@ public static partial class Functional
         var nll = GatherFn.Apply(lp, 1, ct.Index) * ct.NegWeight;
         if (e > 0)
         {
-            var smooth = -(w is null ? lp : lp * w).Sum(1, keepDim: true) * ct.Mask!;
+            var smooth = -(w is null ? lp : lp * w).Sum(1, keepDim: true);
             nll = nll * (1 - e) + smooth * (e / C);
         }
-        return LossArgs.Reduce(nll.Reshape(ct.ItemShape), reduction, ct.Total);
+        return LossArgs.Reduce(ct.Kept(nll).Reshape(ct.ItemShape), reduction, ct.Total);
     }
 }
 
 /// <summary>
 /// Cross entropy over class indices for (rows, C) input as one node: the backend's fused kernel (IBackend.CrossEntropy)
-/// keeps each row's log-sum-exp, and the backward writes softmax minus the one-hot target, scaled by the row's weight and
+/// keeps each row's max and log-sum-exp, and the backward writes softmax minus the one-hot target, scaled by the row's weight and
 /// output gradient, in one pass. rowWeight holds each row's class weight (0 for an ignored target).
 /// </summary>
-internal sealed class CrossEntropyFn(RawTensor target, RawTensor rowWeight, RawTensor lse) : Function
+internal sealed class CrossEntropyFn(RawTensor target, RawTensor rowWeight, RawTensor stats) : Function
 {
     public override string Name => "CrossEntropyLossBackward";
 
     public static Tensor Apply(Tensor x, Tensor target, Tensor rowWeight)
     {
-        var (loss, lse) = x.Backend.CrossEntropy(x.Raw, target.Raw, rowWeight.Raw);
+        var (loss, stats) = x.Backend.CrossEntropy(x.Raw, target.Raw, rowWeight.Raw);
         return Record(loss, () =>
         {
-            var f = new CrossEntropyFn(target.Raw, rowWeight.Raw, lse);
+            var f = new CrossEntropyFn(target.Raw, rowWeight.Raw, stats);
             f.Save(x);
             f.Keep(target.Raw);
             f.Keep(rowWeight.Raw);
-            f.Keep(lse);
+            f.Keep(stats);
             return f;
         }, x);
     }
 
     protected internal override Tensor?[] Backward(Tensor g) =>
-        [new Tensor(g.Backend.CrossEntropyBackward(Saved(0).Raw, target, rowWeight, lse, g.Raw))];
+        [new Tensor(g.Backend.CrossEntropyBackward(Saved(0).Raw, target, rowWeight, stats, g.Raw))];
 }

@@ -76,7 +76,7 @@ static class LossArgs
     /// point at class 0), each item's weight negated (-weight[target], 0 if ignored), the not-ignored mask when asked
     /// for, and the sum of the non-ignored items' weights (the mean's divisor).
     /// </summary>
-    public static ClassTargets Indices(string op, Tensor input, Tensor target, Tensor? weight, long ignoreIndex, bool needMask)
+    public static ClassTargets Indices(string op, Tensor input, Tensor target, Tensor? weight, long ignoreIndex)
     {
         int C = Classes(op, input);
         var want = input.Rank == 1 ? [] : input.Shape.Where((_, i) => i != 1).ToArray();
@@ -88,7 +88,7 @@ static class LossArgs
         var w = weight?.ToArray<double>();
         var index = new long[t.Length];
         var negW = new double[t.Length];
-        var mask = needMask ? new double[t.Length] : null;
+        var keep = new bool[t.Length];
         double total = 0;
         for (int i = 0; i < t.Length; i++)
         {
@@ -100,13 +100,13 @@ static class LossArgs
             double wi = w?[t[i]] ?? 1;
             negW[i] = -wi;
             total += wi;
-            if (mask is not null) mask[i] = 1;
+            keep[i] = true;
         }
         // Batched views: (N, 1, d1, ...) lines up with the (N, C, d1, ...) input for gather and broadcasting.
         int[] gatherShape = input.Rank == 1 ? [1, 1] : [want[0], 1, .. want[1..]];
         var device = input.Device;
         Tensor Put(double[] v) => Torch.Tensor(v, gatherShape).To(input.DType).To(device);
-        return new ClassTargets(Torch.Tensor(index, gatherShape).To(device), Put(negW), mask is null ? null : Put(mask), total, want);
+        return new ClassTargets(Torch.Tensor(index, gatherShape).To(device), Put(negW), Torch.Tensor(keep, gatherShape).To(device), total, want);
     }
 
     /// <summary>"[i, j]" for flat index i of shape (or "" for a 0-d target).</summary>
@@ -128,4 +128,9 @@ static class LossArgs
 }
 
 /// <summary>Prepared class-index targets (see <see cref="LossArgs.Indices"/>); tensors on the input's device.</summary>
-sealed record ClassTargets(Tensor Index, Tensor NegWeight, Tensor? Mask, double Total, int[] ItemShape);
+sealed record ClassTargets(Tensor Index, Tensor NegWeight, Tensor Keep, double Total, int[] ItemShape)
+{
+    /// <summary>v where the item is not ignored, else 0: PyTorch leaves ignored items out (an ignored item's -inf or NaN
+    /// times a weight of 0 would be NaN), and no gradient reaches them.</summary>
+    public Tensor Kept(Tensor v) => Torch.Where(Keep, v, 0);
+}

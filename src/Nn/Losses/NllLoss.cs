@@ -45,9 +45,9 @@ public static partial class Functional
         if (target.DType is not (DType.Int64 or DType.Int32))
             throw new ArgumentException($"{op}: target must hold class indices (Int64 or Int32), but dtype is {target.DType}", nameof(target));
         LossArgs.ClassWeight(op, input, weight, LossArgs.Classes(op, input));
-        var ct = LossArgs.Indices(op, input, target, weight, ignoreIndex, needMask: false);
+        var ct = LossArgs.Indices(op, input, target, weight, ignoreIndex);
         var lp = input.Rank == 1 ? input.Unsqueeze(0) : input;
-        var loss = (GatherFn.Apply(lp, 1, ct.Index) * ct.NegWeight).Reshape(ct.ItemShape);
+        var loss = ct.Kept(GatherFn.Apply(lp, 1, ct.Index) * ct.NegWeight).Reshape(ct.ItemShape);
         return LossArgs.Reduce(loss, reduction, ct.Total);
     }
 }

@@ -63,7 +63,7 @@ public class Adam : Optimizer
         // torch.lerp(m, g, w) switches formulas at w = 0.5 for accuracy; match it.
         double w = 1 - beta1;
         m = w < 0.5 ? m + (grad - m) * w : grad - (grad - m) * (1 - w);
-        v = v * beta2 + grad * grad * (1 - beta2);
+        v = v * beta2 + grad * (1 - beta2) * grad; // PyTorch's addcmul order: g * g alone overflows float32 from |g| = 1.8e19
         state.Buffers["exp_avg"] = m;
         state.Buffers["exp_avg_sq"] = v;
 

@@ -281,6 +281,12 @@ public class ElementwiseTests
         Assert.True(float.IsNaN(r[0]), $"(-inf) ** 0.5 = {r[0]}");
         Assert.True(r[1] == 0 && float.IsNegative(r[1]), $"(-0) ** 0.5 = {r[1]}");
         Assert.Equal(2f, r[2]);
+        var inv = Torch.Tensor([float.NegativeInfinity, -0f, 4f], 3).To(d).Pow(-0.5).ToArray<float>(); // PyTorch's rsqrt
+        Assert.True(float.IsNaN(inv[0]) && float.IsNegativeInfinity(inv[1]) && inv[2] == 0.5f, string.Join(", ", inv));
+        var xi = Torch.Tensor([double.NegativeInfinity, 4.0], 2).To(d).RequiresGrad_();
+        xi.Pow(0.5).Sum().Backward();
+        Assert.True(double.IsNaN(xi.Grad!.Arr()[0]), "d/dx x ** 0.5 at -inf is NaN in PyTorch");
+        Assert.Equal(0.25, xi.Grad!.Arr()[1], 15);
         H.Close([1, 1, 1], x.Pow(0));
         H.Close([2, 0.5, 1 / 3.0], x.Pow(-1), 1e-15);
         var e = H.D([3, -1, 0.5], 3).To(d);

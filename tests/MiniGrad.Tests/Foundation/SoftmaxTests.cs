@@ -66,6 +66,28 @@ public class SoftmaxTests
 
     [Theory]
     [MemberData(nameof(Devices))]
+    public void LogSoftmaxKeepsTheLogSumBesideAHugeMax(string device)
+    {
+        // (x - max) - log(sum) as PyTorch: x - (max + log(sum)) lost the log-sum when |max| dwarfs it, on rows of 8 to 1024
+        // classes (the short-row kernel). Float64 with 1e30: [-ln 2, -ln 2, -1e30, ...]; float32 at 1e6 + i.
+        var d = Device.Parse(device);
+        var r = new double[8]; r[0] = r[1] = 1e30;
+        var x = Torch.Tensor(r, 1, 8).To(d).RequiresGrad_();
+        var y = x.LogSoftmax(1);
+        H.Close([-Math.Log(2), -Math.Log(2), -1e30, -1e30, -1e30, -1e30, -1e30, -1e30], y, 1e-15);
+        y.Sum().Backward();
+        H.Close([-3, -3, 1, 1, 1, 1, 1, 1], x.Grad!, 1e-12);
+        foreach (int c in new[] { 8, 29, 1000 })
+        {
+            var v = Enumerable.Range(0, c).Select(i => 1e6 + i % 8).ToArray();
+            var f = Torch.Tensor(v.Select(z => (float)z).ToArray(), 1, c).To(d).LogSoftmax(1).ToArray<float>();
+            var want = Ref(v.Select(z => z - 1e6).ToArray(), [1, c], 1, true); // the same row shifted: exact in float64
+            for (int i = 0; i < c; i++) Assert.True(Math.Abs(f[i] - want[i]) < 1e-5, $"C={c} [{i}]: {f[i]} against {want[i]}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
     public void StableForLargeInputs(string device)
     {
         var x = H.D([1000, 1001, 1002, -1000, 0, 1000], 2, 3).To(Device.Parse(device));

@@ -262,6 +262,21 @@ public class ConvNormTests
 
     [Theory]
     [MemberData(nameof(Devices))]
+    public void BatchNormWithEpsZeroLeavesAConstantChannelAtItsBias(string device)
+    {
+        // PyTorch's batch_norm gives an inverse std of 0 where var + eps is 0: the output is the bias, the gradient 0 (NaN here before).
+        var d = Device.Parse(device);
+        var x = H.D([2, 5, 2, 6, 2, 7], 3, 2).To(d).RequiresGrad_();
+        var y = Functional.BatchNorm(x, null, null, null, H.D([0.5, 0.5], 2).To(d), training: true, eps: 0);
+        double s = Math.Sqrt(2.0 / 3);
+        H.Close([0.5, 0.5 - 1 / s, 0.5, 0.5, 0.5, 0.5 + 1 / s], y, 1e-12);
+        (y * H.D([1, 2, 3, 4, 5, 6], 3, 2).To(d)).Sum().Backward();
+        Assert.All(x.Grad!.Arr(), g => Assert.True(double.IsFinite(g)));
+        H.Close([0, 0, 0], x.Grad!.Narrow(1, 0, 1).Reshape(3), 0);
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
     public void NormsGradCheck(string device)
     {
         var dev = Device.Parse(device);

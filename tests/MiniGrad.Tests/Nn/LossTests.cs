@@ -19,6 +19,51 @@ public class LossTests
 
     [Theory]
     [MemberData(nameof(DeviceNames))]
+    public void CrossEntropyAtExtremeLogitsIsPyTorchs(string device)
+    {
+        var d = Device.Parse(device);
+        // float32 logits near 1e6: loss 3.34901 (m + log-sum in one float32 number gave 3.375) and its gradient.
+        var x = Torch.Tensor(new[] { 1e6f, 1e6f + 2, 1e6f + 3 }, 1, 3).To(d).RequiresGrad_();
+        var loss = Functional.CrossEntropy(x, Idx(d, [0], 1));
+        double z = Math.Exp(-3) + Math.Exp(-1) + 1;
+        Assert.Equal(3 + Math.Log(z), loss.Item<float>(), 5);
+        loss.Backward();
+        H.Close([Math.Exp(-3) / z - 1, Math.Exp(-1) / z, 1 / z], x.Grad!.To(DType.Float64), 1e-6);
+        // float64 ties at 1e30: softmax 0.5, 0.5, 0.
+        var big = Torch.Tensor(new[] { 1e30, 1e30, 0 }, 1, 3).To(d).RequiresGrad_();
+        Functional.CrossEntropy(big, Idx(d, [2], 1)).Backward();
+        H.Close([0.5, 0.5, -1], big.Grad!, 1e-15);
+        // +inf among the logits: NaN loss and gradient, as PyTorch's log_softmax gives (inf - inf).
+        var inf = Torch.Tensor(new[] { double.PositiveInfinity, 2, 3 }, 1, 3).To(d).RequiresGrad_();
+        var li = Functional.CrossEntropy(inf, Idx(d, [1], 1));
+        Assert.True(double.IsNaN(li.Item<double>()));
+        li.Backward();
+        Assert.All(inf.Grad!.Arr(), g => Assert.True(double.IsNaN(g)));
+    }
+
+    [Theory]
+    [MemberData(nameof(DeviceNames))]
+    public void IgnoredItemsHoldingMinusInfinityDoNotTurnTheLossNaN(string device)
+    {
+        // PyTorch leaves ignored items out; here their -inf times a weight of 0 was NaN (NllLoss, and CrossEntropy over
+        // (N, C, d) or with label smoothing).
+        var d = Device.Parse(device);
+        double ninf = double.NegativeInfinity;
+        var x = Torch.Tensor(new[] { 1, ninf, 2, ninf, 3, ninf }, 1, 3, 2).To(d).RequiresGrad_();
+        var t = Idx(d, [0, -100], 1, 2);
+        var ce = Functional.CrossEntropy(x, t);
+        Assert.Equal(2.40760596444438, ce.Item<double>(), 12);
+        ce.Backward();
+        var g = x.Grad!.Arr(); // the kept position's gradient (the ignored all -inf column's is NaN, as PyTorch's log_softmax backward gives)
+        double z = Math.Exp(1) + Math.Exp(2) + Math.Exp(3);
+        H.Close([Math.Exp(1) / z - 1, Math.Exp(2) / z, Math.Exp(3) / z], [g[0], g[2], g[4]], 1e-12);
+        Assert.Equal(1.0, Functional.NllLoss(Torch.Tensor(new[] { -1, ninf, -2, -1, -3, -1 }, 1, 3, 2).To(d), t).Item<double>(), 12);
+        var rows = Torch.Tensor(new[] { 1, 2, 3, ninf, 0, 0 }, 2, 3).To(d);
+        Assert.Equal(2.30760596444438, Functional.CrossEntropy(rows, Idx(d, [0, -100], 2), labelSmoothing: 0.1).Item<double>(), 5);
+    }
+
+    [Theory]
+    [MemberData(nameof(DeviceNames))]
     public void CrossEntropyGradChecks(string device)
     {
         var d = Device.Parse(device);

@@ -121,6 +121,22 @@ public class OptimTests
         Assert.Equal(DType.Float32, s.Buffers["exp_avg_sq"].DType);
     }
 
+    /// <summary>PyTorch's addcmul order for the second moment, v + (1 - beta2) g g: g * g alone overflowed float32 at |g| = 1e20,
+    /// leaving v = inf and the parameter frozen for good.</summary>
+    [Fact]
+    public void AdamSurvivesAHugeFloat32Gradient()
+    {
+        var p = new Parameter(Torch.Tensor(new float[] { 2f }, 1));
+        var opt = new Adam([p]);
+        p.Grad = Torch.Tensor(new float[] { 1e20f }, 1);
+        opt.Step();
+        Assert.True(float.IsFinite(opt.State(p)!.Buffers["exp_avg_sq"].ToArray<float>()[0]));
+        Assert.Equal(1.999f, p.ToArray<float>()[0], 5);
+        p.Grad = Torch.Tensor(new float[] { 1f }, 1);
+        opt.Step();
+        Assert.Equal(1.99833f, p.ToArray<float>()[0], 4); // PyTorch: 1.99833 (it stayed at 2)
+    }
+
     /// <summary>AdamW shrinks by (1 - lr*wd) before the Adam step; Adam with the same weight decay adds it to the gradient instead.</summary>
     [Fact]
     public void AdamWDecouplesWeightDecayAndAdamDoesNot()
