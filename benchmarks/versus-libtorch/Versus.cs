@@ -98,6 +98,7 @@ static class Versus
         foreach (var (r, c) in new[] { (4800, 29), (1024, 32000) })
             yield return LogSoftmax(r, c);
         yield return Conv1d(16, 40, 128, 300, 5);
+        yield return Conv1d(9600, 1, 8, 40, 5, 2); // many short rows: a convolution over each frame's 40 mel bands
         yield return LayerNorm(4800, 256);
         yield return CrossEntropy(4800, 1000);
         yield return SpeechStep();
@@ -151,13 +152,13 @@ static class Versus
         return new($"log_softmax {rows}x{cols}", () => { using var d = torch.NewDisposeScope(); x.log_softmax(1); }, () => mx.LogSoftmax(1));
     }
 
-    static Workload Conv1d(int N, int cin, int cout, int L, int k)
+    static Workload Conv1d(int N, int cin, int cout, int L, int k, int pad = 0)
     {
-        var conv = nn.Conv1d(cin, cout, k);
+        var conv = nn.Conv1d(cin, cout, k, padding: pad);
         var x = torch.randn(N, cin, L).requires_grad_();
-        var mconv = new M.Nn.Conv1d(cin, cout, k);
+        var mconv = new M.Nn.Conv1d(cin, cout, k, padding: pad);
         var mx = M.Torch.Randn(N, cin, L).RequiresGrad_();
-        return new($"conv1d N={N} C={cin}->{cout} L={L} k={k}",
+        return new($"conv1d N={N} C={cin}->{cout} L={L} k={k}" + (pad > 0 ? $" padding={pad}" : ""),
             () => { using var d = torch.NewDisposeScope(); conv.forward(x).sum().backward(); conv.zero_grad(); x.grad!.zero_(); },
             () => { mconv.Forward(mx).Sum().Backward(); mconv.ZeroGrad(); mx.ZeroGrad(); });
     }

@@ -36,8 +36,8 @@ var ctcLoss = new CtcLoss(blank: 0, reduction: Reduction.Mean, zeroInfinity: fal
     var loss = ctcLoss.Forward(input, target, inputLengths, targetLengths);
     loss.Backward();
     Report("un-padded targets", loss, input);
-    // Targets longer than the input can align to are infeasible: their loss is +inf and the mean is +inf,
-    // exactly as in PyTorch. zeroInfinity: true drops them.
+    // A target longer than the input can align to is infeasible: its loss is +inf and the mean is +inf, exactly as
+    // in PyTorch; zeroInfinity: true drops it. (With seed 0 every target here fits: both lines print the same loss.)
     var dropped = new CtcLoss(zeroInfinity: true).Forward(input, target, inputLengths, targetLengths);
     Console.WriteLine($"  same batch with zeroInfinity: loss = {dropped.Item<float>():F4}");
 }
