@@ -69,6 +69,9 @@ public static partial class Torch
         return Make(B(device).FromArray(Convert(v, dtype), shape), requiresGrad);
     }
 
+    /// <summary>Uniform samples in [0, 1) of the given shape (Float32, CPU), as Randn(2, 3).</summary>
+    public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
+
     /// <summary>Uniform samples in [0, 1).</summary>
     public static Tensor Rand(int[] shape, DType dtype = DType.Float32, Device? device = null, bool requiresGrad = false, Generator? generator = null)
     {

@@ -88,6 +88,17 @@ public partial class Tensor
     /// <summary>-1, 0 or 1 by sign (not differentiable: zero gradient).</summary>
     public Tensor Sign() => UnaryFn.Apply(this, UnaryOp.Sign);
 
+    /// <summary>value where mask (Bool, broadcastable to this tensor's shape) is true, this tensor's element elsewhere
+    /// (torch.masked_fill); the gradient passes where mask is false.</summary>
+    public Tensor MaskedFill(Tensor mask, double value)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        if (mask.DType != DType.Bool) throw new ArgumentException($"MaskedFill: mask has dtype {mask.DType}; expected Bool (e.g. lengths.Lt(t) or x.Eq(0))", nameof(mask));
+        if (!Shapes.Equal(Shapes.Broadcast("MaskedFill", Raw.Shape, mask.Raw.Shape), Raw.Shape))
+            throw new ArgumentException($"MaskedFill: mask of shape {Shapes.Format(mask.Shape)} does not broadcast to the tensor's shape {Shapes.Format(Raw.Shape)}", nameof(mask));
+        return Torch.Where(mask, ScalarLike(value, "MaskedFill"), this);
+    }
+
     /// <summary>Clamps into [min, max]; either bound may be null. The gradient passes where min &lt;= x &lt;= max.</summary>
     public Tensor Clamp(double? min = null, double? max = null) => ClampFn.Apply(this, min, max);
 
@@ -105,6 +116,8 @@ public partial class Tensor
     public Tensor Ge(Tensor other) => Compare(BinaryOp.Ge, other);
     /// <summary>this == s.</summary>
     public Tensor Eq(double s) => Eq(ScalarLike(s, "Eq"));
+    /// <summary>this != s.</summary>
+    public Tensor Ne(double s) => Ne(ScalarLike(s, "Ne"));
     /// <summary>this &lt; s.</summary>
     public Tensor Lt(double s) => Lt(ScalarLike(s, "Lt"));
     /// <summary>this &gt; s.</summary>

@@ -25,6 +25,37 @@ public partial class Tensor
         return SumFn.Apply(this, d, keepDim) / count;
     }
 
+#pragma warning disable RS0026 // optional parameters on several overloads, as PyTorch's var/std(dim, correction, keepdim): no older overload to break
+    /// <summary>Variance over every element, with Bessel's correction by default (torch.var: divides by n - correction).</summary>
+    public Tensor Var(double correction = 1) => Var(AllDims(), correction);
+    /// <summary>Variance over one dim (torch.var(dim, correction, keepdim)).</summary>
+    public Tensor Var(int dim, double correction = 1, bool keepDim = false) => Var([dim], correction, keepDim);
+    /// <summary>Variance over several dims (all of them when dims is empty): sum((x - mean)^2) / (n - correction); n -
+    /// correction &lt;= 0 gives inf or NaN, as in PyTorch. Differentiable (written with Mean and Sum).</summary>
+    public Tensor Var(int[] dims, double correction = 1, bool keepDim = false)
+    {
+        if (!DType.IsFloating()) throw new ArgumentException($"Var: expected a floating point tensor, but dtype is {DType}; convert with To(DType.Float32)");
+        if (!(correction >= 0) || double.IsInfinity(correction))
+            throw new ArgumentOutOfRangeException(nameof(correction), correction, $"Var: correction = {correction}; expected a finite number >= 0 (1: unbiased, 0: the population variance)");
+        var d = Dims("Var", dims);
+        long count = 1;
+        foreach (var i in d) count *= Raw.Shape[i];
+        var centered = this - Mean(d, keepDim: true);
+        return (centered * centered).Sum(d, keepDim) / Math.Max(0, count - correction);
+    }
+    /// <summary>Standard deviation over every element (torch.std): the square root of Var.</summary>
+    public Tensor Std(double correction = 1) => Var(correction).Sqrt();
+    /// <summary>Standard deviation over one dim.</summary>
+    public Tensor Std(int dim, double correction = 1, bool keepDim = false) => Var(dim, correction, keepDim).Sqrt();
+    /// <summary>Standard deviation over several dims.</summary>
+    public Tensor Std(int[] dims, double correction = 1, bool keepDim = false) => Var(dims, correction, keepDim).Sqrt();
+#pragma warning restore RS0026
+
+    /// <summary>Index of the largest element of the flattened tensor (torch.argmax without dim): 0-d Int64, the first of ties.</summary>
+    public Tensor ArgMax() => Reshape(-1).ArgMax(0);
+    /// <summary>Index of the smallest element of the flattened tensor: 0-d Int64, the first of ties.</summary>
+    public Tensor ArgMin() => Reshape(-1).ArgMin(0);
+
     /// <summary>Largest element (0-d).</summary>
     public Tensor Max() => ExtremeFn.Apply(this, AllDims(), false, ReduceOp.Max, whole: true);
     /// <summary>Largest values over several dims (PyTorch's amax); ties share the gradient.</summary>

@@ -74,6 +74,39 @@ public partial class Tensor
         return NarrowFn.Apply(this, d, start, length);
     }
 
+#pragma warning disable RS0026 // optional dim on both overloads, as PyTorch's split(size_or_sizes, dim=0): no older overload to break
+    /// <summary>Pieces of splitSize along dim, the last one shorter if the size does not divide (torch.split); views by Narrow.</summary>
+    public Tensor[] Split(int splitSize, int dim = 0)
+    {
+        int d = RequireRank("Split", dim), size = Raw.Shape[d];
+        if (splitSize <= 0) throw new ArgumentOutOfRangeException(nameof(splitSize), splitSize, $"Split: splitSize = {splitSize}; expected a positive size");
+        if (size == 0) return [NarrowFn.Apply(this, d, 0, 0)];
+        return Enumerable.Range(0, (size + splitSize - 1) / splitSize).Select(i => NarrowFn.Apply(this, d, i * splitSize, Math.Min(splitSize, size - i * splitSize))).ToArray();
+    }
+
+    /// <summary>Pieces of the given sizes along dim, which must add up to its size (torch.split with a list).</summary>
+    public Tensor[] Split(int[] sizes, int dim = 0)
+    {
+        ArgumentNullException.ThrowIfNull(sizes);
+        int d = RequireRank("Split", dim), size = Raw.Shape[d];
+        if (sizes.Any(s => s < 0) || sizes.Sum(s => (long)s) != size)
+            throw new ArgumentException($"Split: sizes {Shapes.Format(sizes)} must be >= 0 and add up to dimension {d}'s size {size}", nameof(sizes));
+        var parts = new Tensor[sizes.Length];
+        for (int i = 0, at = 0; i < sizes.Length; at += sizes[i], i++) parts[i] = NarrowFn.Apply(this, d, at, sizes[i]);
+        return parts;
+    }
+
+#pragma warning restore RS0026
+
+    /// <summary>At most chunks pieces of ceil(size / chunks) along dim, the last one shorter (torch.chunk: fewer pieces when
+    /// the size is small).</summary>
+    public Tensor[] Chunk(int chunks, int dim = 0)
+    {
+        if (chunks <= 0) throw new ArgumentOutOfRangeException(nameof(chunks), chunks, $"Chunk: chunks = {chunks}; expected a positive count");
+        int d = RequireRank("Chunk", dim);
+        return Split(Math.Max(1, (Raw.Shape[d] + chunks - 1) / chunks), d);
+    }
+
     /// <summary>Elements [start, end) along dim, Python-style: negative indices count from the end, bounds are clipped.</summary>
     public Tensor Slice(int dim, int start, int end)
     {

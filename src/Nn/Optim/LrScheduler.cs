@@ -135,3 +135,48 @@ public sealed class CosineAnnealingLr : LrScheduler
         return (1 + Math.Cos(Math.PI * epoch / TMax)) / (1 + Math.Cos(Math.PI * (epoch - 1) / TMax)) * (currentLr - EtaMin) + EtaMin;
     }
 }
+
+/// <summary>Multiplies the learning rate by gamma every epoch (torch ExponentialLR): lr = base * gamma^epoch when left alone.</summary>
+public sealed class ExponentialLr : LrScheduler
+{
+    /// <summary>Creates the schedule and applies epoch 0; gamma must be a finite number &gt;= 0.</summary>
+    public ExponentialLr(Optimizer optimizer, double gamma, int lastEpoch = -1) : base(optimizer, lastEpoch)
+    {
+        if (!(gamma >= 0) || double.IsInfinity(gamma))
+            throw new ArgumentOutOfRangeException(nameof(gamma), gamma, $"ExponentialLr: gamma must be a finite number >= 0, but got {Optimizer.Format(gamma)}");
+        Gamma = gamma;
+        Initialize();
+    }
+
+    /// <summary>Multiplicative decay per epoch.</summary>
+    public double Gamma { get; }
+
+    /// <inheritdoc/>
+    protected override double ClosedForm(int epoch) => BaseLr * Math.Pow(Gamma, epoch);
+
+    /// <summary>The current rate times gamma (PyTorch's ExponentialLR.get_lr); a resumed scheduler's first step takes the closed form.</summary>
+    protected override double Chained(int epoch, double currentLr, bool resumed) =>
+        epoch == 0 ? currentLr : resumed ? ClosedForm(epoch) : currentLr * Gamma;
+}
+
+/// <summary>The learning rate set to base * lambda(epoch) (torch LambdaLR), e.g. a warm-up: epoch =&gt; Math.Min(1, (epoch + 1) / 5.0).</summary>
+public sealed class LambdaLr : LrScheduler
+{
+    readonly Func<int, double> lambda;
+
+    /// <summary>Creates the schedule and applies epoch 0 (base * lambda(0)); lambda must give finite factors &gt;= 0.</summary>
+    public LambdaLr(Optimizer optimizer, Func<int, double> lrLambda, int lastEpoch = -1) : base(optimizer, lastEpoch)
+    {
+        lambda = lrLambda ?? throw new ArgumentNullException(nameof(lrLambda), "LambdaLr: lrLambda is null; expected a function of the epoch giving the factor");
+        Initialize();
+    }
+
+    /// <inheritdoc/>
+    protected override double ClosedForm(int epoch)
+    {
+        double f = lambda(epoch);
+        if (!(f >= 0) || double.IsInfinity(f))
+            throw new InvalidOperationException($"LambdaLr: lrLambda({epoch}) = {Optimizer.Format(f)}; expected a finite factor >= 0");
+        return BaseLr * f;
+    }
+}

@@ -270,6 +270,24 @@ public class ElementwiseTests
 
     [Theory]
     [MemberData(nameof(Devices))]
+    public void MaskedFillAndNeWithAScalar(string device)
+    {
+        var d = Device.Parse(device);
+        var x = H.D([1, -2, 3, -4, 5, -6], 2, 3).To(d).RequiresGrad_();
+        var y = x.MaskedFill(x.Detach().Lt(0), double.NegativeInfinity); // a padding mask before a softmax
+        Assert.Equal([1, double.NegativeInfinity, 3, double.NegativeInfinity, 5, double.NegativeInfinity], y.Arr());
+        var rowMask = Torch.Tensor(new[] { true, false, true }, 3).To(d); // broadcast over the rows
+        var z = x.MaskedFill(rowMask, 0);
+        H.Close([0, -2, 0, 0, 5, 0], z);
+        z.Sum().Backward();
+        H.Close([0, 1, 0, 0, 1, 0], x.Grad!);
+        Assert.Equal([false, true, true, true, true, true], x.Detach().Ne(1.0).ToArray<bool>());
+        H.Throws<ArgumentException>(() => x.MaskedFill(x.Detach(), 0), "MaskedFill", "Bool");
+        H.Throws<ArgumentException>(() => x.Detach().Reshape(6, 1).MaskedFill(Torch.Tensor(new[] { true, false }, 2).To(d), 0), "MaskedFill", "does not broadcast");
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
     public void PowWithScalarAndTensorExponents(string device)
     {
         var d = Device.Parse(device);

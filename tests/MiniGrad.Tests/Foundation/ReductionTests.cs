@@ -138,6 +138,27 @@ public class ReductionTests
 
     [Theory]
     [MemberData(nameof(Devices))]
+    public void VarStdAndArgMaxWithoutDimAsPyTorch(string device)
+    {
+        var d = Device.Parse(device);
+        var x = H.D([1, 2, 4, 7, 0, -3], 2, 3).To(d);
+        H.Close([18, 2, 24.5], x.Var(0), 1e-12);
+        Assert.Equal(353.0 / 30, x.Var().Item<double>(), 12);
+        H.Close([14.0 / 9, 158.0 / 9], x.Var(1, correction: 0), 1e-12); // the population variance
+        H.Close([Math.Sqrt(7.0 / 3), Math.Sqrt(79.0 / 3)], x.Std([1]), 1e-12);
+        Assert.Equal([2, 1], x.Std(1, keepDim: true).Shape);
+        Assert.True(double.IsPositiveInfinity(H.D([1, 2], 2).To(d).Var(0, correction: 2).Item<double>())); // n - correction = 0
+        H.Grad(a => a[0].Var([1]), H.Leaf(d, 3, 3, 4));
+        H.Grad(a => a[0].Std(0, correction: 0), H.Leaf(d, 4, 3, 4));
+        Assert.Equal(3L, x.ArgMax().Item<long>());
+        Assert.Equal(5L, x.ArgMin().Item<long>());
+        Assert.Empty(x.ArgMax().Shape);
+        Assert.Equal(0L, H.D([5, 5, 1], 3).To(d).ArgMax().Item<long>()); // the first of ties
+        Assert.Throws<ArgumentOutOfRangeException>(() => x.Var(0, correction: -1));
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
     public void MaxAndMinOverADimReturnValuesAndIndices(string device)
     {
         var d = Device.Parse(device);

@@ -11,6 +11,27 @@ public class ShapeTests
 
     [Theory]
     [MemberData(nameof(Devices))]
+    public void SplitAndChunkAsPyTorch(string device)
+    {
+        var d = Device.Parse(device);
+        var x = H.Leaf(d, 1, 5, 2);
+        var parts = x.Split(2);
+        Assert.Equal([[2, 2], [2, 2], [1, 2]], parts.Select(p => p.Shape));
+        Assert.Equal(x.Arr().Skip(8).ToArray(), parts[2].Arr());
+        Assert.Equal([[5, 1], [5, 1]], x.Split([1, 1], 1).Select(p => p.Shape));
+        Assert.Equal([[2, 2], [3, 2]], x.Split([2, 3]).Select(p => p.Shape));
+        Assert.Equal([[3, 2], [2, 2]], x.Chunk(2).Select(p => p.Shape));
+        Assert.Equal(3, x.Chunk(4).Length); // torch.chunk(5 rows, 4): pieces of 2, 2, 1
+        Assert.Equal(5, x.Chunk(9).Length);
+        (parts[0] * 2.0 + parts[2] * 3.0).Sum().Backward();
+        H.Close([2, 2, 2, 2, 0, 0, 0, 0, 6, 6], x.Grad!); // parts[2] (1, 2) broadcast over parts[0]'s 2 rows
+        H.Throws<ArgumentException>(() => x.Split([2, 2]), "Split", "add up to", "5");
+        Assert.Throws<ArgumentOutOfRangeException>(() => x.Split(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => x.Chunk(0));
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
     public void ReshapeAndViewKeepRowMajorOrder(string device)
     {
         var d = Device.Parse(device);

@@ -122,6 +122,29 @@ public class LayerTests
     }
 
     [Fact]
+    public void XavierAndKaimingInitsUseTorchsFansAndGains()
+    {
+        // (out, in, k) = (64, 32, 3): fan_in 96, fan_out 192. Uniform bounds are exact; normal stds within sampling error.
+        var w = Torch.Zeros(64, 32, 3);
+        double Bound(Tensor t) => t.Abs().Max().Item<float>();
+        Init.XavierUniform_(w, generator: new Generator(1));
+        double b = Math.Sqrt(6.0 / (96 + 192));
+        Assert.InRange(Bound(w), 0.97 * b, b);
+        Init.KaimingUniform_(w, nonlinearity: "relu", generator: new Generator(2));
+        b = Math.Sqrt(2) * Math.Sqrt(3.0 / 96);
+        Assert.InRange(Bound(w), 0.97 * b, b);
+        Init.KaimingUniform_(w, a: Math.Sqrt(5), generator: new Generator(3)); // PyTorch's Linear/Conv default: 1/sqrt(fan_in)
+        Assert.InRange(Bound(w), 0.97 / Math.Sqrt(96), 1 / Math.Sqrt(96));
+        Init.KaimingNormal_(w, fanOut: true, nonlinearity: "relu", generator: new Generator(4));
+        Assert.InRange(w.Std().Item<float>(), 0.95 * Math.Sqrt(2.0 / 192), 1.05 * Math.Sqrt(2.0 / 192));
+        Init.XavierNormal_(w, gain: Init.CalculateGain("tanh"), generator: new Generator(5));
+        Assert.InRange(w.Std().Item<float>(), 0.95 * 5.0 / 3 * Math.Sqrt(2.0 / 288), 1.05 * 5.0 / 3 * Math.Sqrt(2.0 / 288));
+        H.Throws<ArgumentException>(() => Init.XavierUniform_(Torch.Zeros(5)), "XavierUniform_", "at least 2");
+        H.Throws<ArgumentException>(() => Init.CalculateGain("swish"), "unknown nonlinearity 'swish'");
+        Assert.Equal([2, 3], Torch.Rand(2, 3).Shape);
+    }
+
+    [Fact]
     public void EmbeddingGradCheck()
     {
         var idx = Torch.Tensor(new long[] { 1, 3, 1 });

@@ -1,3 +1,4 @@
+using MiniGrad.Tests.Foundation;
 using MiniGrad.Nn;
 using Xunit;
 
@@ -31,6 +32,26 @@ public class SchedulerTests
             Close(expected[epoch], opt.Lr, $"epoch {epoch}");
             Assert.Equal(opt.Lr, s.LastLr);
         }
+    }
+
+    [Fact]
+    public void ExponentialLrAndLambdaLrFollowPyTorch()
+    {
+        var opt = NewSgd(0.1);
+        var e = new ExponentialLr(opt, gamma: 0.5);
+        Close(0.1, opt.Lr, "epoch 0");
+        e.Step(); e.Step();
+        Close(0.025, opt.Lr, "epoch 2");
+        opt.Lr = 1; // chained, as PyTorch's: a rate set by hand is carried on
+        e.Step();
+        Close(0.5, opt.Lr, "after a manual rate");
+        var warm = NewSgd(0.2);
+        var l = new LambdaLr(warm, epoch => Math.Min(1, (epoch + 1) / 4.0));
+        var seen = new List<double> { warm.Lr };
+        for (int i = 0; i < 5; i++) { l.Step(); seen.Add(warm.Lr); }
+        Assert.Equal([0.05, 0.1, 0.15, 0.2, 0.2, 0.2], seen.Select(v => Math.Round(v, 12)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ExponentialLr(NewSgd(0.1), -1));
+        H.Throws<InvalidOperationException>(() => new LambdaLr(NewSgd(0.1), _ => double.NaN), "lrLambda(0) = NaN");
     }
 
     [Fact]
