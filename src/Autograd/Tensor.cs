@@ -168,6 +168,27 @@ public partial class Tensor : IDisposable
         return this;
     }
 
+    // In-place arithmetic (PyTorch's add_, mul_, zero_, ...), each a Copy_ of the result: the same rules (not on a leaf that
+    // requires grad outside Torch.NoGrad(), not on an op's result, no source that requires grad), the same dtype and shape.
+    /// <summary>this += other (broadcast to this tensor's shape), in place; returns this.</summary>
+    public Tensor Add_(Tensor other) => Copy_(this + other);
+    /// <summary>this += s, in place; returns this.</summary>
+    public Tensor Add_(double s) => Copy_(this + s);
+    /// <summary>this -= other, in place; returns this.</summary>
+    public Tensor Sub_(Tensor other) => Copy_(this - other);
+    /// <summary>this *= other, in place; returns this.</summary>
+    public Tensor Mul_(Tensor other) => Copy_(this * other);
+    /// <summary>this *= s, in place; returns this.</summary>
+    public Tensor Mul_(double s) => Copy_(this * s);
+    /// <summary>this /= s, in place; returns this.</summary>
+    public Tensor Div_(double s) => Copy_(this / s);
+    /// <summary>Every element set to value, in place (torch.fill_); returns this.</summary>
+    public Tensor Fill_(double value) => Copy_(Torch.FullLike(this, value));
+    /// <summary>Every element set to 0, in place (torch.zero_); returns this.</summary>
+    public Tensor Zero_() => Fill_(0);
+    /// <summary>Clamps into [min, max] in place (torch.clamp_); returns this.</summary>
+    public Tensor Clamp_(double? min = null, double? max = null) => Copy_(Clamp(min, max));
+
     /// <summary>Casts this leaf's data and gradient to a floating dtype in place (Module.To(DType) uses it).</summary>
     internal void CastTo(DType dtype)
     {

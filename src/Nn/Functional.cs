@@ -45,7 +45,7 @@ public static partial class Functional
         var flat = indices.Reshape(-1);
         var rows = weight.IndexSelect(0, flat);
         if (pad is int p && weight.RequiresGrad && Autograd.IsGradEnabled) // the same values, without a path back from the padding rows
-            rows = Torch.Where(flat.Eq(p).Reshape(-1, 1), weight.Detach().IndexSelect(0, flat), rows);
+            rows = Torch.Where(flat.Eq(p).Reshape(-1, 1), rows.Detach(), rows);
         return rows.Reshape([.. indices.Shape, weight.Size(1)]);
     }
 

@@ -57,13 +57,13 @@ public static class Init
     }
 
     /// <summary>The recommended gain for a nonlinearity (torch.nn.init.calculate_gain): linear, conv1d, sigmoid 1; tanh 5/3;
-    /// relu sqrt(2); leaky_relu sqrt(2 / (1 + a^2)) with negative slope a (0.01 when 0 is not meant: pass it); selu 3/4.</summary>
-    public static double CalculateGain(string nonlinearity, double a = 0) => nonlinearity switch
+    /// relu sqrt(2); leaky_relu sqrt(2 / (1 + slope^2)) with negative slope param (0.01 when not given, as PyTorch's); selu 3/4.</summary>
+    public static double CalculateGain(string nonlinearity, double? param = null) => nonlinearity switch
     {
         "linear" or "identity" or "conv1d" or "sigmoid" => 1,
         "tanh" => 5.0 / 3,
         "relu" => Math.Sqrt(2),
-        "leaky_relu" => Math.Sqrt(2 / (1 + a * a)),
+        "leaky_relu" => Math.Sqrt(2 / (1 + (param ?? 0.01) * (param ?? 0.01))),
         "selu" => 0.75,
         _ => throw new ArgumentException($"Init.CalculateGain: unknown nonlinearity '{nonlinearity}'; expected linear, conv1d, sigmoid, tanh, relu, leaky_relu or selu", nameof(nonlinearity)),
     };

@@ -88,14 +88,13 @@ public partial class Tensor
     /// <summary>-1, 0 or 1 by sign (not differentiable: zero gradient).</summary>
     public Tensor Sign() => UnaryFn.Apply(this, UnaryOp.Sign);
 
-    /// <summary>value where mask (Bool, broadcastable to this tensor's shape) is true, this tensor's element elsewhere
-    /// (torch.masked_fill); the gradient passes where mask is false.</summary>
+    /// <summary>value where mask (Bool) is true, this tensor's element elsewhere (torch.masked_fill), the two broadcast
+    /// together as PyTorch's out-of-place masked_fill does; the gradient passes where mask is false.</summary>
     public Tensor MaskedFill(Tensor mask, double value)
     {
         ArgumentNullException.ThrowIfNull(mask);
         if (mask.DType != DType.Bool) throw new ArgumentException($"MaskedFill: mask has dtype {mask.DType}; expected Bool (e.g. lengths.Lt(t) or x.Eq(0))", nameof(mask));
-        if (!Shapes.Equal(Shapes.Broadcast("MaskedFill", Raw.Shape, mask.Raw.Shape), Raw.Shape))
-            throw new ArgumentException($"MaskedFill: mask of shape {Shapes.Format(mask.Shape)} does not broadcast to the tensor's shape {Shapes.Format(Raw.Shape)}", nameof(mask));
+        Shapes.Broadcast("MaskedFill", Raw.Shape, mask.Raw.Shape);
         return Torch.Where(mask, ScalarLike(value, "MaskedFill"), this);
     }
 

@@ -75,7 +75,7 @@ public partial class Tensor
     }
 
 #pragma warning disable RS0026 // optional dim on both overloads, as PyTorch's split(size_or_sizes, dim=0): no older overload to break
-    /// <summary>Pieces of splitSize along dim, the last one shorter if the size does not divide (torch.split); views by Narrow.</summary>
+    /// <summary>Pieces of splitSize along dim, the last one shorter if the size does not divide (torch.split), each a Narrow (a copy; gradients flow back).</summary>
     public Tensor[] Split(int splitSize, int dim = 0)
     {
         int d = RequireRank("Split", dim), size = Raw.Shape[d];
@@ -104,7 +104,8 @@ public partial class Tensor
     {
         if (chunks <= 0) throw new ArgumentOutOfRangeException(nameof(chunks), chunks, $"Chunk: chunks = {chunks}; expected a positive count");
         int d = RequireRank("Chunk", dim);
-        return Split(Math.Max(1, (Raw.Shape[d] + chunks - 1) / chunks), d);
+        if (Raw.Shape[d] == 0) return Split(new int[chunks], d); // PyTorch: chunks empty pieces
+        return Split((Raw.Shape[d] + chunks - 1) / chunks, d);
     }
 
     /// <summary>Elements [start, end) along dim, Python-style: negative indices count from the end, bounds are clipped.</summary>

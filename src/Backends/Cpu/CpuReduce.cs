@@ -109,7 +109,8 @@ public sealed partial class CpuBackend
     /// <summary>acc (inner) = the sum of the r rows (each inner long) of rows: blocks of Block rows, summed pairwise.</summary>
     static void CascadeRows<T>(ReadOnlySpan<T> rows, int r, int inner, Span<T> acc) where T : unmanaged, INumber<T>
     {
-        var levels = System.Buffers.ArrayPool<T>.Shared.Rent(PairwiseStack.MaxDepth * inner);
+        // At most one partial sum per bit of the block count, plus the block being summed.
+        var levels = System.Buffers.ArrayPool<T>.Shared.Rent((BitOperations.Log2((uint)((r + Block - 1) / Block)) + 2) * inner);
         var stack = new PairwiseStack();
         for (int b0 = 0; b0 < r; b0 += Block)
         {

@@ -73,8 +73,8 @@ static class LossArgs
     /// <summary>
     /// Class-index targets read on the host and checked: the shape must be the input's without the class dim, every value
     /// in [0, C) or equal to ignoreIndex. Returns the gather index (the item shape with a 1 on dim 1; ignored items
-    /// point at class 0), each item's weight negated (-weight[target], 0 if ignored), the not-ignored mask when asked
-    /// for, and the sum of the non-ignored items' weights (the mean's divisor).
+    /// point at class 0), each item's weight negated (-weight[target], 0 if ignored), the not-ignored mask (Keep, Bool;
+    /// the fused path does not use it), and the sum of the non-ignored items' weights (the mean's divisor).
     /// </summary>
     public static ClassTargets Indices(string op, Tensor input, Tensor target, Tensor? weight, long ignoreIndex)
     {

@@ -19,6 +19,13 @@ public sealed class Embedding : Module, ITensorModule
         Weight = RegisterParameter("weight", new Parameter(table))!;
     }
 
+    /// <summary>A table over a copy of given vectors (FromPretrained).</summary>
+    Embedding(Tensor table, bool freeze, int? paddingIdx)
+    {
+        PaddingIdx = Functional.PaddingIndex("Embedding.FromPretrained", paddingIdx, table.Size(0));
+        Weight = RegisterParameter("weight", new Parameter(table.Detach().Clone()) { RequiresGrad = !freeze })!;
+    }
+
     /// <summary>
     /// A table made from given vectors (torch.nn.Embedding.from_pretrained): a copy of embeddings (num_embeddings,
     /// embedding_dim), frozen (no gradient) unless <paramref name="freeze"/> is false; paddingIdx as in the constructor,
@@ -29,11 +36,7 @@ public sealed class Embedding : Module, ITensorModule
         ArgumentNullException.ThrowIfNull(embeddings);
         if (embeddings.Rank != 2 || embeddings.Size(0) == 0 || embeddings.Size(1) == 0 || !embeddings.DType.IsFloating())
             throw new ArgumentException($"Embedding.FromPretrained: embeddings is a {embeddings.DType} tensor of shape {Shapes.Format(embeddings.Shape)}; expected a non-empty 2-D floating tensor (num_embeddings, embedding_dim)", nameof(embeddings));
-        var e = new Embedding(embeddings.Size(0), embeddings.Size(1), embeddings.DType, new Generator(0), paddingIdx);
-        e.To(embeddings.Device);
-        using (Torch.NoGrad()) e.Weight.Copy_(embeddings);
-        e.Weight.RequiresGrad = !freeze;
-        return e;
+        return new Embedding(embeddings, freeze, paddingIdx);
     }
 
     /// <summary>The (num_embeddings, embedding_dim) table.</summary>

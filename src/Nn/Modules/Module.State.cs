@@ -11,13 +11,14 @@ public abstract partial class Module
 
     /// <summary>
     /// Every parameter and buffer by dotted name, parameters first, in registration order (PyTorch's state_dict): each
-    /// value is detached and shares the live storage, so it reads the current values without recording a graph. A
-    /// parameter shared by several modules (tied weights) appears under each name.
+    /// value is detached, outside any scope, and holds the values of the moment (an optimizer step or Copy_ gives a
+    /// parameter new storage, so later updates do not show in it, unlike PyTorch's aliasing state_dict: keeping the best
+    /// model needs no deep copy). A parameter shared by several modules (tied weights) appears under each name.
     /// </summary>
     public IReadOnlyDictionary<string, Tensor> StateDict()
     {
         var state = new OrderedDictionary<string, Tensor>();
-        foreach (var (name, t) in StateEntries()) state.Add(name, t.Detach());
+        foreach (var (name, t) in StateEntries()) state.Add(name, t.Detach().DetachFromScope());
         return state;
     }
 
@@ -56,11 +57,12 @@ public abstract partial class Module
     }
 
     /// <summary>Runs fn on every descendant (children first, each child's subtree before the next) and then on this module,
-    /// as PyTorch's apply: the usual way to initialize a model's layers by type. Returns this module.</summary>
+    /// as PyTorch's apply: the usual way to initialize a model's layers by type. A child registered twice (shared) is
+    /// visited once per parent, as PyTorch's children() yields it once. Returns this module.</summary>
     public Module Apply(Action<Module> fn)
     {
         ArgumentNullException.ThrowIfNull(fn);
-        foreach (var (_, child) in children) child.Apply(fn);
+        foreach (var child in children.Select(c => c.Value).Distinct(ReferenceEqualityComparer.Instance).Cast<Module>()) child.Apply(fn);
         fn(this);
         return this;
     }

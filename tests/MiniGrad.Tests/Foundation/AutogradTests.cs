@@ -100,6 +100,27 @@ public class AutogradTests
     }
 
     [Fact]
+    public void InPlaceArithmeticAsPyTorch()
+    {
+        var x = Torch.Ones(2, 3);
+        Assert.Same(x, x.Add_(2).Mul_(3));
+        H.Close([9, 9, 9, 9, 9, 9], x.To(DType.Float64));
+        x.Sub_(Torch.Tensor(new[] { 1f, 2, 3 }, 3)).Div_(2); // broadcast over the rows
+        H.Close([4, 3.5, 3, 4, 3.5, 3], x.To(DType.Float64));
+        x.Clamp_(max: 3.5);
+        H.Close([3.5, 3.5, 3, 3.5, 3.5, 3], x.To(DType.Float64));
+        x.Zero_();
+        H.Close([0, 0, 0, 0, 0, 0], x.To(DType.Float64));
+        Assert.Equal(new long[] { 7, 7 }, Torch.Zeros([2], DType.Int64).Fill_(7).ToArray<long>());
+        var p = new MiniGrad.Nn.Parameter(Torch.Ones(3));
+        H.Throws<InvalidOperationException>(() => p.Mul_(0.5), "in-place", "Torch.NoGrad()");
+        using (Torch.NoGrad()) p.Mul_(0.5).Add_(Torch.Ones(3));
+        H.Close([1.5, 1.5, 1.5], p.To(DType.Float64));
+        Assert.True(p.RequiresGrad);
+        H.Throws<ArgumentException>(() => Torch.Ones(3).Add_(Torch.Ones(2, 3)), "Copy_", "cannot be broadcast");
+    }
+
+    [Fact]
     public void RetainGradKeepsANonLeafGradient()
     {
         // PyTorch's retain_grad(): the gradient after the tensor's hooks, summed over Backward calls; the root too.

@@ -283,7 +283,9 @@ public class ElementwiseTests
         H.Close([0, 1, 0, 0, 1, 0], x.Grad!);
         Assert.Equal([false, true, true, true, true, true], x.Detach().Ne(1.0).ToArray<bool>());
         H.Throws<ArgumentException>(() => x.MaskedFill(x.Detach(), 0), "MaskedFill", "Bool");
-        H.Throws<ArgumentException>(() => x.Detach().Reshape(6, 1).MaskedFill(Torch.Tensor(new[] { true, false }, 2).To(d), 0), "MaskedFill", "does not broadcast");
+        // mask and tensor broadcast together, as PyTorch's out-of-place masked_fill: (6, 1) with (2) gives (6, 2)
+        Assert.Equal([6, 2], x.Detach().Reshape(6, 1).MaskedFill(Torch.Tensor(new[] { true, false }, 2).To(d), 0).Shape);
+        H.Throws<ArgumentException>(() => x.MaskedFill(Torch.Tensor(new[] { true, false }, 2).To(d), 0), "MaskedFill");
     }
 
     [Theory]

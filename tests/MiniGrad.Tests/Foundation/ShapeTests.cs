@@ -23,6 +23,7 @@ public class ShapeTests
         Assert.Equal([[3, 2], [2, 2]], x.Chunk(2).Select(p => p.Shape));
         Assert.Equal(3, x.Chunk(4).Length); // torch.chunk(5 rows, 4): pieces of 2, 2, 1
         Assert.Equal(5, x.Chunk(9).Length);
+        Assert.Equal([[0], [0], [0]], Torch.Zeros(0).To(d).Chunk(3).Select(p => p.Shape)); // an empty dim: chunks empty pieces, as PyTorch
         (parts[0] * 2.0 + parts[2] * 3.0).Sum().Backward();
         H.Close([2, 2, 2, 2, 0, 0, 0, 0, 6, 6], x.Grad!); // parts[2] (1, 2) broadcast over parts[0]'s 2 rows
         H.Throws<ArgumentException>(() => x.Split([2, 2]), "Split", "add up to", "5");

@@ -141,6 +141,7 @@ public class LayerTests
         Assert.InRange(w.Std().Item<float>(), 0.95 * 5.0 / 3 * Math.Sqrt(2.0 / 288), 1.05 * 5.0 / 3 * Math.Sqrt(2.0 / 288));
         H.Throws<ArgumentException>(() => Init.XavierUniform_(Torch.Zeros(5)), "XavierUniform_", "at least 2");
         H.Throws<ArgumentException>(() => Init.CalculateGain("swish"), "unknown nonlinearity 'swish'");
+        Assert.Equal(Math.Sqrt(2 / (1 + 0.01 * 0.01)), Init.CalculateGain("leaky_relu"), 15); // PyTorch's default slope 0.01
         Assert.Equal([2, 3], Torch.Rand(2, 3).Shape);
     }
 

@@ -124,7 +124,8 @@ public class ModuleTests
         // state_dict: parameters then buffers by dotted name; load_state_dict: strict by default, shapes always checked,
         // nothing copied when anything is wrong; non-strict copies the common names and reports the rest.
         var m = new Sequential(new Linear(3, 2, generator: new Generator(1)), new BatchNorm1d(2));
-        var state = m.StateDict();
+        IReadOnlyDictionary<string, Tensor> state;
+        using (Torch.NewScope()) state = m.StateDict(); // outside any scope: still usable after the scope ends
         Assert.Equal(["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked"], state.Keys);
         Assert.All(state.Values, t => Assert.False(t.RequiresGrad));
         var copy = new Sequential(new Linear(3, 2, generator: new Generator(2)), new BatchNorm1d(2));
@@ -161,6 +162,10 @@ public class ModuleTests
         var seen = new List<string>();
         Assert.Same(m, m.Apply(x => seen.Add(x.GetType().Name)));
         Assert.Equal(["Linear", "Relu", "Linear", "Sequential", "Sequential"], seen);
+        var shared = new Linear(2, 2);
+        int calls = 0;
+        new Sequential(shared, shared).Apply(x => { if (ReferenceEquals(x, shared)) calls++; });
+        Assert.Equal(1, calls); // a child registered twice is one child, as PyTorch's children() yields it once
         m.Apply(x => { if (x is Linear l) using (Torch.NoGrad()) l.Weight.Copy_(Torch.FullLike(l.Weight, 0.5)); });
         Assert.All(m.Parameters().Where(p => p.Rank == 2), p => Assert.All(p.ToArray<float>(), v => Assert.Equal(0.5f, v)));
     }
