@@ -101,10 +101,10 @@ public sealed partial class CpuBackend
 
     // Floating sums in cascade, as PyTorch's cascade sum, so that the rounding error does not grow with the length: one
     // long running float32 sum of 1e6 values 0.1f was 1% off (each add rounds at the size of the total). Blocks (Block
-    // rows, or BlockElements elements summed by the vector kernel) are summed from zero, then the block sums pairwise, in
-    // a binary tree over the block indices (PairwiseStack). The tree depends only on the length, so results stay
-    // bit-identical for any thread count.
-    const int Block = 64, BlockElements = 2048;
+    // rows, or Block elements per lane of the vector kernel's four accumulators) are summed from zero, then the block
+    // sums pairwise, in a binary tree over the block indices (PairwiseStack). The tree depends only on the length (and
+    // the width), so results stay bit-identical for any thread count.
+    const int Block = 64;
 
     /// <summary>acc (inner) = the sum of the r rows (each inner long) of rows: blocks of Block rows, summed pairwise.</summary>
     static void CascadeRows<T>(ReadOnlySpan<T> rows, int r, int inner, Span<T> acc) where T : unmanaged, INumber<T>
@@ -184,12 +184,13 @@ public sealed partial class CpuBackend
 
         public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
         {
-            // Blocks of BlockElements, their sums pairwise (see Block).
+            // Blocks of Block values per accumulator lane (2,048 elements at AVX2, 256 one at a time), their sums pairwise.
+            int blockElements = 4 * Block * S.Lanes;
             Span<T> levels = stackalloc T[PairwiseStack.MaxDepth];
             var stack = new PairwiseStack();
-            for (int b0 = 0; b0 < n; b0 += BlockElements)
+            for (int b0 = 0; b0 < n; b0 += blockElements)
             {
-                levels[stack.Depth] = BlockSum<TV, S>(x + b0, Math.Min(BlockElements, n - b0));
+                levels[stack.Depth] = BlockSum<TV, S>(x + b0, Math.Min(blockElements, n - b0));
                 for (stack.Push(); stack.Merge();) levels[stack.Depth - 1] += levels[stack.Depth];
             }
             T total = stack.Depth == 0 ? T.Zero : levels[stack.Depth - 1];
