@@ -340,7 +340,7 @@ public sealed class CheckpointTests : IDisposable
 
     // ---- optimizer state ----
 
-    public static TheoryData<string> Optimizers() => new() { "adam", "adamw", "sgd", "sgd-momentum", "sgd-nesterov" };
+    public static TheoryData<string> Optimizers() => new() { "adam", "adamw", "sgd", "sgd-momentum", "sgd-nesterov", "rmsprop", "rmsprop-centered-momentum" };
 
     static Optimizer MakeOptimizer(string kind, TinyNet net, double lr) => kind switch
     {
@@ -348,6 +348,8 @@ public sealed class CheckpointTests : IDisposable
         "adamw" => new AdamW(net.Parameters(), lr, beta1: 0.8),
         "sgd" => new Sgd(net.Parameters(), lr),
         "sgd-momentum" => new Sgd(net.Parameters(), lr, momentum: 0.9, dampening: 0.2, weightDecay: 0.01),
+        "rmsprop" => new RmsProp(net.Parameters(), lr),
+        "rmsprop-centered-momentum" => new RmsProp(net.Parameters(), lr, alpha: 0.9, weightDecay: 0.01, momentum: 0.5, centered: true),
         _ => new Sgd(net.Parameters(), lr, momentum: 0.7, nesterov: true),
     };
 

@@ -146,6 +146,23 @@ public class LayerTests
     }
 
     [Fact]
+    public void FlattenAndIdentityInASequential()
+    {
+        // torch.nn.Flatten() keeps the batch dim: (N, C, L) -> (N, C * L); Identity passes its input on.
+        var net = new Sequential(new Conv1d(2, 3, 3, generator: new Generator(1)), new Flatten(), new Identity(), new Linear(3 * 4, 5, generator: new Generator(2)));
+        var x = Torch.Randn([4, 2, 6], generator: new Generator(3));
+        Assert.Equal([4, 5], ((ITensorModule)net).Forward(x).Shape);
+        Assert.Equal([2, 3 * 4 * 5], new Flatten().Forward(Torch.Zeros(2, 3, 4, 5)).Shape);
+        Assert.Equal([2, 12, 5], new Flatten(1, 2).Forward(Torch.Zeros(2, 3, 4, 5)).Shape);
+        Assert.Equal([120], new Flatten(0, -1).Forward(Torch.Zeros(2, 3, 4, 5)).Shape);
+        Assert.Equal([1], new Flatten().Forward(Torch.Scalar(2.0)).Shape);
+        var y = Torch.Ones(3);
+        Assert.Same(y, new Identity().Forward(y));
+        H.Throws<ArgumentException>(() => new Flatten(2, 1).Forward(Torch.Zeros(2, 3, 4)), "Flatten", "startDim");
+        Assert.Contains("Flatten(start_dim=1, end_dim=-1)", net.ToString());
+    }
+
+    [Fact]
     public void EmbeddingGradCheck()
     {
         var idx = Torch.Tensor(new long[] { 1, 3, 1 });

@@ -1,3 +1,4 @@
+using MiniGrad.Tests.Foundation;
 using System.Text.Json;
 using MiniGrad.Nn;
 using Xunit;
@@ -119,6 +120,41 @@ public class OptimTests
         Assert.Equal(1, s.Step);
         Assert.Equal(new[] { 0.05f, -0.4f }, s.Buffers["exp_avg"].ToArray<float>(), (x, y) => Math.Abs(x - y) < 1e-7);
         Assert.Equal(DType.Float32, s.Buffers["exp_avg_sq"].DType);
+    }
+
+    /// <summary>RMSprop: the first step from a zero average is lr * g / (sqrt(1 - alpha) |g| + eps); later steps, centered
+    /// and with momentum and weight decay, follow torch.optim.RMSprop's update evaluated here in float64.</summary>
+    [Fact]
+    public void RmsPropFollowsTorchsUpdate()
+    {
+        var p = new Parameter(Torch.Tensor(new double[] { 1, -2 }, 2));
+        var opt = new RmsProp([p], lr: 0.01);
+        p.Grad = Torch.Tensor(new double[] { 0.5, -4 }, 2);
+        opt.Step();
+        H.Close([1 - 0.01 * 0.5 / (0.1 * 0.5 + 1e-8), -2 + 0.01 * 4 / (0.1 * 4 + 1e-8)], p, 1e-15);
+        Assert.Equal(["square_avg"], opt.State(p)!.Buffers.Keys);
+
+        double[] x = [1, -2], v = [0, 0], m = [0, 0], b = [0, 0];
+        var q = new Parameter(Torch.Tensor(x.ToArray(), 2));
+        var o = new RmsProp([q], lr: 0.05, alpha: 0.8, eps: 1e-6, weightDecay: 0.1, momentum: 0.9, centered: true);
+        for (int step = 0; step < 4; step++)
+        {
+            double[] grad = [0.3 * (step + 1), -1.5 / (step + 1)];
+            q.Grad = Torch.Tensor(grad.ToArray(), 2);
+            o.Step();
+            for (int i = 0; i < 2; i++)
+            {
+                double g = grad[i] + 0.1 * x[i];
+                v[i] = 0.8 * v[i] + 0.2 * g * g;
+                m[i] += (g - m[i]) * 0.2;
+                double avg = Math.Sqrt(v[i] - m[i] * m[i]) + 1e-6;
+                b[i] = 0.9 * b[i] + g / avg;
+                x[i] -= 0.05 * b[i];
+            }
+            H.Close(x, q, 1e-13);
+        }
+        Assert.Equal(["square_avg", "grad_avg", "momentum_buffer"], o.State(q)!.Buffers.Keys.OrderBy(k => k == "square_avg" ? 0 : k == "grad_avg" ? 1 : 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RmsProp([q], alpha: -0.1));
     }
 
     /// <summary>PyTorch's addcmul order for the second moment, v + (1 - beta2) g g: g * g alone overflowed float32 at |g| = 1e20,
