@@ -207,7 +207,7 @@ public sealed partial class CpuBackend
                     T max = S.MaxAcross(mv);
                     if (T.IsNegativeInfinity(max)) max = T.Zero; // an all -inf row gives NaN like PyTorch, not -inf - -inf noise
                     m[r] = max;
-                    Sub<TV, S>(xr, S.Splat(max), S.Splat(T.Zero), y + (b + r) * d, d);
+                    Sub<TV, S>(xr, S.Splat(max), y + (b + r) * d, d);
                 }
                 var block = ySpan.Slice(b * d, rows * d);
                 SimdMath.Exp<T>(block, block);
@@ -265,6 +265,15 @@ public sealed partial class CpuBackend
         }
 
         /// <summary>dst[0..d) = src[0..d) - v; the last vector overlaps the one before it and writes the same values.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Sub<TV, S>(T* src, TV a, T* dst, int d) where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int w = S.Lanes;
+            for (int i = 0; i + w <= d; i += w) S.Store(S.Sub(S.Load(src + i), a), dst + i);
+            S.Store(S.Sub(S.Load(src + d - w), a), dst + d - w);
+        }
+
+        /// <summary>dst = (src - a) - b over a row, in that order (log-softmax's (x - max) - log-sum).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static void Sub<TV, S>(T* src, TV a, TV b, T* dst, int d) where TV : unmanaged where S : ISimd<TV, T>
         {
