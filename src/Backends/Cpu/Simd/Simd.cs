@@ -74,14 +74,6 @@ internal static class Simd
             default: kernel.Run<T, SimdScalar<T>>(); break;
         }
     }
-
-    /// <summary>Transposes an n x n matrix stored row by row, element by element (the permute-less fallback).</summary>
-    public static unsafe void TransposeInMemory<T>(T* m, int n) where T : unmanaged
-    {
-        for (int i = 0; i < n; i++)
-            for (int j = i + 1; j < n; j++)
-                (m[i * n + j], m[j * n + i]) = (m[j * n + i], m[i * n + j]);
-    }
 }
 
 /// <summary>Constants of the float32 exp/log/tanh approximations (Cephes expf/logf/tanhf).</summary>

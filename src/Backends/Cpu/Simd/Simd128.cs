@@ -119,56 +119,46 @@ internal readonly unsafe struct Simd128<T> : ISimd<Vector128<T>, T> where T : un
 
     public static Vector128<T> Lookup(Vector128<T> t0, Vector128<T> t1, int* idx) => throw new NotSupportedException();
 
+    // In registers (through a stack buffer the vectors went to memory and back, as Simd256's did).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Transpose(T* src, nint ld, int rows, T* dst, nint ldDst)
     {
-        Vector128<T>* r = stackalloc Vector128<T>[Vector128<T>.Count];
-        for (int i = 0; i < Vector128<T>.Count; i++) r[i] = i < rows ? Vector128.Load(src + i * ld) : default;
-        TransposeInPlace(r);
-        for (int j = 0; j < Vector128<T>.Count; j++) r[j].Store(dst + j * ldDst);
-    }
-
-    static void TransposeInPlace(Vector128<T>* rows)
-    {
-        if (typeof(T) == typeof(float))
+        if (typeof(T) == typeof(float) && (Sse.IsSupported || AdvSimd.Arm64.IsSupported))
         {
-            var r = (Vector128<float>*)rows;
+            float* s = (float*)src, d = (float*)dst;
+            Vector128<float> r0 = Row(s, ld, 0, rows), r1 = Row(s, ld, 1, rows), r2 = Row(s, ld, 2, rows), r3 = Row(s, ld, 3, rows);
             if (Sse.IsSupported)
             {
                 // [a0 b0 a1 b1], [a2 b2 a3 b3], [c0 d0 c1 d1], [c2 d2 c3 d3], then whole 64-bit halves.
-                Vector128<float> t0 = Sse.UnpackLow(r[0], r[1]), t1 = Sse.UnpackHigh(r[0], r[1]);
-                Vector128<float> t2 = Sse.UnpackLow(r[2], r[3]), t3 = Sse.UnpackHigh(r[2], r[3]);
-                r[0] = Sse.MoveLowToHigh(t0, t2);
-                r[1] = Sse.MoveHighToLow(t2, t0);
-                r[2] = Sse.MoveLowToHigh(t1, t3);
-                r[3] = Sse.MoveHighToLow(t3, t1);
-                return;
+                Vector128<float> t0 = Sse.UnpackLow(r0, r1), t1 = Sse.UnpackHigh(r0, r1), t2 = Sse.UnpackLow(r2, r3), t3 = Sse.UnpackHigh(r2, r3);
+                Sse.MoveLowToHigh(t0, t2).Store(d);
+                Sse.MoveHighToLow(t2, t0).Store(d + ldDst);
+                Sse.MoveLowToHigh(t1, t3).Store(d + 2 * ldDst);
+                Sse.MoveHighToLow(t3, t1).Store(d + 3 * ldDst);
             }
-            if (AdvSimd.Arm64.IsSupported)
+            else
             {
-                Vector128<ulong> t0 = AdvSimd.Arm64.ZipLow(r[0], r[1]).AsUInt64(), t1 = AdvSimd.Arm64.ZipHigh(r[0], r[1]).AsUInt64();
-                Vector128<ulong> t2 = AdvSimd.Arm64.ZipLow(r[2], r[3]).AsUInt64(), t3 = AdvSimd.Arm64.ZipHigh(r[2], r[3]).AsUInt64();
-                r[0] = AdvSimd.Arm64.ZipLow(t0, t2).AsSingle();
-                r[1] = AdvSimd.Arm64.ZipHigh(t0, t2).AsSingle();
-                r[2] = AdvSimd.Arm64.ZipLow(t1, t3).AsSingle();
-                r[3] = AdvSimd.Arm64.ZipHigh(t1, t3).AsSingle();
-                return;
+                Vector128<ulong> t0 = AdvSimd.Arm64.ZipLow(r0, r1).AsUInt64(), t1 = AdvSimd.Arm64.ZipHigh(r0, r1).AsUInt64();
+                Vector128<ulong> t2 = AdvSimd.Arm64.ZipLow(r2, r3).AsUInt64(), t3 = AdvSimd.Arm64.ZipHigh(r2, r3).AsUInt64();
+                AdvSimd.Arm64.ZipLow(t0, t2).AsSingle().Store(d);
+                AdvSimd.Arm64.ZipHigh(t0, t2).AsSingle().Store(d + ldDst);
+                AdvSimd.Arm64.ZipLow(t1, t3).AsSingle().Store(d + 2 * ldDst);
+                AdvSimd.Arm64.ZipHigh(t1, t3).AsSingle().Store(d + 3 * ldDst);
             }
+            return;
         }
-        else
+        if (typeof(T) == typeof(double) && (Sse2.IsSupported || AdvSimd.Arm64.IsSupported))
         {
-            var r = (Vector128<double>*)rows;
-            if (Sse2.IsSupported)
-            {
-                (r[0], r[1]) = (Sse2.UnpackLow(r[0], r[1]), Sse2.UnpackHigh(r[0], r[1]));
-                return;
-            }
-            if (AdvSimd.Arm64.IsSupported)
-            {
-                (r[0], r[1]) = (AdvSimd.Arm64.ZipLow(r[0], r[1]), AdvSimd.Arm64.ZipHigh(r[0], r[1]));
-                return;
-            }
+            double* s = (double*)src, d = (double*)dst;
+            Vector128<double> r0 = Row(s, ld, 0, rows), r1 = Row(s, ld, 1, rows);
+            (Sse2.IsSupported ? Sse2.UnpackLow(r0, r1) : AdvSimd.Arm64.ZipLow(r0, r1)).Store(d);
+            (Sse2.IsSupported ? Sse2.UnpackHigh(r0, r1) : AdvSimd.Arm64.ZipHigh(r0, r1)).Store(d + ldDst);
+            return;
         }
-        Simd.TransposeInMemory((T*)rows, Vector128<T>.Count);
+        for (int i = 0; i < Vector128<T>.Count; i++)
+            for (int j = 0; j < Vector128<T>.Count; j++) dst[j * ldDst + i] = i < rows ? src[i * ld + j] : T.Zero;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<TE> Row<TE>(TE* src, nint ld, int r, int rows) where TE : unmanaged => r < rows ? Vector128.Load(src + r * ld) : default;
 }
