@@ -73,6 +73,7 @@ public sealed partial class CpuBackend
     static unsafe void ConvForward<T>(T[] x, T[] w, T[]? bias, T[] y, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (g.N == 0) return;
+        if (UsesWinograd(g)) { WinogradForward(x, w, bias, y, g); return; }
         int parts = Math.Max(1, Math.Min(Par.Cores, g.N));
         // W_g^T (C_g k, O_g) per group, once: the GEMMs then pack W by row copies instead of transposing it for every item.
         var wT = ArrayPool<T>.Shared.Rent(w.Length);
@@ -114,6 +115,7 @@ public sealed partial class CpuBackend
     static unsafe void ConvBackward<T>(T[] gy, T[]? x, T[] w, T[]? dx, T[]? dw, T[]? db, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (g.N == 0) { dw?.AsSpan().Clear(); db?.AsSpan().Clear(); return; }
+        if (UsesWinograd(g)) { WinogradBackward(gy, x, w, dx, dw, db, g); return; }
         int slabs = Math.Min(g.N, MaxSlabs), parts = Math.Min(Par.Cores, slabs), wSize = g.O * g.CgK;
         var scratch = new T[Math.Max(1, parts)][];
         var windows = new T[Math.Max(1, parts)][];
@@ -163,14 +165,17 @@ public sealed partial class CpuBackend
                 }
             }
             if (db is not null)
-                for (int o = r0; o < Math.Min(r1, g.O); o++)
-                {
-                    T sum = T.Zero;
-                    for (int n = 0; n < g.N; n++) sum += TP.Sum<T>(gy.AsSpan((n * g.O + o) * g.LOut, g.LOut));
-                    db[o] = sum;
-                }
+                for (int o = r0; o < Math.Min(r1, g.O); o++) db[o] = BiasGrad(gy, o, g);
         });
         foreach (var a in partial) if (a is not null) ArrayPool<T>.Shared.Return(a);
+    }
+
+    /// <summary>db[o]: output channel o's gradient summed over each item in order.</summary>
+    static T BiasGrad<T>(T[] gy, int o, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T sum = T.Zero;
+        for (int n = 0; n < g.N; n++) sum += TP.Sum<T>(gy.AsSpan((n * g.O + o) * g.LOut, g.LOut));
+        return sum;
     }
 
     /// <summary>Runs slab(s, part) for every slab, each core taking the next one when it is free, or in turn on this thread.</summary>

@@ -97,17 +97,18 @@ public sealed partial class CpuBackend
 
     const int TransposeTile = 32;
 
-    static unsafe void TransposeBlock<T>(T[] s, int so, int ss, T[] d, int dOff, int r, int c) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>d[dOff + i * ldd + j] = s[so + j * ss + i] for i &lt; r, j &lt; c (ldd: c unless given).</summary>
+    static unsafe void TransposeBlock<T>(T[] s, int so, int ss, T[] d, int dOff, int r, int c, int ldd = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         fixed (T* sp = s, dp = d)
         {
-            var kernel = new TransposeKernel<T>(sp + so, ss, dp + dOff, r, c);
+            var kernel = new TransposeKernel<T>(sp + so, ss, dp + dOff, r, c, ldd > 0 ? ldd : c);
             Simd.Run<T, TransposeKernel<T>>(ref kernel);
         }
     }
 
-    /// <summary>d[i * c + j] = s[j * ss + i] for i &lt; r, j &lt; c: whole V x V blocks in registers, the edges one by one.</summary>
-    readonly unsafe struct TransposeKernel<T>(T* s, int ss, T* d, int r, int c) : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>d[i * ldd + j] = s[j * ss + i] for i &lt; r, j &lt; c: whole V x V blocks in registers, the edges one by one.</summary>
+    readonly unsafe struct TransposeKernel<T>(T* s, int ss, T* d, int r, int c, int ldd) : ISimdKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
         {
@@ -119,10 +120,10 @@ public sealed partial class CpuBackend
                     int iv = i0 + (i1 - i0) / v * v, jv = j0 + (j1 - j0) / v * v;
                     for (int j = j0; j < jv; j += v)
                         for (int i = i0; i < iv; i += v)
-                            S.Transpose(s + (nint)j * ss + i, ss, v, d + (nint)i * c + j, c); // source rows j.., output rows i..
+                            S.Transpose(s + (nint)j * ss + i, ss, v, d + (nint)i * ldd + j, ldd); // source rows j.., output rows i..
                     for (int j = j0; j < j1; j++) // what the blocks left: i past iv, and every i for j past jv
                         for (int i = j < jv ? iv : i0; i < i1; i++)
-                            d[(nint)i * c + j] = s[(nint)j * ss + i];
+                            d[(nint)i * ldd + j] = s[(nint)j * ss + i];
                 }
         }
     }

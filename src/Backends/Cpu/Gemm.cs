@@ -47,7 +47,9 @@ internal readonly unsafe struct GemmCall<T>(GemmProblem<T> problem) : ISimdKerne
 {
     public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
     {
-        if (S.Lanes > 1 && sizeof(TV) == 64)
+        if (S.Lanes > 1 && sizeof(TV) == 64 && problem.N > 2 * S.Lanes && problem.N <= 3 * S.Lanes)
+            GemmDriver<T, TV, S, Tile8x3>.Run(problem);  // AVX-512, 33 to 48 float columns: 8 x 3 vectors fill them, 14 x 2 would not
+        else if (S.Lanes > 1 && sizeof(TV) == 64)
             GemmDriver<T, TV, S, Tile14x2>.Run(problem); // AVX-512, 32 registers: 28 accumulators + 2 B + 1 broadcast
         else if (S.Lanes > 1 && sizeof(TV) == 16 && AdvSimd.Arm64.IsSupported)
             GemmDriver<T, TV, S, Tile8x3>.Run(problem);  // NEON, 32 registers: 24 accumulators + 3 B + 1 broadcast

@@ -61,20 +61,24 @@ public class DeterminismTests
     }
 
     [Theory]
-    [InlineData(16, 1)]
-    [InlineData(3, 2)]
-    [InlineData(1, 1)]
-    public void Conv1dDoesNotDependOnTheCoreCount(int batch, int groups)
+    [InlineData(16, 1, 2)]
+    [InlineData(3, 2, 2)]
+    [InlineData(1, 1, 2)]
+    [InlineData(16, 1, 1)]
+    [InlineData(3, 2, 1)]
+    public void Conv1dDoesNotDependOnTheCoreCount(int batch, int groups, int stride)
     {
         // The items are split over the cores (or, fewer items than cores, each GEMM is), dW and db by rows; K = 40 * 7 = 280
-        // taps is more than one GEMM k block. Run with all cores and inside one of two parts (half the cores each).
+        // taps is more than one GEMM k block. Stride 1 goes by Winograd's transforms (dW summed in slabs of the batch).
+        // Run with all cores and inside one of two parts (half the cores each).
         var b = Device.Cpu.Backend;
         RawTensor R(int seed, params int[] shape) => Torch.Randn(shape, generator: new Generator(seed)).Raw;
-        var (x, w, bias, dy) = (R(11, batch, 40, 90), R(12, 30, 40 / groups, 7), R(13, 30), R(14, batch, 30, 44));
+        int lOut = stride == 1 ? 90 : 44; // padding 3 on the left, 3 or 2 on the right
+        var (x, w, bias, dy) = (R(11, batch, 40, 90), R(12, 30, 40 / groups, 7), R(13, 30), R(14, batch, 30, lOut));
         float[][] Run()
         {
-            var y = b.Conv1d(x, w, bias, 2, 1, 3, 44, groups);
-            var (dx, dw, db) = b.Conv1dBackward(dy, x, w, 90, 2, 1, 3, groups, inputGrad: true, biasGrad: true);
+            var y = b.Conv1d(x, w, bias, stride, 1, 3, lOut, groups);
+            var (dx, dw, db) = b.Conv1dBackward(dy, x, w, 90, stride, 1, 3, groups, inputGrad: true, biasGrad: true);
             return [.. new[] { y, dx!, dw!, db! }.Select(t => ((float[])b.ToArray(t)))];
         }
         SameBitsOnAllCoresAndOnHalf(Run);

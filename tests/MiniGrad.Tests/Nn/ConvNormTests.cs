@@ -150,6 +150,68 @@ public class ConvNormTests
         H.Grad(t => Functional.Conv1d(t[0], t[1], bias ? t[2] : null, stride, pad, dilation, groups), x, w, b);
     }
 
+    // Geometries the CPU backend runs by Winograd's transforms (stride 1, dilation 1, 2-7 taps, at least 8 channels in and
+    // out per group), each against the definition written out in float64: the output, dx, dW and db of sum(y * dy). Kernels
+    // 2 to 7 (every transform size), padding 0, "same", and wider than the kernel, groups, a last tile cut short.
+    // (N, C_in, C_out, L, kernel, padding, groups, bias)
+    public static IEnumerable<object[]> WinogradConfigs() => TestDevices.Cross(new object[][]
+    {
+        [2, 8, 8, 20, 5, 0, 1, true], [3, 16, 8, 31, 3, 1, 1, false], [1, 9, 10, 16, 2, 0, 1, true], [2, 8, 16, 23, 4, 5, 1, true],
+        [2, 16, 16, 40, 6, 3, 2, true], [2, 8, 12, 29, 7, 3, 1, false], [3, 24, 16, 19, 5, 2, 1, true],
+    });
+
+    [Theory]
+    [MemberData(nameof(WinogradConfigs))]
+    public void Conv1dByWinogradMatchesTheDirectSums(string device, int n, int cin, int cout, int l, int k, int pad, int groups, bool bias)
+    {
+        var dev = Device.Parse(device);
+        int lOut = l + 2 * pad - k + 1, cg = cin / groups, og = cout / groups;
+        var (x, w, b, dy) = (H.Rnd(1, n, cin, l), H.Rnd(2, cout, cg, k), H.Rnd(3, cout), H.Rnd(4, n, cout, lOut));
+        double[] xs = x.Arr(), ws = w.Arr(), bs = b.Arr(), dys = dy.Arr();
+        var (y, dx, dw, db) = (new double[n * cout * lOut], new double[xs.Length], new double[ws.Length], new double[cout]);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < cout; o++)
+                for (int t = 0; t < lOut; t++)
+                {
+                    double s = bias ? bs[o] : 0, g = dys[(i * cout + o) * lOut + t];
+                    db[o] += g;
+                    for (int c = 0; c < cg; c++)
+                        for (int j = 0; j < k; j++)
+                        {
+                            int pos = t + j - pad, xi = (i * cin + o / og * cg + c) * l + pos, wi = (o * cg + c) * k + j;
+                            if (pos < 0 || pos >= l) continue;
+                            s += ws[wi] * xs[xi];
+                            dx[xi] += ws[wi] * g;
+                            dw[wi] += xs[xi] * g;
+                        }
+                    y[(i * cout + o) * lOut + t] = s;
+                }
+        foreach (var (dtype, tol) in new[] { (DType.Float64, 1e-11), (DType.Float32, 2e-5) })
+        {
+            Tensor L(Tensor v) => v.Detach().To(dtype).To(dev).RequiresGrad_();
+            var (xl, wl, bl) = (L(x), L(w), L(b));
+            var got = Functional.Conv1d(xl, wl, bias ? bl : null, padding: pad, groups: groups);
+            (got * dy.To(dtype).To(dev)).Sum().Backward();
+            // Float32 against float64 sums of up to 120 products of unit size: a tolerance relative to the sum's scale.
+            double scale = dtype == DType.Float32 ? Math.Sqrt(cg * k) : 1;
+            H.Close(y, got.To(DType.Float64), tol * scale);
+            H.Close(dx, xl.Grad!.To(DType.Float64), tol * scale);
+            H.Close(dw, wl.Grad!.To(DType.Float64), tol * scale * Math.Sqrt(n * lOut));
+            if (bias) H.Close(db, bl.Grad!.To(DType.Float64), tol * Math.Sqrt(n * lOut));
+        }
+    }
+
+    // The float64 gradcheck through the CPU backend's Winograd path (the smallest geometries it takes: 8 channels, a few
+    // tiles), one with padding wider than the kernel and groups.
+    [Theory]
+    [InlineData(3, 0, 1, 14)]
+    [InlineData(5, 6, 2, 9)]
+    public void Conv1dByWinogradGradChecks(int k, int pad, int groups, int l)
+    {
+        var (x, w, b) = (H.Leaf(5, 1, 8 * groups, l), H.Leaf(6, 8 * groups, 8, k), H.Leaf(7, 8 * groups));
+        H.Grad(t => Functional.Conv1d(t[0], t[1], t[2], padding: pad, groups: groups), x, w, b);
+    }
+
     [Fact]
     public void Conv1dMatchesADirectSum()
     {

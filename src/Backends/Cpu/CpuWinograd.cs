@@ -1,0 +1,321 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using TP = System.Numerics.Tensors.TensorPrimitives;
+
+namespace MiniGrad.Backends.Cpu;
+
+// Conv1d by Winograd's minimal filtering (Lavin and Gray 2016, "Fast Algorithms for Convolutional Neural Networks", in
+// one dimension), for stride 1 and dilation 1. F(m, r) gives m outputs of an r-tap correlation from a tile of
+// alpha = m + r - 1 inputs with alpha multiplies instead of m r: y = A^T [(G g) . (B^T d)]. Over channels the products
+// are alpha GEMMs, one per transform point, so a layer's multiply-adds shrink by alpha / (m r): 8 / 20 for kernel 5.
+// Each batch item goes time-major (its rows (time, channels) contiguous per frame), so that every transform is a
+// vector pass along the channels. The three products of a layer use it:
+//   forward  y  = x * w                       F(m, k) over x, tiles of y
+//   dx       dx = dy * (w flipped, transposed) F(m, k) over dy (the transposed convolution is a correlation too)
+//   dW       dW = sum over items and tiles     F(k, m): the k taps are the outputs, m frames of dy the filter
+// Transform points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (alpha = 8), as NNPACK's F(6x6, 3x3): float32 results differ
+// from the direct sums by a few units in the 6th digit, within the tolerances PyTorch's own tests allow between
+// backends. Used for kernels of 2 to 7 taps with at least 8 channels in and out per group and a few tiles per row;
+// everything else (strides, dilation, depthwise, long kernels) goes through the windows and one GEMM (CpuConv.cs).
+public sealed partial class CpuBackend
+{
+    /// <summary>Whether Conv1d of this geometry runs by Winograd's transforms.</summary>
+    static bool UsesWinograd(ConvGeometry g) =>
+        g.Win.Stride == 1 && g.Win.Dilation == 1 && g.K >= 2 && g.K < Winograd.Alpha && g.Cg >= 8 && g.Og >= 8 && g.LOut >= 2 * (Winograd.Alpha + 1 - g.K);
+
+    /// <summary>
+    /// The transforms of F(m, r), alpha = m + r - 1 = 8, from Toom-Cook: with V_n (alpha x n) evaluating a polynomial of
+    /// n coefficients at the points (infinity: its leading coefficient), linear convolution is s = V_8^-1 [(V_r g) . (V_m h)],
+    /// and its transpose is the correlation: A^T = V_m^T, G = V_r, B^T = (V_8^-1)^T.
+    /// </summary>
+    sealed class Winograd
+    {
+        public const int Alpha = 8;
+        static readonly double[] Points = [0, 1, -1, 2, -2, 0.5, -0.5]; // and infinity
+        static readonly Winograd?[] Plans = new Winograd?[Alpha];
+
+        public readonly int M, R;
+        public readonly double[] AT, G, BT; // (M x alpha), (alpha x R), (alpha x alpha), row-major
+
+        Winograd(int m)
+        {
+            (M, R) = (m, Alpha + 1 - m);
+            double[] vm = Vandermonde(M), inverse = Invert(Vandermonde(Alpha));
+            AT = new double[M * Alpha];
+            BT = new double[Alpha * Alpha];
+            for (int i = 0; i < M; i++)
+                for (int x = 0; x < Alpha; x++) AT[i * Alpha + x] = vm[x * M + i];
+            for (int x = 0; x < Alpha; x++)
+                for (int q = 0; q < Alpha; q++) BT[x * Alpha + q] = inverse[q * Alpha + x];
+            G = Vandermonde(R);
+        }
+
+        /// <summary>F(m, 9 - m), made once.</summary>
+        public static Winograd Of(int m) => Plans[m] ??= new Winograd(m);
+
+        /// <summary>(alpha x n): row x = the powers 0..n-1 of point x; the last row (infinity) picks the leading coefficient.</summary>
+        static double[] Vandermonde(int n)
+        {
+            var v = new double[Alpha * n];
+            for (int x = 0; x < Alpha - 1; x++)
+                for (int j = 0; j < n; j++) v[x * n + j] = Math.Pow(Points[x], j);
+            v[Alpha * n - 1] = 1;
+            return v;
+        }
+
+        /// <summary>Gauss-Jordan with partial pivoting (8 x 8, well conditioned for these points).</summary>
+        static double[] Invert(double[] a)
+        {
+            int n = Alpha;
+            var m = (double[])a.Clone();
+            var inv = new double[n * n];
+            for (int i = 0; i < n; i++) inv[i * n + i] = 1;
+            for (int col = 0; col < n; col++)
+            {
+                int pivot = col;
+                for (int r = col + 1; r < n; r++) if (Math.Abs(m[r * n + col]) > Math.Abs(m[pivot * n + col])) pivot = r;
+                for (int j = 0; j < n; j++)
+                {
+                    (m[col * n + j], m[pivot * n + j]) = (m[pivot * n + j], m[col * n + j]);
+                    (inv[col * n + j], inv[pivot * n + j]) = (inv[pivot * n + j], inv[col * n + j]);
+                }
+                double d = m[col * n + col];
+                for (int j = 0; j < n; j++) { m[col * n + j] /= d; inv[col * n + j] /= d; }
+                for (int r = 0; r < n; r++)
+                {
+                    if (r == col || m[r * n + col] == 0) continue;
+                    double f = m[r * n + col];
+                    for (int j = 0; j < n; j++) { m[r * n + j] -= f * m[col * n + j]; inv[r * n + j] -= f * inv[col * n + j]; }
+                }
+            }
+            return inv;
+        }
+    }
+
+    /// <summary>A width every vector divides (16 floats at 512 bits): the time-major rows are padded to it with zeros.</summary>
+    static int PadWidth(int channels) => (channels + 15) / 16 * 16;
+
+    /// <summary>A transform matrix (rows x cols, cols &lt;= 8) in T, each row padded with zeros to 8 (TileTransform, TileOutput).</summary>
+    static T[] Rows8<T>(double[] a, int cols) where T : IFloatingPointIeee754<T>
+    {
+        int rows = a.Length / cols;
+        var r = new T[rows * 8];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) r[i * 8 + j] = T.CreateTruncating(a[i * cols + j]);
+        return r;
+    }
+
+    /// <summary>
+    /// u[x][ci, co] (alpha planes of (cin, PadWidth(cout))) = sum over j of G[x, j] w'[co, ci, j], for ci in co's group: the
+    /// forward's w' = w (cin = C, cout = O), dx's w'[c, o, j] = w[o, c, k - 1 - j] (cin = O, cout = C).
+    /// </summary>
+    static T[] WinogradWeights<T>(T[] w, ConvGeometry g, Winograd f, bool forDx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var gm = Rows8<T>(f.G, f.R);
+        int cin = forDx ? g.O : g.C, cout = forDx ? g.C : g.O, coutP = PadWidth(cout), k = g.K;
+        var u = ArrayPool<T>.Shared.Rent(Winograd.Alpha * cin * coutP); // returned by the caller
+        u.AsSpan(0, Winograd.Alpha * cin * coutP).Clear();
+        for (int o = 0; o < g.O; o++)
+            for (int cg = 0; cg < g.Cg; cg++)
+            {
+                int c = o / g.Og * g.Cg + cg;
+                var taps = w.AsSpan((o * g.Cg + cg) * k, k);
+                for (int x = 0; x < Winograd.Alpha; x++)
+                {
+                    T sum = T.Zero;
+                    for (int j = 0; j < k; j++) sum += gm[x * 8 + j] * taps[forDx ? k - 1 - j : j];
+                    u[x * cin * coutP + (forDx ? o * coutP + c : c * coutP + o)] = sum;
+                }
+            }
+        return u;
+    }
+
+    /// <summary>Per-thread buffers, grown on demand and kept (fresh ones for every call cost more than the transforms).</summary>
+    sealed class WinogradScratch<T>
+    {
+        [ThreadStatic] static WinogradScratch<T>? t_scratch;
+        public static WinogradScratch<T> Mine => t_scratch ??= new();
+
+        public T[] In = [], Planes = [], Products = [], Out = [], Dy = [], DyPlanes = [];
+        public static T[] Get(ref T[] a, int n) => a.Length >= n ? a : a = new T[n];
+    }
+
+    /// <summary>
+    /// dst[q * ld + c] = src[so + c * len + q + off] for q &lt; rows, c &lt; channels (zero where q + off is outside [0, len)),
+    /// one item's rows, time-major. The padding columns keep what they hold: the GEMMs never read them.
+    /// </summary>
+    static void TimeMajor<T>(T[] src, int so, int channels, int len, int off, int rows, int ld, T[] dst) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int q0 = Math.Clamp(-off, 0, rows), q1 = Math.Clamp(len - off, q0, rows);
+        dst.AsSpan(0, q0 * ld).Clear();
+        dst.AsSpan(q1 * ld, (rows - q1) * ld).Clear();
+        if (q1 > q0) TransposeBlock(src, so + q0 + off, len, dst, q0 * ld, q1 - q0, channels, ld);
+    }
+
+    /// <summary>
+    /// One item of a correlation over channel groups: output[item, co, s] = bias[co] + sum over ci (of co's group) and j of
+    /// w'[co, ci, j] input[item, ci, s + off + j] (input zero outside [0, lenIn)), s &lt; lenOut; u: w' transformed
+    /// (WinogradWeights); bt, at: f's B^T and A^T (Rows8); init: the bias padded to PadWidth(cout), or null.
+    /// </summary>
+    static unsafe void WinogradItem<T>(T[] input, int item, int cin, int lenIn, T[] u, int cout, int groups, Winograd f, T[] bt, T[] at, int off, int lenOut,
+        T[]? init, T[] output, WinogradScratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int a = Winograd.Alpha;
+        int m = f.M, tiles = (lenOut + m - 1) / m, rows = tiles * m + f.R - 1, cinP = PadWidth(cin), coutP = PadWidth(cout);
+        int cinG = cin / groups, coutG = cout / groups, inPlane = tiles * cinP, outPlane = tiles * coutP;
+        var inRows = WinogradScratch<T>.Get(ref s.In, rows * cinP);
+        var planes = WinogradScratch<T>.Get(ref s.Planes, a * inPlane);
+        var products = WinogradScratch<T>.Get(ref s.Products, a * outPlane);
+        var outRows = WinogradScratch<T>.Get(ref s.Out, tiles * m * coutP);
+        TimeMajor(input, item * cin * lenIn, cin, lenIn, off, rows, cinP, inRows);
+        fixed (T* pin = inRows, pv = planes, pm = products, pout = outRows, pu = u, pbt = bt, pat = at, pinit = init)
+        {
+            var tr = new TileTransform<T>(pin, pv, pbt, a, a, tiles, m, cinP, inPlane);
+            Simd.Run<T, TileTransform<T>>(ref tr);
+            for (int x = 0; x < a; x++)
+                for (int gr = 0; gr < groups; gr++)
+                    GemmT(false, false, tiles, coutG, cinG, pv + x * inPlane + gr * cinG, cinP, pu + (nint)x * cin * coutP + gr * cinG * coutP + gr * coutG, coutP,
+                        pm + x * outPlane + gr * coutG, coutP, accumulate: false);
+            var back = new TileOutput<T>(pm, pout, pat, pinit, m, tiles, coutP, outPlane);
+            Simd.Run<T, TileOutput<T>>(ref back);
+        }
+        TransposeBlock(outRows, 0, coutP, output, item * cout * lenOut, cout, lenOut);
+    }
+
+    static void WinogradForward<T>(T[] x, T[] w, T[]? bias, T[] y, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var f = Winograd.Of(Winograd.Alpha + 1 - g.K);
+        var u = WinogradWeights(w, g, f, forDx: false);
+        T[] bt = Rows8<T>(f.BT, Winograd.Alpha), at = Rows8<T>(f.AT, Winograd.Alpha);
+        T[]? init = null;
+        if (bias is not null) { init = new T[PadWidth(g.O)]; bias.CopyTo(init, 0); }
+        ForItems(g.N, (n, _) => WinogradItem(x, n, g.C, g.Win.L, u, g.O, g.Groups, f, bt, at, -g.Win.PadLeft, g.LOut, init, y, WinogradScratch<T>.Mine));
+        ArrayPool<T>.Shared.Return(u);
+    }
+
+    /// <summary>
+    /// dx and dW by Winograd, db directly. The batch in slabs fixed by its size (as ConvBackward): per item dx, and the
+    /// slab's dW in the transform domain, D[x] (C, PadWidth(O)) = sum over its items and tiles of (B^T x-tile)[x] (G dy-tile)[x]
+    /// (F(k, m)); then dW[o, c, j] = sum over x of A^T[j, x] (D_slab0 + D_slab1 + ...)[x][c, o].
+    /// </summary>
+    static unsafe void WinogradBackward<T>(T[] gy, T[]? x, T[] w, T[]? dx, T[]? dw, T[]? db, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int a = Winograd.Alpha;
+        int slabs = Math.Min(g.N, MaxSlabs), parts = Math.Min(Par.Cores, slabs), k = g.K, L = g.Win.L, lo = g.LOut;
+        var f = Winograd.Of(a + 1 - k); // F(m, k) for dx
+        var fw = Winograd.Of(k);         // F(k, m) for dW: the same points, m frames of dy as the filter
+        int m = fw.R, tiles = (lo + m - 1) / m, cP = PadWidth(g.C), oP = PadWidth(g.O), dPlane = g.C * oP;
+        var u = dx is null ? null : WinogradWeights(w, g, f, forDx: true);
+        var partial = new T[slabs][];
+        T[] bt = Rows8<T>(fw.BT, a), gm = Rows8<T>(fw.G, m), at = Rows8<T>(f.AT, a); // f's B^T is fw's (the same points)
+        ForSlabs(slabs, parts, (s, p) =>
+        {
+            var sc = WinogradScratch<T>.Mine;
+            int n0 = g.N * s / slabs, n1 = g.N * (s + 1) / slabs;
+            if (dw is not null) partial[s] = ArrayPool<T>.Shared.Rent(a * dPlane); // overwritten by the slab's first item
+            for (int n = n0; n < n1; n++)
+            {
+                if (dx is not null) WinogradItem(gy, n, g.O, lo, u!, g.C, g.Groups, f, bt, at, g.Win.PadLeft - (k - 1), L, null, dx, sc);
+                if (dw is null) continue;
+                int rows = tiles * m + k - 1, xPlane = tiles * cP, yPlane = tiles * oP;
+                var xRows = WinogradScratch<T>.Get(ref sc.In, rows * cP);
+                var xPlanes = WinogradScratch<T>.Get(ref sc.Planes, a * xPlane);
+                var yRows = WinogradScratch<T>.Get(ref sc.Dy, tiles * m * oP);
+                var yPlanes = WinogradScratch<T>.Get(ref sc.DyPlanes, a * yPlane);
+                TimeMajor(x!, n * g.C * L, g.C, L, -g.Win.PadLeft, rows, cP, xRows);
+                TimeMajor(gy, n * g.O * lo, g.O, lo, 0, tiles * m, oP, yRows);
+                fixed (T* px = xRows, pxv = xPlanes, py = yRows, pyv = yPlanes, pbt = bt, pg = gm, pd = partial[s])
+                {
+                    var tx = new TileTransform<T>(px, pxv, pbt, a, a, tiles, m, cP, xPlane);
+                    Simd.Run<T, TileTransform<T>>(ref tx);
+                    var ty = new TileTransform<T>(py, pyv, pg, a, m, tiles, m, oP, yPlane);
+                    Simd.Run<T, TileTransform<T>>(ref ty);
+                    for (int xi = 0; xi < a; xi++)
+                        for (int gr = 0; gr < g.Groups; gr++)
+                            GemmT(true, false, g.Cg, g.Og, tiles, pxv + xi * xPlane + gr * g.Cg, cP, pyv + xi * yPlane + gr * g.Og, oP,
+                                pd + xi * dPlane + gr * g.Cg * oP + gr * g.Og, oP, accumulate: n > n0);
+                }
+            }
+        });
+        if (u is not null) ArrayPool<T>.Shared.Return(u);
+        if (dw is not null)
+        {
+            // The slabs summed in order (into slab 0's planes), then tap j's (C, PadWidth(O)) plane = sum over x of A^T[j, x] D[x].
+            var total = partial[0];
+            for (int s = 1; s < slabs; s++) TP.Add(total.AsSpan(0, a * dPlane), partial[s].AsSpan(0, a * dPlane), total);
+            var atW = Rows8<T>(fw.AT, a);
+            var tap = new T[dPlane];
+            for (int j = 0; j < k; j++)
+            {
+                tap.AsSpan().Clear();
+                for (int xi = 0; xi < a; xi++) TP.MultiplyAdd(total.AsSpan(xi * dPlane, dPlane), atW[j * 8 + xi], tap, tap);
+                for (int o = 0; o < g.O; o++)
+                    for (int cg = 0; cg < g.Cg; cg++) dw[(o * g.Cg + cg) * k + j] = tap[(o / g.Og * g.Cg + cg) * oP + o];
+            }
+            foreach (var d in partial) ArrayPool<T>.Shared.Return(d);
+        }
+        if (db is not null) Par.For(g.O, (long)g.N * lo, (o0, o1) => { for (int o = o0; o < o1; o++) db[o] = BiasGrad(gy, o, g); });
+    }
+
+    /// <summary>dst[x][t, :] = sum over q &lt; taps of coef[x, q] src[t m + q, :] for x &lt; rows, t &lt; tiles; width columns (a
+    /// multiple of every vector width), dst planes plane apart. coef: rows of 8 (zero past taps); zero coefficients are
+    /// skipped (half of B^T's), so a non-finite input reaches only the transform points that use it.</summary>
+    readonly unsafe struct TileTransform<T>(T* src, T* dst, T* coef, int rows, int taps, int tiles, int m, int width, int plane) : ISimdKernel<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int v = S.Lanes;
+            for (int t = 0; t < tiles; t++)
+                for (int col = 0; col < width; col += v)
+                {
+                    T* s = src + (nint)t * m * width + col, d = dst + (nint)t * width + col;
+                    TV s0 = S.Load(s), s1 = Row<T, TV, S>(s, 1, taps, width), s2 = Row<T, TV, S>(s, 2, taps, width), s3 = Row<T, TV, S>(s, 3, taps, width);
+                    TV s4 = Row<T, TV, S>(s, 4, taps, width), s5 = Row<T, TV, S>(s, 5, taps, width), s6 = Row<T, TV, S>(s, 6, taps, width), s7 = Row<T, TV, S>(s, 7, taps, width);
+                    for (int x = 0; x < rows; x++, d += plane)
+                        S.Store(Combine<T, TV, S>(coef + x * 8, s0, s1, s2, s3, s4, s5, s6, s7, S.Splat(T.Zero)), d);
+                }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe TV Row<T, TV, S>(T* s, int q, int taps, int width) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> =>
+        q < taps ? S.Load(s + (nint)q * width) : S.Splat(T.Zero);
+
+    /// <summary>acc + sum over q of c[q] s_q, skipping zero coefficients.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe TV Combine<T, TV, S>(T* c, TV s0, TV s1, TV s2, TV s3, TV s4, TV s5, TV s6, TV s7, TV acc)
+        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    {
+        if (c[0] != T.Zero) acc = S.Fma(S.Splat(c[0]), s0, acc);
+        if (c[1] != T.Zero) acc = S.Fma(S.Splat(c[1]), s1, acc);
+        if (c[2] != T.Zero) acc = S.Fma(S.Splat(c[2]), s2, acc);
+        if (c[3] != T.Zero) acc = S.Fma(S.Splat(c[3]), s3, acc);
+        if (c[4] != T.Zero) acc = S.Fma(S.Splat(c[4]), s4, acc);
+        if (c[5] != T.Zero) acc = S.Fma(S.Splat(c[5]), s5, acc);
+        if (c[6] != T.Zero) acc = S.Fma(S.Splat(c[6]), s6, acc);
+        if (c[7] != T.Zero) acc = S.Fma(S.Splat(c[7]), s7, acc);
+        return acc;
+    }
+
+    /// <summary>dst[t m + i, :] = init + sum over x of at[i, x] src[x][t, :] for i &lt; m, t &lt; tiles (init: zero when null).</summary>
+    readonly unsafe struct TileOutput<T>(T* src, T* dst, T* at, T* init, int m, int tiles, int width, int plane) : ISimdKernel<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int v = S.Lanes;
+            for (int t = 0; t < tiles; t++)
+                for (int col = 0; col < width; col += v)
+                {
+                    T* s = src + (nint)t * width + col, d = dst + (nint)t * m * width + col;
+                    TV s0 = S.Load(s), s1 = S.Load(s + plane), s2 = S.Load(s + 2 * plane), s3 = S.Load(s + 3 * plane);
+                    TV s4 = S.Load(s + 4 * plane), s5 = S.Load(s + 5 * plane), s6 = S.Load(s + 6 * plane), s7 = S.Load(s + 7 * plane);
+                    TV b = init == null ? S.Splat(T.Zero) : S.Load(init + col);
+                    for (int i = 0; i < m; i++, d += width)
+                        S.Store(Combine<T, TV, S>(at + i * 8, s0, s1, s2, s3, s4, s5, s6, s7, b), d);
+                }
+        }
+    }
+}
