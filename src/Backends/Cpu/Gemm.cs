@@ -13,8 +13,8 @@ namespace MiniGrad.Backends.Cpu;
 /// out in the order the micro-kernel reads it (transposition is absorbed there), and a register-blocked
 /// micro-kernel computes one MR x NR tile of C at a time with fused multiply-adds. The kernel is written once
 /// over <see cref="ISimd{TV, T}"/> and runs at the width <see cref="Simd.Bits"/> picks, with a register tile per
-/// width (<see cref="GemmCall{T}"/>): 14 x 2 vectors at 512 bits, 6 x 2 at 256 (4 x 3 for at most 8 rows and at least
-/// 256 columns), 8 x 3 at 128 on ARM64, 6 x 2 on SSE and one element at a time.
+/// width (<see cref="GemmCall{T}"/>): 14 x 2 vectors at 512 bits (8 x 3 for 33 to 48 float columns), 6 x 2 at 256 (4 x 3
+/// for at most 8 rows and at least 256 columns), 8 x 3 at 128 on ARM64, 6 x 2 on SSE and one element at a time.
 /// Results are deterministic: every element of C is summed in the same k order (k blocks of KC, whatever the width)
 /// whatever the thread count.
 /// </summary>
