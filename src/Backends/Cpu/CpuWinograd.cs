@@ -15,8 +15,8 @@ namespace MiniGrad.Backends.Cpu;
 //   dx       dx = dy * (w flipped, transposed) F(m, k) over dy (the transposed convolution is a correlation too)
 //   dW       dW = sum over items and tiles     F(k, m): the k taps are the outputs, m frames of dy the filter
 // Transform points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (alpha = 8), as NNPACK's F(6x6, 3x3): float32 results differ
-// from the direct sums by a few units in the 6th digit, within the tolerances PyTorch's own tests allow between
-// backends. Used for kernels of 2 to 7 taps with at least 8 channels in and out per group and a few tiles per row;
+// from float64 by up to about 1e-5 of the values' scale (the direct sums: 1-3e-6), and an inf in the input can turn
+// outputs it reaches into NaN (Inf - Inf in the transforms) where the direct sums give inf. Used for kernels of 2 to 7 taps with at least 8 channels in and out per group and a few tiles per row;
 // everything else (strides, dilation, depthwise, long kernels) goes through the windows and one GEMM (CpuConv.cs).
 public sealed partial class CpuBackend
 {
@@ -116,18 +116,21 @@ public sealed partial class CpuBackend
         int cin = forDx ? g.O : g.C, cout = forDx ? g.C : g.O, coutP = PadWidth(cout), k = g.K;
         var u = ArrayPool<T>.Shared.Rent(Winograd.Alpha * cin * coutP); // returned by the caller
         u.AsSpan(0, Winograd.Alpha * cin * coutP).Clear();
-        for (int o = 0; o < g.O; o++)
-            for (int cg = 0; cg < g.Cg; cg++)
-            {
-                int c = o / g.Og * g.Cg + cg;
-                var taps = w.AsSpan((o * g.Cg + cg) * k, k);
-                for (int x = 0; x < Winograd.Alpha; x++)
+        Par.For(g.O, (long)g.Cg * Winograd.Alpha * k, (o0, o1) =>
+        {
+            for (int o = o0; o < o1; o++)
+                for (int cg = 0; cg < g.Cg; cg++)
                 {
-                    T sum = T.Zero;
-                    for (int j = 0; j < k; j++) sum += gm[x * 8 + j] * taps[forDx ? k - 1 - j : j];
-                    u[x * cin * coutP + (forDx ? o * coutP + c : c * coutP + o)] = sum;
+                    int c = o / g.Og * g.Cg + cg;
+                    var taps = w.AsSpan((o * g.Cg + cg) * k, k);
+                    for (int x = 0; x < Winograd.Alpha; x++)
+                    {
+                        T sum = T.Zero;
+                        for (int j = 0; j < k; j++) sum += gm[x * 8 + j] * taps[forDx ? k - 1 - j : j];
+                        u[x * cin * coutP + (forDx ? o * coutP + c : c * coutP + o)] = sum;
+                    }
                 }
-            }
+        });
         return u;
     }
 
@@ -155,33 +158,37 @@ public sealed partial class CpuBackend
 
     /// <summary>
     /// One item of a correlation over channel groups: output[item, co, s] = bias[co] + sum over ci (of co's group) and j of
-    /// w'[co, ci, j] input[item, ci, s + off + j] (input zero outside [0, lenIn)), s &lt; lenOut; u: w' transformed
-    /// (WinogradWeights); bt, at: f's B^T and A^T (Rows8); init: the bias padded to PadWidth(cout), or null.
+    /// w'[co, ci, j] in(s + j)[ci], s &lt; lenOut, where in(q) is row q of inRows from row `first` (TimeMajor's rows, cinP =
+    /// PadWidth(cin) wide); u: w' transformed (WinogradWeights); bt, at: f's B^T and A^T (Rows8); init: the bias padded to
+    /// PadWidth(cout), or null.
     /// </summary>
-    static unsafe void WinogradItem<T>(T[] input, int item, int cin, int lenIn, T[] u, int cout, int groups, Winograd f, T[] bt, T[] at, int off, int lenOut,
-        T[]? init, T[] output, WinogradScratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
+    static unsafe void WinogradItem<T>(T[] inRows, int first, int cin, T[] u, int cout, int groups, Winograd f, T[] bt, T[] at, int lenOut,
+        T[]? init, T[] output, int item, WinogradScratch<T> s) where T : unmanaged, IFloatingPointIeee754<T>
     {
         const int a = Winograd.Alpha;
-        int m = f.M, tiles = (lenOut + m - 1) / m, rows = tiles * m + f.R - 1, cinP = PadWidth(cin), coutP = PadWidth(cout);
+        int m = f.M, tiles = (lenOut + m - 1) / m, cinP = PadWidth(cin), coutP = PadWidth(cout);
         int cinG = cin / groups, coutG = cout / groups, inPlane = tiles * cinP, outPlane = tiles * coutP;
-        var inRows = WinogradScratch<T>.Get(ref s.In, rows * cinP);
         var planes = WinogradScratch<T>.Get(ref s.Planes, a * inPlane);
         var products = WinogradScratch<T>.Get(ref s.Products, a * outPlane);
         var outRows = WinogradScratch<T>.Get(ref s.Out, tiles * m * coutP);
-        TimeMajor(input, item * cin * lenIn, cin, lenIn, off, rows, cinP, inRows);
         fixed (T* pin = inRows, pv = planes, pm = products, pout = outRows, pu = u, pbt = bt, pat = at, pinit = init)
         {
-            var tr = new TileTransform<T>(pin, pv, pbt, a, a, tiles, m, cinP, inPlane);
+            var tr = new TileTransform<T>(pin + (nint)first * cinP, pv, pbt, a, a, tiles, m, cinP, inPlane);
             Simd.Run<T, TileTransform<T>>(ref tr);
+            // With one group the GEMMs fill the padding columns too (u is zero there): whole register tiles, not edge tiles.
+            int n = groups == 1 ? coutP : coutG;
             for (int x = 0; x < a; x++)
                 for (int gr = 0; gr < groups; gr++)
-                    GemmT(false, false, tiles, coutG, cinG, pv + x * inPlane + gr * cinG, cinP, pu + (nint)x * cin * coutP + gr * cinG * coutP + gr * coutG, coutP,
+                    GemmT(false, false, tiles, n, cinG, pv + x * inPlane + gr * cinG, cinP, pu + (nint)x * cin * coutP + gr * cinG * coutP + gr * coutG, coutP,
                         pm + x * outPlane + gr * coutG, coutP, accumulate: false);
             var back = new TileOutput<T>(pm, pout, pat, pinit, m, tiles, coutP, outPlane);
             Simd.Run<T, TileOutput<T>>(ref back);
         }
         TransposeBlock(outRows, 0, coutP, output, item * cout * lenOut, cout, lenOut);
     }
+
+    /// <summary>The rows F(m, r) reads for lenOut outputs: whole tiles of m, and r - 1 more.</summary>
+    static int TileRows(Winograd f, int lenOut) => (lenOut + f.M - 1) / f.M * f.M + f.R - 1;
 
     static void WinogradForward<T>(T[] x, T[] w, T[]? bias, T[] y, ConvGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -190,7 +197,14 @@ public sealed partial class CpuBackend
         T[] bt = Rows8<T>(f.BT, Winograd.Alpha), at = Rows8<T>(f.AT, Winograd.Alpha);
         T[]? init = null;
         if (bias is not null) { init = new T[PadWidth(g.O)]; bias.CopyTo(init, 0); }
-        ForItems(g.N, (n, _) => WinogradItem(x, n, g.C, g.Win.L, u, g.O, g.Groups, f, bt, at, -g.Win.PadLeft, g.LOut, init, y, WinogradScratch<T>.Mine));
+        int rows = TileRows(f, g.LOut);
+        ForItems(g.N, (n, _) =>
+        {
+            var sc = WinogradScratch<T>.Mine;
+            var xRows = WinogradScratch<T>.Get(ref sc.In, rows * PadWidth(g.C));
+            TimeMajor(x, n * g.C * g.Win.L, g.C, g.Win.L, -g.Win.PadLeft, rows, PadWidth(g.C), xRows);
+            WinogradItem(xRows, 0, g.C, u, g.O, g.Groups, f, bt, at, g.LOut, init, y, n, sc);
+        });
         ArrayPool<T>.Shared.Return(u);
     }
 
@@ -209,6 +223,8 @@ public sealed partial class CpuBackend
         var u = dx is null ? null : WinogradWeights(w, g, f, forDx: true);
         var partial = new T[slabs][];
         T[] bt = Rows8<T>(fw.BT, a), gm = Rows8<T>(fw.G, m), at = Rows8<T>(f.AT, a); // f's B^T is fw's (the same points)
+        int dxFrom = g.Win.PadLeft - (k - 1), yStart = Math.Min(dx is null ? 0 : dxFrom, 0);
+        int yEnd = Math.Max(dx is null ? 0 : dxFrom + TileRows(f, L), dw is null ? 0 : tiles * m);
         ForSlabs(slabs, parts, (s, p) =>
         {
             var sc = WinogradScratch<T>.Mine;
@@ -216,20 +232,21 @@ public sealed partial class CpuBackend
             if (dw is not null) partial[s] = ArrayPool<T>.Shared.Rent(a * dPlane); // overwritten by the slab's first item
             for (int n = n0; n < n1; n++)
             {
-                if (dx is not null) WinogradItem(gy, n, g.O, lo, u!, g.C, g.Groups, f, bt, at, g.Win.PadLeft - (k - 1), L, null, dx, sc);
+                // dy_n time-major once for both: dx reads from position padLeft - (k - 1), dW from 0 (whole tiles of m).
+                var yRows = WinogradScratch<T>.Get(ref sc.Dy, (yEnd - yStart) * oP);
+                TimeMajor(gy, n * g.O * lo, g.O, lo, yStart, yEnd - yStart, oP, yRows);
+                if (dx is not null) WinogradItem(yRows, dxFrom - yStart, g.O, u!, g.C, g.Groups, f, bt, at, L, null, dx, n, sc);
                 if (dw is null) continue;
                 int rows = tiles * m + k - 1, xPlane = tiles * cP, yPlane = tiles * oP;
                 var xRows = WinogradScratch<T>.Get(ref sc.In, rows * cP);
                 var xPlanes = WinogradScratch<T>.Get(ref sc.Planes, a * xPlane);
-                var yRows = WinogradScratch<T>.Get(ref sc.Dy, tiles * m * oP);
                 var yPlanes = WinogradScratch<T>.Get(ref sc.DyPlanes, a * yPlane);
                 TimeMajor(x!, n * g.C * L, g.C, L, -g.Win.PadLeft, rows, cP, xRows);
-                TimeMajor(gy, n * g.O * lo, g.O, lo, 0, tiles * m, oP, yRows);
-                fixed (T* px = xRows, pxv = xPlanes, py = yRows, pyv = yPlanes, pbt = bt, pg = gm, pd = partial[s])
+                fixed (T* px = xRows, pxv = xPlanes, py0 = yRows, pyv = yPlanes, pbt = bt, pg = gm, pd = partial[s])
                 {
                     var tx = new TileTransform<T>(px, pxv, pbt, a, a, tiles, m, cP, xPlane);
                     Simd.Run<T, TileTransform<T>>(ref tx);
-                    var ty = new TileTransform<T>(py, pyv, pg, a, m, tiles, m, oP, yPlane);
+                    var ty = new TileTransform<T>(py0 - (nint)yStart * oP, pyv, pg, a, m, tiles, m, oP, yPlane);
                     Simd.Run<T, TileTransform<T>>(ref ty);
                     for (int xi = 0; xi < a; xi++)
                         for (int gr = 0; gr < g.Groups; gr++)
@@ -241,18 +258,29 @@ public sealed partial class CpuBackend
         if (u is not null) ArrayPool<T>.Shared.Return(u);
         if (dw is not null)
         {
-            // The slabs summed in order (into slab 0's planes), then tap j's (C, PadWidth(O)) plane = sum over x of A^T[j, x] D[x].
+            // By rows c of the planes, over the cores: the slabs summed in order (into slab 0's rows), then tap j's row =
+            // sum over x of A^T[j, x] D[x][c, :], written to dW[o, c, j] for the o of c's group.
             var total = partial[0];
-            for (int s = 1; s < slabs; s++) TP.Add(total.AsSpan(0, a * dPlane), partial[s].AsSpan(0, a * dPlane), total);
             var atW = Rows8<T>(fw.AT, a);
-            var tap = new T[dPlane];
-            for (int j = 0; j < k; j++)
+            Par.For(g.C, (long)(slabs + k) * a * oP, (c0, c1) =>
             {
-                tap.AsSpan().Clear();
-                for (int xi = 0; xi < a; xi++) TP.MultiplyAdd(total.AsSpan(xi * dPlane, dPlane), atW[j * 8 + xi], tap, tap);
-                for (int o = 0; o < g.O; o++)
-                    for (int cg = 0; cg < g.Cg; cg++) dw[(o * g.Cg + cg) * k + j] = tap[(o / g.Og * g.Cg + cg) * oP + o];
-            }
+                var tap = new T[oP];
+                for (int c = c0; c < c1; c++)
+                {
+                    for (int xi = 0; xi < a; xi++)
+                    {
+                        var row = total.AsSpan(xi * dPlane + c * oP, oP);
+                        for (int s = 1; s < slabs; s++) TP.Add(row, partial[s].AsSpan(xi * dPlane + c * oP, oP), row);
+                    }
+                    int gr = c / g.Cg, cg = c % g.Cg;
+                    for (int j = 0; j < k; j++)
+                    {
+                        tap.AsSpan().Clear();
+                        for (int xi = 0; xi < a; xi++) TP.MultiplyAdd(total.AsSpan(xi * dPlane + c * oP, oP), atW[j * 8 + xi], tap, tap);
+                        for (int o = gr * g.Og; o < (gr + 1) * g.Og; o++) dw[(o * g.Cg + cg) * k + j] = tap[o];
+                    }
+                }
+            });
             foreach (var d in partial) ArrayPool<T>.Shared.Return(d);
         }
         if (db is not null) Par.For(g.O, (long)g.N * lo, (o0, o1) => { for (int o = o0; o < o1; o++) db[o] = BiasGrad(gy, o, g); });
