@@ -108,29 +108,27 @@ public sealed partial class CpuBackend
 
     /// <summary>
     /// u[x][ci, co] (alpha planes of (cin, PadWidth(cout))) = sum over j of G[x, j] w'[co, ci, j], for ci in co's group: the
-    /// forward's w' = w (cin = C, cout = O), dx's w'[c, o, j] = w[o, c, k - 1 - j] (cin = O, cout = C).
+    /// forward's w' = w (cin = C, cout = O), dx's w'[c, o, j] = w[o, c, k - 1 - j] (cin = O, cout = C). One small GEMM,
+    /// G (alpha, k; for dx with its taps reversed) by the weights as (O C_g, k) rows transposed, then scattered into the planes.
     /// </summary>
-    static T[] WinogradWeights<T>(T[] w, ConvGeometry g, Winograd f, bool forDx) where T : unmanaged, IFloatingPointIeee754<T>
+    static unsafe T[] WinogradWeights<T>(T[] w, ConvGeometry g, Winograd f, bool forDx) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var gm = Rows8<T>(f.G, f.R);
-        int cin = forDx ? g.O : g.C, cout = forDx ? g.C : g.O, coutP = PadWidth(cout), k = g.K;
-        var u = ArrayPool<T>.Shared.Rent(Winograd.Alpha * cin * coutP); // returned by the caller
-        u.AsSpan(0, Winograd.Alpha * cin * coutP).Clear();
-        Par.For(g.O, (long)g.Cg * Winograd.Alpha * k, (o0, o1) =>
-        {
-            for (int o = o0; o < o1; o++)
-                for (int cg = 0; cg < g.Cg; cg++)
-                {
-                    int c = o / g.Og * g.Cg + cg;
-                    var taps = w.AsSpan((o * g.Cg + cg) * k, k);
-                    for (int x = 0; x < Winograd.Alpha; x++)
-                    {
-                        T sum = T.Zero;
-                        for (int j = 0; j < k; j++) sum += gm[x * 8 + j] * taps[forDx ? k - 1 - j : j];
-                        u[x * cin * coutP + (forDx ? o * coutP + c : c * coutP + o)] = sum;
-                    }
-                }
-        });
+        const int a = Winograd.Alpha;
+        int cin = forDx ? g.O : g.C, cout = forDx ? g.C : g.O, coutP = PadWidth(cout), k = g.K, rows = g.O * g.Cg;
+        var gm = new T[a * k];
+        for (int x = 0; x < a; x++)
+            for (int j = 0; j < k; j++) gm[x * k + j] = T.CreateTruncating(f.G[x * k + (forDx ? k - 1 - j : j)]);
+        var prod = ArrayPool<T>.Shared.Rent(a * rows); // (alpha, O C_g)
+        fixed (T* pw = w, pg = gm, pp = prod) GemmT(false, true, a, rows, k, pg, k, pw, k, pp, rows, accumulate: false);
+        var u = ArrayPool<T>.Shared.Rent(a * cin * coutP); // returned by the caller
+        u.AsSpan(0, a * cin * coutP).Clear();
+        for (int o = 0; o < g.O; o++)
+            for (int cg = 0; cg < g.Cg; cg++)
+            {
+                int c = o / g.Og * g.Cg + cg, at = forDx ? o * coutP + c : c * coutP + o;
+                for (int x = 0; x < a; x++) u[x * cin * coutP + at] = prod[x * rows + o * g.Cg + cg];
+            }
+        ArrayPool<T>.Shared.Return(prod);
         return u;
     }
 
