@@ -93,7 +93,8 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>A width every vector divides (16 floats at 512 bits): the time-major rows are padded to it with zeros.</summary>
+    /// <summary>A width every vector divides (16 floats at 512 bits): the time-major rows and planes are padded to it, so that the
+    /// transforms run in whole vectors (the padding columns hold no data: the GEMMs read the channels only, or zeros of u).</summary>
     static int PadWidth(int channels) => (channels + 15) / 16 * 16;
 
     /// <summary>A transform matrix (rows x cols, cols &lt;= 8) in T, each row padded with zeros to 8 (TileTransform, TileOutput).</summary>
