@@ -133,14 +133,16 @@ public sealed partial class CpuBackend
         return u;
     }
 
-    /// <summary>Per-thread buffers, grown on demand and kept (fresh ones for every call cost more than the transforms).</summary>
+    /// <summary>Per-thread buffers, grown on demand and kept (fresh ones for every call cost more than the transforms), up to
+    /// KeepMax elements each: larger ones (very long rows) are made for the one use, so that a thread does not hold them.</summary>
     sealed class WinogradScratch<T>
     {
+        const int KeepMax = 1 << 21;
         [ThreadStatic] static WinogradScratch<T>? t_scratch;
         public static WinogradScratch<T> Mine => t_scratch ??= new();
 
         public T[] In = [], Planes = [], Products = [], Out = [], Dy = [], DyPlanes = [];
-        public static T[] Get(ref T[] a, int n) => a.Length >= n ? a : a = new T[n];
+        public static T[] Get(ref T[] a, int n) => a.Length >= n ? a : n > KeepMax ? new T[n] : a = new T[n];
     }
 
     /// <summary>
