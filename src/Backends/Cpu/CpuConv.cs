@@ -5,13 +5,14 @@ using TP = System.Numerics.Tensors.TensorPrimitives;
 namespace MiniGrad.Backends.Cpu;
 
 // Conv1d of stride 1 and dilation 1 with 2 to 7 taps and 8 or more channels per group goes by Winograd's transforms
-// (CpuWinograd.cs): 2/5 of the multiply-adds for kernel 5. Everything else, one batch item at a time: the item's windows (im2col) are made in a per-core buffer right before its GEMMs read
-// them, while they are in cache (never as a whole-batch tensor, five times the input: the backward makes them again from
-// x), and each (item, group) GEMM, weight (O_g, C_g k) times windows (C_g k, L_out), writes straight into the output, with
-// the bias as its initial value. Items go to the cores (each core taking the next item when free), each item's GEMMs then
-// running on one core; with fewer items than cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded back (col2im) into
-// dx; dW = sum over the items of dy_n windows_n^T, by slabs of the batch fixed by its size (see ConvBackward); db by rows,
-// each summing the items in order: every result has the same bits whatever the core count.
+// (CpuWinograd.cs): 2/5 of the multiply-adds for kernel 5. Everything else, one batch item at a time: the item's
+// windows (im2col) are made in a per-core buffer right before its GEMMs read them, while they are in cache (never as a
+// whole-batch tensor, five times the input: the backward makes them again from x), and each (item, group) GEMM, weight
+// (O_g, C_g k) times windows (C_g k, L_out), writes straight into the output, with the bias as its initial value. Items
+// go to the cores (each core taking the next item when free), each item's GEMMs then running on one core; with fewer
+// items than cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded
+// back (col2im) into dx; dW = sum over the items of dy_n windows_n^T, by slabs of the batch fixed by its size (see
+// ConvBackward); db by rows, each summing the items in order: every result has the same bits whatever the core count.
 public sealed partial class CpuBackend
 {
     /// <inheritdoc/>

@@ -13,7 +13,7 @@ namespace MiniGrad.Backends.Cpu;
 /// out in the order the micro-kernel reads it (transposition is absorbed there), and a register-blocked
 /// micro-kernel computes one MR x NR tile of C at a time with fused multiply-adds. The kernel is written once
 /// over <see cref="ISimd{TV, T}"/> and runs at the width <see cref="Simd.Bits"/> picks, with a register tile per
-/// width (<see cref="GemmCall{T}"/>): 14 x 2 vectors at 512 bits (8 x 3 for 33 to 48 float columns), 6 x 2 at 256 (4 x 3
+/// width (<see cref="GemmCall{T}"/>): 14 x 2 vectors at 512 bits (8 x 3 for 2 to 3 vectors of columns), 6 x 2 at 256 (4 x 3
 /// for at most 8 rows and at least 256 columns), 8 x 3 at 128 on ARM64, 6 x 2 on SSE and one element at a time.
 /// Results are deterministic: every element of C is summed in the same k order (k blocks of KC, whatever the width)
 /// whatever the thread count.
@@ -48,7 +48,7 @@ internal readonly unsafe struct GemmCall<T>(GemmProblem<T> problem) : ISimdKerne
     public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
     {
         if (S.Lanes > 1 && sizeof(TV) == 64 && problem.N > 2 * S.Lanes && problem.N <= 3 * S.Lanes)
-            GemmDriver<T, TV, S, Tile8x3>.Run(problem);  // AVX-512, 33 to 48 float columns: 8 x 3 vectors fill them, 14 x 2 would not
+            GemmDriver<T, TV, S, Tile8x3>.Run(problem);  // AVX-512, 2 to 3 vectors of columns (33-48 floats): 8 x 3 fill them, 14 x 2 not
         else if (S.Lanes > 1 && sizeof(TV) == 64)
             GemmDriver<T, TV, S, Tile14x2>.Run(problem); // AVX-512, 32 registers: 28 accumulators + 2 B + 1 broadcast
         else if (S.Lanes > 1 && sizeof(TV) == 16 && AdvSimd.Arm64.IsSupported)

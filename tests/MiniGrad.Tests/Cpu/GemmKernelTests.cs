@@ -54,12 +54,14 @@ public unsafe class GemmKernelTests
         (33, 1, 257, false, false, false, 0), (33, 1, 257, true, true, true, 3), (1, 257, 33, false, true, false, 5),
         (257, 257, 1, true, false, true, 1), (7, 33, 257, true, true, false, 17), (520, 530, 270, false, false, false, 7),
         (270, 600, 300, true, true, true, 2),
+        (75, 40, 128, false, false, false, 0), (40, 48, 74, true, false, true, 3), // 8 x 3 tiles at 512 bits (33-48 columns)
     ];
 
     static readonly (int M, int N, int K, bool TransA, bool TransB, bool Accumulate, int Pad)[] DoubleCases =
     [
         (33, 1, 257, false, false, false, 0), (33, 1, 257, true, true, true, 3), (1, 257, 33, false, true, false, 5),
         (7, 33, 257, true, true, false, 17), (270, 600, 300, true, false, true, 2),
+        (30, 20, 50, false, true, false, 1), // 8 x 3 tiles at 512 bits (17-24 columns)
     ];
 
     public static TheoryData<int, int, int, int, bool, bool, bool, int> SingleExplicit() => AtEveryWidth(SingleCases);
