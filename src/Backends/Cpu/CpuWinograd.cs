@@ -123,11 +123,16 @@ public sealed partial class CpuBackend
         fixed (T* pw = w, pg = gm, pp = prod) GemmT(false, true, a, rows, k, pg, k, pw, k, pp, rows, accumulate: false);
         var u = ArrayPool<T>.Shared.Rent(a * cin * coutP); // returned by the caller
         u.AsSpan(0, a * cin * coutP).Clear();
-        for (int o = 0; o < g.O; o++)
-            for (int cg = 0; cg < g.Cg; cg++)
+        // Plane x of prod is (O, C_g): for dx its rows go to rows o of u[x] at their group's columns; for the forward each
+        // group's (O_g, C_g) block goes transposed to rows c, columns o of u[x].
+        for (int x = 0; x < a; x++)
+            for (int gr = 0; gr < g.Groups; gr++)
             {
-                int c = o / g.Og * g.Cg + cg, at = forDx ? o * coutP + c : c * coutP + o;
-                for (int x = 0; x < a; x++) u[x * cin * coutP + at] = prod[x * rows + o * g.Cg + cg];
+                int from = x * rows + gr * g.Og * g.Cg, plane = x * cin * coutP;
+                if (forDx)
+                    for (int o = gr * g.Og; o < (gr + 1) * g.Og; o++) prod.AsSpan(x * rows + o * g.Cg, g.Cg).CopyTo(u.AsSpan(plane + o * coutP + gr * g.Cg));
+                else
+                    TransposeBlock(prod, from, g.Cg, u, plane + gr * g.Cg * coutP + gr * g.Og, g.Cg, g.Og, coutP);
             }
         ArrayPool<T>.Shared.Return(prod);
         return u;
