@@ -49,6 +49,33 @@ public sealed partial class CpuBackend
             for (int x = 0; x < Alpha; x++)
                 for (int q = 0; q < Alpha; q++) BT[x * Alpha + q] = inverse[q * Alpha + x];
             G = Vandermonde(R);
+            CheckStructure();
+        }
+
+        /// <summary>The structure the transforms count on (see InputTransform): points 1 to 6 in pairs p, -p; B^T's and G's row
+        /// for -p is that for p with odd columns negated, A^T's column likewise; B^T's row 0 has even columns only, its last
+        /// row odd ones; G's and A^T's point 0 and infinity one coefficient each.</summary>
+        void CheckStructure()
+        {
+            static bool Zero(double v) => Math.Abs(v) < 1e-12;
+            static bool Mirror(double a, double b, int power) => Zero(a - (power % 2 == 0 ? b : -b));
+            bool ok = true;
+            for (int q = 0; q < Alpha; q++)
+            {
+                ok &= q % 2 == 0 ? Zero(BT[7 * Alpha + q]) : Zero(BT[q]);
+                for (int x = 1; x < 7; x += 2) ok &= Mirror(BT[(x + 1) * Alpha + q], BT[x * Alpha + q], q) && (q is > 0 and < 7 || Zero(BT[x * Alpha + q]));
+            }
+            for (int j = 0; j < R; j++)
+            {
+                ok &= (j == 0 || Zero(G[j])) && (j == R - 1 || Zero(G[7 * R + j]));
+                for (int x = 1; x < 7; x += 2) ok &= Mirror(G[(x + 1) * R + j], G[x * R + j], j);
+            }
+            for (int i = 0; i < M; i++)
+            {
+                ok &= (i == 0 || Zero(AT[i * Alpha])) && (i == M - 1 || Zero(AT[i * Alpha + 7]));
+                for (int x = 1; x < 7; x += 2) ok &= Mirror(AT[i * Alpha + x + 1], AT[i * Alpha + x], i);
+            }
+            if (!ok) throw new InvalidOperationException($"Winograd F({M}, {R}): the transforms lack the structure of points in pairs p, -p");
         }
 
         /// <summary>F(m, 9 - m), made once.</summary>
@@ -97,7 +124,7 @@ public sealed partial class CpuBackend
     /// transforms run in whole vectors (the padding columns hold no data: the GEMMs read the channels only, or zeros of u).</summary>
     static int PadWidth(int channels) => (channels + 15) / 16 * 16;
 
-    /// <summary>A transform matrix (rows x cols, cols &lt;= 8) in T, each row padded with zeros to 8 (TileTransform, TileOutput).</summary>
+    /// <summary>A transform matrix (rows x cols, cols &lt;= 8) in T, each row padded with zeros to 8 (InputTransform, FilterTransform, OutputTransform).</summary>
     static T[] Rows8<T>(double[] a, int cols) where T : IFloatingPointIeee754<T>
     {
         int rows = a.Length / cols;
@@ -179,16 +206,16 @@ public sealed partial class CpuBackend
         var outRows = WinogradScratch<T>.Get(ref s.Out, tiles * m * coutP);
         fixed (T* pin = inRows, pv = planes, pm = products, pout = outRows, pu = u, pbt = bt, pat = at, pinit = init)
         {
-            var tr = new TileTransform<T>(pin + (nint)first * cinP, pv, pbt, a, a, tiles, m, cinP, inPlane);
-            Simd.Run<T, TileTransform<T>>(ref tr);
+            var tr = new InputTransform<T>(pin + (nint)first * cinP, pv, pbt, tiles, m, cinP, inPlane);
+            Simd.Run<T, InputTransform<T>>(ref tr);
             // With one group the GEMMs fill the padding columns too (u is zero there): whole register tiles, not edge tiles.
             int n = groups == 1 ? coutP : coutG;
             for (int x = 0; x < a; x++)
                 for (int gr = 0; gr < groups; gr++)
                     GemmT(false, false, tiles, n, cinG, pv + x * inPlane + gr * cinG, cinP, pu + (nint)x * cin * coutP + gr * cinG * coutP + gr * coutG, coutP,
                         pm + x * outPlane + gr * coutG, coutP, accumulate: false);
-            var back = new TileOutput<T>(pm, pout, pat, pinit, m, tiles, coutP, outPlane);
-            Simd.Run<T, TileOutput<T>>(ref back);
+            var back = new OutputTransform<T>(pm, pout, pat, pinit, m, tiles, coutP, outPlane);
+            Simd.Run<T, OutputTransform<T>>(ref back);
         }
         TransposeBlock(outRows, 0, coutP, output, item * cout * lenOut, cout, lenOut);
     }
@@ -250,10 +277,10 @@ public sealed partial class CpuBackend
                 TimeMajor(x!, n * g.C * L, g.C, L, -g.Win.PadLeft, rows, cP, xRows);
                 fixed (T* px = xRows, pxv = xPlanes, py0 = yRows, pyv = yPlanes, pbt = bt, pg = gm, pd = partial[s])
                 {
-                    var tx = new TileTransform<T>(px, pxv, pbt, a, a, tiles, m, cP, xPlane);
-                    Simd.Run<T, TileTransform<T>>(ref tx);
-                    var ty = new TileTransform<T>(py0 - (nint)yStart * oP, pyv, pg, a, m, tiles, m, oP, yPlane);
-                    Simd.Run<T, TileTransform<T>>(ref ty);
+                    var tx = new InputTransform<T>(px, pxv, pbt, tiles, m, cP, xPlane);
+                    Simd.Run<T, InputTransform<T>>(ref tx);
+                    var ty = new FilterTransform<T>(py0 - (nint)yStart * oP, pyv, pg, m, tiles, m, oP, yPlane);
+                    Simd.Run<T, FilterTransform<T>>(ref ty);
                     for (int xi = 0; xi < a; xi++)
                         for (int gr = 0; gr < g.Groups; gr++)
                             GemmT(true, false, g.Cg, g.Og, tiles, pxv + xi * xPlane + gr * g.Cg, cP, pyv + xi * yPlane + gr * g.Og, oP,
@@ -292,10 +319,16 @@ public sealed partial class CpuBackend
         if (db is not null) Par.For(g.O, (long)g.N * lo, (o0, o1) => { for (int o = o0; o < o1; o++) db[o] = BiasGrad(gy, o, g); });
     }
 
-    /// <summary>dst[x][t, :] = sum over q &lt; taps of coef[x, q] src[t m + q, :] for x &lt; rows, t &lt; tiles; width columns (a
-    /// multiple of every vector width), dst planes plane apart. coef: rows of 8 (zero past taps); zero coefficients are
-    /// skipped (half of B^T's), so a non-finite input reaches only the transform points that use it.</summary>
-    readonly unsafe struct TileTransform<T>(T* src, T* dst, T* coef, int rows, int taps, int tiles, int m, int width, int plane) : ISimdKernel<T>
+    // The transforms run on the structure of the points rather than on whole 8 x 8 matrices: with p and -p both among the
+    // points, Lagrange's basis for -p is that for p at -t, so B^T's row for -p is the row for p with its odd columns negated,
+    // and likewise G's (powers of p) and A^T's columns. Each pair of rows is then an even and an odd sum, added and
+    // subtracted; the rows of 0 and infinity use the columns of one parity (B^T) or one column (G, A^T). Checked once per
+    // plan (Winograd.CheckStructure). Only coefficients the structure leaves nonzero are used, so a non-finite input reaches
+    // only the transform points that depend on it.
+
+    /// <summary>dst[x][t, :] = sum over q of B^T[x, q] src[t m + q, :] for the 8 points x, t &lt; tiles; width columns (a multiple of
+    /// every vector width), dst planes plane apart; bt: B^T (Rows8).</summary>
+    readonly unsafe struct InputTransform<T>(T* src, T* dst, T* bt, int tiles, int m, int width, int plane) : ISimdKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
@@ -305,36 +338,62 @@ public sealed partial class CpuBackend
                 for (int col = 0; col < width; col += v)
                 {
                     T* s = src + (nint)t * m * width + col, d = dst + (nint)t * width + col;
-                    TV s0 = S.Load(s), s1 = Row<T, TV, S>(s, 1, taps, width), s2 = Row<T, TV, S>(s, 2, taps, width), s3 = Row<T, TV, S>(s, 3, taps, width);
-                    TV s4 = Row<T, TV, S>(s, 4, taps, width), s5 = Row<T, TV, S>(s, 5, taps, width), s6 = Row<T, TV, S>(s, 6, taps, width), s7 = Row<T, TV, S>(s, 7, taps, width);
-                    for (int x = 0; x < rows; x++, d += plane)
-                        S.Store(Combine<T, TV, S>(coef + x * 8, s0, s1, s2, s3, s4, s5, s6, s7, S.Splat(T.Zero)), d);
+                    TV s0 = S.Load(s), s1 = S.Load(s + width), s2 = S.Load(s + 2 * width), s3 = S.Load(s + 3 * width);
+                    TV s4 = S.Load(s + 4 * width), s5 = S.Load(s + 5 * width), s6 = S.Load(s + 6 * width), s7 = S.Load(s + 7 * width);
+                    S.Store(S.Fma(K<T, TV, S>(bt, 0), s0, S.Fma(K<T, TV, S>(bt, 2), s2, S.Fma(K<T, TV, S>(bt, 4), s4, S.Mul(K<T, TV, S>(bt, 6), s6)))), d);
+                    for (int x = 1; x < 7; x += 2)
+                    {
+                        T* c = bt + x * 8;
+                        TV e = S.Fma(K<T, TV, S>(c, 2), s2, S.Fma(K<T, TV, S>(c, 4), s4, S.Mul(K<T, TV, S>(c, 6), s6)));
+                        TV o = S.Fma(K<T, TV, S>(c, 1), s1, S.Fma(K<T, TV, S>(c, 3), s3, S.Mul(K<T, TV, S>(c, 5), s5)));
+                        S.Store(S.Add(e, o), d + x * plane);
+                        S.Store(S.Sub(e, o), d + (x + 1) * plane);
+                    }
+                    T* c7 = bt + 56;
+                    S.Store(S.Fma(K<T, TV, S>(c7, 1), s1, S.Fma(K<T, TV, S>(c7, 3), s3, S.Fma(K<T, TV, S>(c7, 5), s5, S.Mul(K<T, TV, S>(c7, 7), s7)))), d + 7 * plane);
                 }
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe TV Row<T, TV, S>(T* s, int q, int taps, int width) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> =>
-        q < taps ? S.Load(s + (nint)q * width) : S.Splat(T.Zero);
-
-    /// <summary>acc + sum over q of c[q] s_q, skipping zero coefficients.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe TV Combine<T, TV, S>(T* c, TV s0, TV s1, TV s2, TV s3, TV s4, TV s5, TV s6, TV s7, TV acc)
-        where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
+    /// <summary>dst[x][t, :] = sum over j &lt; taps of G[x, j] src[t m + j, :] for the 8 points x, t &lt; tiles (dW's filter transform of
+    /// dy, taps = its F(k, m)'s m, 2 to 7); gm: G (Rows8).</summary>
+    readonly unsafe struct FilterTransform<T>(T* src, T* dst, T* gm, int taps, int tiles, int m, int width, int plane) : ISimdKernel<T>
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (c[0] != T.Zero) acc = S.Fma(S.Splat(c[0]), s0, acc);
-        if (c[1] != T.Zero) acc = S.Fma(S.Splat(c[1]), s1, acc);
-        if (c[2] != T.Zero) acc = S.Fma(S.Splat(c[2]), s2, acc);
-        if (c[3] != T.Zero) acc = S.Fma(S.Splat(c[3]), s3, acc);
-        if (c[4] != T.Zero) acc = S.Fma(S.Splat(c[4]), s4, acc);
-        if (c[5] != T.Zero) acc = S.Fma(S.Splat(c[5]), s5, acc);
-        if (c[6] != T.Zero) acc = S.Fma(S.Splat(c[6]), s6, acc);
-        if (c[7] != T.Zero) acc = S.Fma(S.Splat(c[7]), s7, acc);
-        return acc;
+        public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
+        {
+            int v = S.Lanes;
+            TV zero = S.Splat(T.Zero);
+            for (int t = 0; t < tiles; t++)
+                for (int col = 0; col < width; col += v)
+                {
+                    T* s = src + (nint)t * m * width + col, d = dst + (nint)t * width + col;
+                    TV s0 = S.Load(s), s1 = S.Load(s + width), s2 = taps > 2 ? S.Load(s + 2 * width) : zero, s3 = taps > 3 ? S.Load(s + 3 * width) : zero;
+                    TV s4 = taps > 4 ? S.Load(s + 4 * width) : zero, s5 = taps > 5 ? S.Load(s + 5 * width) : zero, s6 = taps > 6 ? S.Load(s + 6 * width) : zero;
+                    S.Store(S.Mul(K<T, TV, S>(gm, 0), s0), d);
+                    for (int x = 1; x < 7; x += 2)
+                    {
+                        T* c = gm + x * 8;
+                        TV e = S.Mul(K<T, TV, S>(c, 0), s0), o = S.Mul(K<T, TV, S>(c, 1), s1);
+                        if (taps > 2) e = S.Fma(K<T, TV, S>(c, 2), s2, e);
+                        if (taps > 3) o = S.Fma(K<T, TV, S>(c, 3), s3, o);
+                        if (taps > 4) e = S.Fma(K<T, TV, S>(c, 4), s4, e);
+                        if (taps > 5) o = S.Fma(K<T, TV, S>(c, 5), s5, o);
+                        if (taps > 6) e = S.Fma(K<T, TV, S>(c, 6), s6, e);
+                        S.Store(S.Add(e, o), d + x * plane);
+                        S.Store(S.Sub(e, o), d + (x + 1) * plane);
+                    }
+                    S.Store(S.Mul(K<T, TV, S>(gm, 56 + taps - 1), S.Load(s + (nint)(taps - 1) * width)), d + 7 * plane);
+                }
+        }
     }
 
-    /// <summary>dst[t m + i, :] = init + sum over x of at[i, x] src[x][t, :] for i &lt; m, t &lt; tiles (init: zero when null).</summary>
-    readonly unsafe struct TileOutput<T>(T* src, T* dst, T* at, T* init, int m, int tiles, int width, int plane) : ISimdKernel<T>
+    /// <summary>Coefficient i of a row, as a vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe TV K<T, TV, S>(T* c, int i) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> => S.Splat(c[i]);
+
+    /// <summary>dst[t m + i, :] = init + sum over x of A^T[i, x] src[x][t, :] for i &lt; m, t &lt; tiles (init: zero when null); at: A^T (Rows8).</summary>
+    readonly unsafe struct OutputTransform<T>(T* src, T* dst, T* at, T* init, int m, int tiles, int width, int plane) : ISimdKernel<T>
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         public void Run<TV, S>() where TV : unmanaged where S : ISimd<TV, T>
@@ -344,11 +403,20 @@ public sealed partial class CpuBackend
                 for (int col = 0; col < width; col += v)
                 {
                     T* s = src + (nint)t * width + col, d = dst + (nint)t * m * width + col;
-                    TV s0 = S.Load(s), s1 = S.Load(s + plane), s2 = S.Load(s + 2 * plane), s3 = S.Load(s + 3 * plane);
-                    TV s4 = S.Load(s + 4 * plane), s5 = S.Load(s + 5 * plane), s6 = S.Load(s + 6 * plane), s7 = S.Load(s + 7 * plane);
+                    TV p1 = S.Load(s + plane), p2 = S.Load(s + 2 * plane), p3 = S.Load(s + 3 * plane), p4 = S.Load(s + 4 * plane);
+                    TV p5 = S.Load(s + 5 * plane), p6 = S.Load(s + 6 * plane);
+                    TV a1 = S.Add(p1, p2), b1 = S.Sub(p1, p2), a3 = S.Add(p3, p4), b3 = S.Sub(p3, p4), a5 = S.Add(p5, p6), b5 = S.Sub(p5, p6);
                     TV b = init == null ? S.Splat(T.Zero) : S.Load(init + col);
                     for (int i = 0; i < m; i++, d += width)
-                        S.Store(Combine<T, TV, S>(at + i * 8, s0, s1, s2, s3, s4, s5, s6, s7, b), d);
+                    {
+                        T* c = at + i * 8;
+                        TV y = (i & 1) == 0
+                            ? S.Fma(K<T, TV, S>(c, 1), a1, S.Fma(K<T, TV, S>(c, 3), a3, S.Fma(K<T, TV, S>(c, 5), a5, b)))
+                            : S.Fma(K<T, TV, S>(c, 1), b1, S.Fma(K<T, TV, S>(c, 3), b3, S.Fma(K<T, TV, S>(c, 5), b5, b)));
+                        if (i == 0) y = S.Fma(K<T, TV, S>(c, 0), S.Load(s), y);
+                        if (i == m - 1) y = S.Fma(K<T, TV, S>(c, 7), S.Load(s + 7 * plane), y);
+                        S.Store(y, d);
+                    }
                 }
         }
     }
