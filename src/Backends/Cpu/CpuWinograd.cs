@@ -16,8 +16,9 @@ namespace MiniGrad.Backends.Cpu;
 //   dW       dW = sum over items and tiles     F(k, m): the k taps are the outputs, m frames of dy the filter
 // Transform points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (alpha = 8), as NNPACK's F(6x6, 3x3): float32 results differ
 // from float64 by up to about 1e-5 of the values' scale (the direct sums: 1-3e-6), and an inf in the input can turn
-// outputs it reaches into NaN (Inf - Inf in the transforms) where the direct sums give inf. Used for kernels of 2 to 7 taps with at least 8 channels in and out per group and a few tiles per row;
-// everything else (strides, dilation, depthwise, long kernels) goes through the windows and one GEMM (CpuConv.cs).
+// outputs it reaches into NaN (Inf - Inf in the transforms) where the direct sums give inf. Used for kernels of 2 to 7
+// taps with at least 8 channels in and out per group and a few tiles per row; everything else (strides, dilation,
+// depthwise, long kernels) goes through the windows and one GEMM (CpuConv.cs).
 public sealed partial class CpuBackend
 {
     /// <summary>Whether Conv1d of this geometry runs by Winograd's transforms.</summary>
@@ -155,11 +156,11 @@ public sealed partial class CpuBackend
         for (int x = 0; x < a; x++)
             for (int gr = 0; gr < g.Groups; gr++)
             {
-                int from = x * rows + gr * g.Og * g.Cg, plane = x * cin * coutP;
+                int plane = x * cin * coutP;
                 if (forDx)
                     for (int o = gr * g.Og; o < (gr + 1) * g.Og; o++) prod.AsSpan(x * rows + o * g.Cg, g.Cg).CopyTo(u.AsSpan(plane + o * coutP + gr * g.Cg));
                 else
-                    TransposeBlock(prod, from, g.Cg, u, plane + gr * g.Cg * coutP + gr * g.Og, g.Cg, g.Og, coutP);
+                    TransposeBlock(prod, x * rows + gr * g.Og * g.Cg, g.Cg, u, plane + gr * g.Cg * coutP + gr * g.Og, g.Cg, g.Og, coutP);
             }
         ArrayPool<T>.Shared.Return(prod);
         return u;
@@ -340,17 +341,16 @@ public sealed partial class CpuBackend
                     T* s = src + (nint)t * m * width + col, d = dst + (nint)t * width + col;
                     TV s0 = S.Load(s), s1 = S.Load(s + width), s2 = S.Load(s + 2 * width), s3 = S.Load(s + 3 * width);
                     TV s4 = S.Load(s + 4 * width), s5 = S.Load(s + 5 * width), s6 = S.Load(s + 6 * width), s7 = S.Load(s + 7 * width);
-                    S.Store(S.Fma(K<T, TV, S>(bt, 0), s0, S.Fma(K<T, TV, S>(bt, 2), s2, S.Fma(K<T, TV, S>(bt, 4), s4, S.Mul(K<T, TV, S>(bt, 6), s6)))), d);
+                    S.Store(S.Fma(Coef<T, TV, S>(bt, 0), s0, Every2<T, TV, S>(bt, 2, s2, s4, s6)), d);
                     for (int x = 1; x < 7; x += 2)
                     {
                         T* c = bt + x * 8;
-                        TV e = S.Fma(K<T, TV, S>(c, 2), s2, S.Fma(K<T, TV, S>(c, 4), s4, S.Mul(K<T, TV, S>(c, 6), s6)));
-                        TV o = S.Fma(K<T, TV, S>(c, 1), s1, S.Fma(K<T, TV, S>(c, 3), s3, S.Mul(K<T, TV, S>(c, 5), s5)));
+                        TV e = Every2<T, TV, S>(c, 2, s2, s4, s6), o = Every2<T, TV, S>(c, 1, s1, s3, s5);
                         S.Store(S.Add(e, o), d + x * plane);
                         S.Store(S.Sub(e, o), d + (x + 1) * plane);
                     }
                     T* c7 = bt + 56;
-                    S.Store(S.Fma(K<T, TV, S>(c7, 1), s1, S.Fma(K<T, TV, S>(c7, 3), s3, S.Fma(K<T, TV, S>(c7, 5), s5, S.Mul(K<T, TV, S>(c7, 7), s7)))), d + 7 * plane);
+                    S.Store(S.Fma(Coef<T, TV, S>(c7, 7), s7, Every2<T, TV, S>(c7, 1, s1, s3, s5)), d + 7 * plane);
                 }
         }
     }
@@ -370,27 +370,32 @@ public sealed partial class CpuBackend
                     T* s = src + (nint)t * m * width + col, d = dst + (nint)t * width + col;
                     TV s0 = S.Load(s), s1 = S.Load(s + width), s2 = taps > 2 ? S.Load(s + 2 * width) : zero, s3 = taps > 3 ? S.Load(s + 3 * width) : zero;
                     TV s4 = taps > 4 ? S.Load(s + 4 * width) : zero, s5 = taps > 5 ? S.Load(s + 5 * width) : zero, s6 = taps > 6 ? S.Load(s + 6 * width) : zero;
-                    S.Store(S.Mul(K<T, TV, S>(gm, 0), s0), d);
+                    S.Store(S.Mul(Coef<T, TV, S>(gm, 0), s0), d);
                     for (int x = 1; x < 7; x += 2)
                     {
                         T* c = gm + x * 8;
-                        TV e = S.Mul(K<T, TV, S>(c, 0), s0), o = S.Mul(K<T, TV, S>(c, 1), s1);
-                        if (taps > 2) e = S.Fma(K<T, TV, S>(c, 2), s2, e);
-                        if (taps > 3) o = S.Fma(K<T, TV, S>(c, 3), s3, o);
-                        if (taps > 4) e = S.Fma(K<T, TV, S>(c, 4), s4, e);
-                        if (taps > 5) o = S.Fma(K<T, TV, S>(c, 5), s5, o);
-                        if (taps > 6) e = S.Fma(K<T, TV, S>(c, 6), s6, e);
+                        TV e = S.Mul(Coef<T, TV, S>(c, 0), s0), o = S.Mul(Coef<T, TV, S>(c, 1), s1);
+                        if (taps > 2) e = S.Fma(Coef<T, TV, S>(c, 2), s2, e);
+                        if (taps > 3) o = S.Fma(Coef<T, TV, S>(c, 3), s3, o);
+                        if (taps > 4) e = S.Fma(Coef<T, TV, S>(c, 4), s4, e);
+                        if (taps > 5) o = S.Fma(Coef<T, TV, S>(c, 5), s5, o);
+                        if (taps > 6) e = S.Fma(Coef<T, TV, S>(c, 6), s6, e);
                         S.Store(S.Add(e, o), d + x * plane);
                         S.Store(S.Sub(e, o), d + (x + 1) * plane);
                     }
-                    S.Store(S.Mul(K<T, TV, S>(gm, 56 + taps - 1), S.Load(s + (nint)(taps - 1) * width)), d + 7 * plane);
+                    S.Store(S.Mul(Coef<T, TV, S>(gm, 56 + taps - 1), S.Load(s + (nint)(taps - 1) * width)), d + 7 * plane);
                 }
         }
     }
 
+    /// <summary>c[q] a + c[q + 2] b + c[q + 4] d: three coefficients of one parity.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe TV Every2<T, TV, S>(T* c, int q, TV a, TV b, TV d) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> =>
+        S.Fma(Coef<T, TV, S>(c, q), a, S.Fma(Coef<T, TV, S>(c, q + 2), b, S.Mul(Coef<T, TV, S>(c, q + 4), d)));
+
     /// <summary>Coefficient i of a row, as a vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static unsafe TV K<T, TV, S>(T* c, int i) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> => S.Splat(c[i]);
+    static unsafe TV Coef<T, TV, S>(T* c, int i) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> => S.Splat(c[i]);
 
     /// <summary>dst[t m + i, :] = init + sum over x of A^T[i, x] src[x][t, :] for i &lt; m, t &lt; tiles (init: zero when null); at: A^T (Rows8).</summary>
     readonly unsafe struct OutputTransform<T>(T* src, T* dst, T* at, T* init, int m, int tiles, int width, int plane) : ISimdKernel<T>
@@ -411,10 +416,10 @@ public sealed partial class CpuBackend
                     {
                         T* c = at + i * 8;
                         TV y = (i & 1) == 0
-                            ? S.Fma(K<T, TV, S>(c, 1), a1, S.Fma(K<T, TV, S>(c, 3), a3, S.Fma(K<T, TV, S>(c, 5), a5, b)))
-                            : S.Fma(K<T, TV, S>(c, 1), b1, S.Fma(K<T, TV, S>(c, 3), b3, S.Fma(K<T, TV, S>(c, 5), b5, b)));
-                        if (i == 0) y = S.Fma(K<T, TV, S>(c, 0), S.Load(s), y);
-                        if (i == m - 1) y = S.Fma(K<T, TV, S>(c, 7), S.Load(s + 7 * plane), y);
+                            ? S.Fma(Coef<T, TV, S>(c, 1), a1, S.Fma(Coef<T, TV, S>(c, 3), a3, S.Fma(Coef<T, TV, S>(c, 5), a5, b)))
+                            : S.Fma(Coef<T, TV, S>(c, 1), b1, S.Fma(Coef<T, TV, S>(c, 3), b3, S.Fma(Coef<T, TV, S>(c, 5), b5, b)));
+                        if (i == 0) y = S.Fma(Coef<T, TV, S>(c, 0), S.Load(s), y);
+                        if (i == m - 1) y = S.Fma(Coef<T, TV, S>(c, 7), S.Load(s + 7 * plane), y);
                         S.Store(y, d);
                     }
                 }
