@@ -138,7 +138,8 @@ public sealed partial class CpuBackend
     /// <summary>
     /// u[x][ci, co] (alpha planes of (cin, PadWidth(cout))) = sum over j of G[x, j] w'[co, ci, j], for ci in co's group: the
     /// forward's w' = w (cin = C, cout = O), dx's w'[c, o, j] = w[o, c, k - 1 - j] (cin = O, cout = C). One small GEMM,
-    /// G (alpha, k; for dx with its taps reversed) by the weights as (O C_g, k) rows transposed, then scattered into the planes.
+    /// G (alpha, k; for dx with its taps reversed) by the weights as (O C_g, k) rows transposed, then laid into the planes
+    /// (per group a block transpose for the forward, row copies for dx).
     /// </summary>
     static unsafe T[] WinogradWeights<T>(T[] w, ConvGeometry g, Winograd f, bool forDx) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -292,28 +293,32 @@ public sealed partial class CpuBackend
         if (u is not null) ArrayPool<T>.Shared.Return(u);
         if (dw is not null)
         {
-            // By rows c of the planes, over the cores: the slabs summed in order (into slab 0's rows), then tap j's row =
-            // sum over x of A^T[j, x] D[x][c, :], written to dW[o, c, j] for the o of c's group.
+            // By rows c of the planes, over the cores: the slabs summed in order (into slab 0's rows), then F(k, m)'s output
+            // transform with the rows c as its tiles (tap j's row = sum over x of A^T[j, x] D[x][c, :]), written to dW[o, c, j]
+            // for the o of c's group.
             var total = partial[0];
             var atW = Rows8<T>(fw.AT, a);
             Par.For(g.C, (long)(slabs + k) * a * oP, (c0, c1) =>
             {
-                var tap = new T[oP];
                 for (int c = c0; c < c1; c++)
-                {
                     for (int xi = 0; xi < a; xi++)
                     {
                         var row = total.AsSpan(xi * dPlane + c * oP, oP);
                         for (int s = 1; s < slabs; s++) TP.Add(row, partial[s].AsSpan(xi * dPlane + c * oP, oP), row);
                     }
+                var taps = ArrayPool<T>.Shared.Rent((c1 - c0) * k * oP); // (c, j) rows of oP
+                fixed (T* pt = total, pa = atW, po = taps)
+                {
+                    var back = new OutputTransform<T>(pt + (nint)c0 * oP, po, pa, null, k, c1 - c0, oP, dPlane);
+                    Simd.Run<T, OutputTransform<T>>(ref back);
+                }
+                for (int c = c0; c < c1; c++)
+                {
                     int gr = c / g.Cg, cg = c % g.Cg;
                     for (int j = 0; j < k; j++)
-                    {
-                        tap.AsSpan().Clear();
-                        for (int xi = 0; xi < a; xi++) TP.MultiplyAdd(total.AsSpan(xi * dPlane + c * oP, oP), atW[j * 8 + xi], tap, tap);
-                        for (int o = gr * g.Og; o < (gr + 1) * g.Og; o++) dw[(o * g.Cg + cg) * k + j] = tap[o];
-                    }
+                        for (int o = gr * g.Og, from = ((c - c0) * k + j) * oP; o < (gr + 1) * g.Og; o++) dw[(o * g.Cg + cg) * k + j] = taps[from + o];
                 }
+                ArrayPool<T>.Shared.Return(taps);
             });
             foreach (var d in partial) ArrayPool<T>.Shared.Return(d);
         }
