@@ -5,14 +5,16 @@ using TP = System.Numerics.Tensors.TensorPrimitives;
 namespace MiniGrad.Backends.Cpu;
 
 // Conv1d of stride 1 and dilation 1 with 2 to 7 taps and 8 or more channels per group goes by Winograd's transforms
-// (CpuWinograd.cs): 2/5 of the multiply-adds for kernel 5. Everything else, one batch item at a time: the item's
-// windows (im2col) are made in a per-core buffer right before its GEMMs read them, while they are in cache (never as a
-// whole-batch tensor, five times the input: the backward makes them again from x), and each (item, group) GEMM, weight
-// (O_g, C_g k) times windows (C_g k, L_out), writes straight into the output, with the bias as its initial value. Items
-// go to the cores (each core taking the next item when free), each item's GEMMs then running on one core; with fewer
-// items than cores the items run in turn and each GEMM splits over the cores. The backward: per item, W^T dy folded
-// back (col2im) into dx; dW = sum over the items of dy_n windows_n^T, by slabs of the batch fixed by its size (see
-// ConvBackward); db by rows, each summing the items in order: every result has the same bits whatever the core count.
+// (CpuWinograd.cs): 2/5 of the multiply-adds for kernel 5. Everything else, one batch item at a time (or, for items of
+// under 128 output positions, a block of items side by side: ItemsPerBlock): the item's windows (im2col) are made in a
+// per-core buffer right before its GEMMs read them, while they are in cache (never as a whole-batch tensor, five times
+// the input: the backward makes them again from x), and each (item, group) GEMM, weight (O_g, C_g k) times windows
+// (C_g k, L_out), writes straight into the output, with the bias as its initial value (a block's GEMM writes a buffer
+// whose rows then go to the output, bias added). Items go to the cores (each core taking the next item when free), each
+// item's GEMMs then running on one core; with fewer items than cores the items run in turn and each GEMM splits over
+// the cores. The backward: per item, W^T dy folded back (col2im) into dx; dW = sum over the items (or blocks) of
+// dy_n windows_n^T, by slabs of the batch fixed by its size (see ConvBackward); db by rows, each summing the items in
+// order: every result has the same bits whatever the core count, and y and dx the same as each item alone.
 public sealed partial class CpuBackend
 {
     /// <inheritdoc/>
@@ -76,33 +78,65 @@ public sealed partial class CpuBackend
     {
         if (g.N == 0) return;
         if (UsesWinograd(g)) { WinogradForward(x, w, bias, y, g); return; }
-        int parts = Math.Max(1, Math.Min(Par.Cores, g.N));
+        int items = ItemsPerBlock(g), blocks = (g.N + items - 1) / items, ldw = items * g.LOut;
+        int parts = Math.Max(1, Math.Min(Par.Cores, blocks));
         // W_g^T (C_g k, O_g) per group, once: the GEMMs then pack W by row copies instead of transposing it for every item.
         var wT = ArrayPool<T>.Shared.Rent(w.Length);
         for (int gr = 0; gr < g.Groups; gr++)
             for (int o = 0; o < g.Og; o++)
                 for (int j = 0; j < g.CgK; j++)
                     wT[gr * g.Og * g.CgK + j * g.Og + o] = w[(gr * g.Og + o) * g.CgK + j];
-        var scratch = new T[parts][]; // per core: one item's windows
-        ForItems(g.N, (n, p) =>
+        var scratch = new T[parts][]; // per core: one block's windows
+        var outputs = new T[parts][]; // per core, blocks of several items: the GEMM's (O_g, items L_out) before it goes to y
+        ForItems(blocks, (blk, p) =>
         {
-            T[] c = Windows(x, n, g, scratch[p] ??= ArrayPool<T>.Shared.Rent(g.C * g.K * g.LOut));
-            if (bias is not null)
-                for (int o = 0; o < g.O; o++) y.AsSpan((n * g.O + o) * g.LOut, g.LOut).Fill(bias[o]);
-            fixed (T* pw = wT, pc = c, py = y)
+            int n0 = blk * items, count = Math.Min(items, g.N - n0);
+            T[] c = Windows(x, n0, count, ldw, g, scratch[p] ??= ArrayPool<T>.Shared.Rent(g.C * g.K * ldw));
+            T[]? tmp = items == 1 ? null : outputs[p] ??= ArrayPool<T>.Shared.Rent(g.Og * ldw);
+            if (tmp is null && bias is not null)
+                for (int o = 0; o < g.O; o++) y.AsSpan((n0 * g.O + o) * g.LOut, g.LOut).Fill(bias[o]);
+            fixed (T* pw = wT, pc = c, py = y, pt = tmp)
                 for (int gr = 0; gr < g.Groups; gr++)
-                    GemmT(true, false, g.Og, g.LOut, g.CgK, pw + gr * g.Og * g.CgK, g.Og, pc + gr * g.CgK * g.LOut, g.LOut,
-                        py + (n * g.O + gr * g.Og) * g.LOut, g.LOut, accumulate: bias is not null);
+                {
+                    T* wg = pw + gr * g.Og * g.CgK, cg = pc + gr * g.CgK * ldw;
+                    if (pt == null) // one item: straight into y, on top of the bias
+                    {
+                        GemmT(true, false, g.Og, g.LOut, g.CgK, wg, g.Og, cg, g.LOut, py + (n0 * g.O + gr * g.Og) * g.LOut, g.LOut, accumulate: bias is not null);
+                        continue;
+                    }
+                    // Several short items in one GEMM (their windows side by side), then each item's rows to y with the
+                    // bias added: bias + sum, as the one-item path, so the bits are the same either way.
+                    GemmT(true, false, g.Og, count * g.LOut, g.CgK, wg, g.Og, cg, ldw, pt, ldw, accumulate: false);
+                    for (int i = 0; i < count; i++)
+                        for (int o = 0; o < g.Og; o++)
+                        {
+                            var src = tmp!.AsSpan(o * ldw + i * g.LOut, g.LOut);
+                            var dst = y.AsSpan(((n0 + i) * g.O + gr * g.Og + o) * g.LOut, g.LOut);
+                            if (bias is null) src.CopyTo(dst);
+                            else TP.Add(src, bias[gr * g.Og + o], dst);
+                        }
+                }
         });
         foreach (var c in scratch) if (c is not null) ArrayPool<T>.Shared.Return(c);
+        foreach (var c in outputs) if (c is not null) ArrayPool<T>.Shared.Return(c);
         ArrayPool<T>.Shared.Return(wT);
     }
 
-    /// <summary>Item n's windows (C, K, L_out), as Unfold1d makes them, into buffer; returns it.</summary>
-    static T[] Windows<T>(T[] x, int n, ConvGeometry g, T[] buffer) where T : unmanaged, IFloatingPointIeee754<T>
+    // Items shorter than this many output positions go to the GEMMs several at a time, their windows side by side: one
+    // GEMM of a few dozen columns per item (9,600 items of L = 40, one channel in, 8 out) cost more in the GEMM's per-call
+    // work and its edge tiles than in multiply-adds.
+    const int BlockColumns = 256;
+
+    /// <summary>How many items go through one GEMM: 1 from L_out = BlockColumns / 2 up, else enough for BlockColumns columns.</summary>
+    static int ItemsPerBlock(ConvGeometry g) => g.LOut * 2 >= BlockColumns || g.N < 2 ? 1 : Math.Min(g.N, BlockColumns / Math.Max(1, g.LOut));
+
+    /// <summary>The windows of items [n0, n0 + count) into buffer: (C K, ldw), item i's (C, K, L_out) windows, as Unfold1d
+    /// makes them, in the columns [i L_out, (i + 1) L_out); returns it.</summary>
+    static T[] Windows<T>(T[] x, int n0, int count, int ldw, ConvGeometry g, T[] buffer) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int ch = 0; ch < g.C; ch++)
-            UnfoldRow<T>(x.AsSpan((n * g.C + ch) * g.Win.L, g.Win.L), buffer.AsSpan(ch * g.K * g.LOut, g.K * g.LOut), g.Win, T.Zero);
+        for (int i = 0; i < count; i++)
+            for (int ch = 0; ch < g.C; ch++)
+                UnfoldRow<T>(x.AsSpan(((n0 + i) * g.C + ch) * g.Win.L, g.Win.L), buffer.AsSpan(ch * g.K * ldw + i * g.LOut), g.Win, T.Zero, ldw);
         return buffer;
     }
 
@@ -119,36 +153,52 @@ public sealed partial class CpuBackend
         if (g.N == 0) { dw?.AsSpan().Clear(); db?.AsSpan().Clear(); return; }
         if (UsesWinograd(g)) { WinogradBackward(gy, x, w, dx, dw, db, g); return; }
         int slabs = Math.Min(g.N, MaxSlabs), parts = Math.Min(Par.Cores, slabs), wSize = g.O * g.CgK;
+        int items = ItemsPerBlock(g), ldw = items * g.LOut;
         var scratch = new T[Math.Max(1, parts)][];
         var windows = new T[Math.Max(1, parts)][];
+        var gathered = new T[Math.Max(1, parts)][]; // blocks of several items: dy's rows of a group, (O_g, items L_out)
         var partial = new T[slabs][]; // per slab and group: dW_g^T (C_g k, O_g)
         if (dx is not null || dw is not null)
             ForSlabs(slabs, parts, (s, p) =>
             {
-                T[]? d = dx is null ? null : scratch[p] ??= ArrayPool<T>.Shared.Rent(g.CgK * g.LOut);
+                T[]? d = dx is null ? null : scratch[p] ??= ArrayPool<T>.Shared.Rent(g.CgK * ldw);
                 T[]? acc = dw is null ? null : partial[s] = ArrayPool<T>.Shared.Rent(wSize);
-                T[]? win = dw is null ? null : windows[p] ??= ArrayPool<T>.Shared.Rent(g.C * g.K * g.LOut);
-                int n0 = g.N * s / slabs, n1 = g.N * (s + 1) / slabs;
-                fixed (T* pw = w, pg = gy, pd = d, pc = win, pa = acc)
-                    for (int n = n0; n < n1; n++)
+                T[]? win = dw is null ? null : windows[p] ??= ArrayPool<T>.Shared.Rent(g.C * g.K * ldw);
+                T[]? gyB = items == 1 ? null : gathered[p] ??= ArrayPool<T>.Shared.Rent(g.Og * ldw);
+                int s0 = g.N * s / slabs, s1 = g.N * (s + 1) / slabs;
+                fixed (T* pw = w, pg = gy, pd = d, pc = win, pa = acc, pb = gyB)
+                    for (int n0 = s0; n0 < s1; n0 += items)
                     {
-                        if (win is not null) Windows(x!, n, g, win);
+                        int count = Math.Min(items, s1 - n0), cols = count * g.LOut;
+                        if (win is not null) Windows(x!, n0, count, ldw, g, win);
                         for (int gr = 0; gr < g.Groups; gr++)
                         {
-                            T* gyNg = pg + (n * g.O + gr * g.Og) * g.LOut;
+                            // The group's dy rows of the block, (O_g, cols) with row stride ld: in place for one item.
+                            T* dyB = pg + (n0 * g.O + gr * g.Og) * g.LOut;
+                            int ld = g.LOut;
+                            if (pb != null)
+                            {
+                                for (int i = 0; i < count; i++)
+                                    for (int o = 0; o < g.Og; o++)
+                                        gy.AsSpan(((n0 + i) * g.O + gr * g.Og + o) * g.LOut, g.LOut).CopyTo(gyB.AsSpan(o * ldw + i * g.LOut, g.LOut));
+                                dyB = pb;
+                                ld = ldw;
+                            }
                             if (d is not null)
                             {
-                                GemmT(true, false, g.CgK, g.LOut, g.Og, pw + gr * g.Og * g.CgK, g.CgK, gyNg, g.LOut, pd, g.LOut, accumulate: false);
-                                for (int c = 0; c < g.Cg; c++)
-                                    FoldRow<T>(d.AsSpan(c * g.K * g.LOut, g.K * g.LOut), dx!.AsSpan((n * g.C + gr * g.Cg + c) * g.Win.L, g.Win.L), g.Win);
+                                GemmT(true, false, g.CgK, cols, g.Og, pw + gr * g.Og * g.CgK, g.CgK, dyB, ld, pd, ld, accumulate: false);
+                                for (int i = 0; i < count; i++)
+                                    for (int c = 0; c < g.Cg; c++)
+                                        FoldRow<T>(d.AsSpan(c * g.K * ld + i * g.LOut), dx!.AsSpan(((n0 + i) * g.C + gr * g.Cg + c) * g.Win.L, g.Win.L), g.Win, ld);
                             }
                             if (acc is not null)
-                                GemmT(false, true, g.CgK, g.Og, g.LOut, pc + gr * g.CgK * g.LOut, g.LOut, gyNg, g.LOut, pa + gr * g.CgK * g.Og, g.Og, accumulate: n > n0);
+                                GemmT(false, true, g.CgK, g.Og, cols, pc + gr * g.CgK * ld, ld, dyB, ld, pa + gr * g.CgK * g.Og, g.Og, accumulate: n0 > s0);
                         }
                     }
             });
         foreach (var d in scratch) if (d is not null) ArrayPool<T>.Shared.Return(d);
         foreach (var c in windows) if (c is not null) ArrayPool<T>.Shared.Return(c);
+        foreach (var c in gathered) if (c is not null) ArrayPool<T>.Shared.Return(c);
         if (dw is null && db is null) return;
         // dW^T's rows (group, tap j): the slabs summed in order, then written to dW's column; db's rows, each summing the
         // items in order. Both split over the cores by rows.

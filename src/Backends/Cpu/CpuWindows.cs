@@ -51,12 +51,12 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>One input row (L) into its kernel x lOut windows.</summary>
-    static void UnfoldRow<T>(ReadOnlySpan<T> src, Span<T> dst, Win w, T pad) where T : unmanaged
+    /// <summary>One input row (L) into its kernel x lOut windows, tap k's at dst[k ld..] (ld: lOut unless given).</summary>
+    static void UnfoldRow<T>(ReadOnlySpan<T> src, Span<T> dst, Win w, T pad, int ld = 0) where T : unmanaged
     {
         for (int k = 0; k < w.Kernel; k++)
         {
-            var row = dst.Slice(k * w.LOut, w.LOut);
+            var row = dst.Slice(k * (ld > 0 ? ld : w.LOut), w.LOut);
             var (t0, t1, off) = w.Run(k);
             row[..t0].Fill(pad);
             row[t1..].Fill(pad);
@@ -75,13 +75,14 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>One row's kernel x lOut windows summed back into the input row (L), tap by tap in k order.</summary>
-    static void FoldRow<T>(ReadOnlySpan<T> src, Span<T> dst, Win w) where T : unmanaged, INumber<T>
+    /// <summary>One row's kernel x lOut windows (tap k's at src[k ld..]; ld: lOut unless given) summed back into the input
+    /// row (L), tap by tap in k order.</summary>
+    static void FoldRow<T>(ReadOnlySpan<T> src, Span<T> dst, Win w, int ld = 0) where T : unmanaged, INumber<T>
     {
         dst.Clear();
         for (int k = 0; k < w.Kernel; k++)
         {
-            var row = src.Slice(k * w.LOut, w.LOut);
+            var row = src.Slice(k * (ld > 0 ? ld : w.LOut), w.LOut);
             var (t0, t1, off) = w.Run(k);
             if (t0 == t1) continue; // this tap reads only padding
             if (w.Stride == 1) { var span = dst.Slice(t0 + off, t1 - t0); TP.Add(span, row[t0..t1], span); }

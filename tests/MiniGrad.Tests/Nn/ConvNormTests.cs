@@ -202,6 +202,70 @@ public class ConvNormTests
         }
     }
 
+    // Short items, many of them: the CPU backend puts several items' windows side by side in one GEMM (under 128 output
+    // positions). Against the definition in float64 (output, dx, dW, db of sum(y * dy)), with stride, dilation, padding,
+    // groups, batches that end in a partial block of items, and slabs of the backward with several blocks each (L = 100:
+    // two items a GEMM); in float32 y and dx must have the same bits as each item convolved alone. The last geometry is
+    // long enough to go one item at a time, for contrast.
+    // (N, C_in, C_out, L, kernel, stride, padding, dilation, groups, bias)
+    public static IEnumerable<object[]> ShortItemConfigs() => TestDevices.Cross(new object[][]
+    {
+        [37, 1, 8, 40, 5, 1, 2, 1, 1, true], [23, 4, 6, 12, 3, 2, 1, 2, 2, false], [50, 3, 3, 9, 2, 1, 0, 1, 3, true],
+        [11, 2, 5, 1, 3, 1, 2, 1, 1, true], [30, 2, 3, 100, 3, 1, 1, 1, 1, true], [5, 2, 4, 150, 3, 1, 0, 1, 1, true],
+    });
+
+    [Theory]
+    [MemberData(nameof(ShortItemConfigs))]
+    public void Conv1dOfManyShortItemsMatchesTheDirectSums(string device, int n, int cin, int cout, int l, int k, int stride, int pad, int dil, int groups, bool bias)
+    {
+        var dev = Device.Parse(device);
+        int lOut = (l + 2 * pad - dil * (k - 1) - 1) / stride + 1, cg = cin / groups, og = cout / groups;
+        var (x, w, b, dy) = (H.Rnd(11, n, cin, l), H.Rnd(12, cout, cg, k), H.Rnd(13, cout), H.Rnd(14, n, cout, lOut));
+        double[] xs = x.Arr(), ws = w.Arr(), bs = b.Arr(), dys = dy.Arr();
+        var (y, dx, dw, db) = (new double[n * cout * lOut], new double[xs.Length], new double[ws.Length], new double[cout]);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < cout; o++)
+                for (int t = 0; t < lOut; t++)
+                {
+                    double s = bias ? bs[o] : 0, g = dys[(i * cout + o) * lOut + t];
+                    db[o] += g;
+                    for (int c = 0; c < cg; c++)
+                        for (int j = 0; j < k; j++)
+                        {
+                            int pos = t * stride + j * dil - pad, xi = (i * cin + o / og * cg + c) * l + pos, wi = (o * cg + c) * k + j;
+                            if (pos < 0 || pos >= l) continue;
+                            s += ws[wi] * xs[xi];
+                            dx[xi] += ws[wi] * g;
+                            dw[wi] += xs[xi] * g;
+                        }
+                    y[(i * cout + o) * lOut + t] = s;
+                }
+        (Tensor Y, Tensor Dx, Tensor Dw, Tensor? Db) Run(Tensor xt, Tensor dyt, DType dtype)
+        {
+            Tensor L(Tensor v) => v.Detach().To(dtype).To(dev).RequiresGrad_();
+            var (xl, wl, bl) = (L(xt), L(w), L(b));
+            var got = Functional.Conv1d(xl, wl, bias ? bl : null, stride, pad, dil, groups);
+            (got * dyt.To(dtype).To(dev)).Sum().Backward();
+            return (got.Detach(), xl.Grad!, wl.Grad!, bias ? bl.Grad : null);
+        }
+        foreach (var (dtype, tol) in new[] { (DType.Float64, 1e-11), (DType.Float32, 2e-5) })
+        {
+            var r = Run(x, dy, dtype);
+            double scale = dtype == DType.Float32 ? Math.Sqrt(cg * k) : 1;
+            H.Close(y, r.Y.To(DType.Float64), tol * scale);
+            H.Close(dx, r.Dx.To(DType.Float64), tol * scale);
+            H.Close(dw, r.Dw.To(DType.Float64), tol * scale * Math.Sqrt(n * lOut));
+            if (bias) H.Close(db, r.Db!.To(DType.Float64), tol * Math.Sqrt(n * lOut));
+        }
+        var batch = Run(x, dy, DType.Float32);
+        for (int i = 0; i < n; i += Math.Max(1, n / 4))
+        {
+            var alone = Run(x.Narrow(0, i, 1), dy.Narrow(0, i, 1), DType.Float32);
+            Assert.Equal(alone.Y.ToArray<float>(), batch.Y.Narrow(0, i, 1).ToArray<float>());
+            Assert.Equal(alone.Dx.ToArray<float>(), batch.Dx.Narrow(0, i, 1).ToArray<float>());
+        }
+    }
+
     // The float64 gradcheck through the CPU backend's Winograd path (the smallest geometries it takes: 8 channels, a few
     // tiles), one with padding wider than the kernel and groups.
     [Theory]
