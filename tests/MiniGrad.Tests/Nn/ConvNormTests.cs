@@ -150,6 +150,32 @@ public class ConvNormTests
         H.Grad(t => Functional.Conv1d(t[0], t[1], bias ? t[2] : null, stride, pad, dilation, groups), x, w, b);
     }
 
+    /// <summary>Conv1d by its definition in float64: y, and dx, dW, db of sum(y * dy) (db zero without a bias).</summary>
+    static (double[] Y, double[] Dx, double[] Dw, double[] Db) DirectConv1d(Tensor x, Tensor w, Tensor? b, Tensor dy, int stride, int pad, int dil, int groups)
+    {
+        int n = x.Shape[0], cin = x.Shape[1], l = x.Shape[2], cout = w.Shape[0], cg = w.Shape[1], k = w.Shape[2], og = cout / groups, lOut = dy.Shape[2];
+        double[] xs = x.Arr(), ws = w.Arr(), bs = b?.Arr() ?? new double[cout], dys = dy.Arr();
+        var (y, dx, dw, db) = (new double[n * cout * lOut], new double[xs.Length], new double[ws.Length], new double[cout]);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < cout; o++)
+                for (int t = 0; t < lOut; t++)
+                {
+                    double s = bs[o], g = dys[(i * cout + o) * lOut + t];
+                    db[o] += g;
+                    for (int c = 0; c < cg; c++)
+                        for (int j = 0; j < k; j++)
+                        {
+                            int pos = t * stride + j * dil - pad, xi = (i * cin + o / og * cg + c) * l + pos, wi = (o * cg + c) * k + j;
+                            if (pos < 0 || pos >= l) continue;
+                            s += ws[wi] * xs[xi];
+                            dx[xi] += ws[wi] * g;
+                            dw[wi] += xs[xi] * g;
+                        }
+                    y[(i * cout + o) * lOut + t] = s;
+                }
+        return (y, dx, dw, db);
+    }
+
     // Geometries the CPU backend runs by Winograd's transforms (stride 1, dilation 1, 2-7 taps, at least 8 channels in and
     // out per group), each against the definition written out in float64: the output, dx, dW and db of sum(y * dy). Kernels
     // 2 to 7 (every transform size), padding 0, "same", and wider than the kernel, groups, a last tile cut short.
@@ -166,27 +192,9 @@ public class ConvNormTests
     public void Conv1dByWinogradMatchesTheDirectSums(string device, int n, int cin, int cout, int l, int k, int pad, int groups, bool bias)
     {
         var dev = Device.Parse(device);
-        int lOut = l + 2 * pad - k + 1, cg = cin / groups, og = cout / groups;
+        int lOut = l + 2 * pad - k + 1, cg = cin / groups;
         var (x, w, b, dy) = (H.Rnd(1, n, cin, l), H.Rnd(2, cout, cg, k), H.Rnd(3, cout), H.Rnd(4, n, cout, lOut));
-        double[] xs = x.Arr(), ws = w.Arr(), bs = b.Arr(), dys = dy.Arr();
-        var (y, dx, dw, db) = (new double[n * cout * lOut], new double[xs.Length], new double[ws.Length], new double[cout]);
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < cout; o++)
-                for (int t = 0; t < lOut; t++)
-                {
-                    double s = bias ? bs[o] : 0, g = dys[(i * cout + o) * lOut + t];
-                    db[o] += g;
-                    for (int c = 0; c < cg; c++)
-                        for (int j = 0; j < k; j++)
-                        {
-                            int pos = t + j - pad, xi = (i * cin + o / og * cg + c) * l + pos, wi = (o * cg + c) * k + j;
-                            if (pos < 0 || pos >= l) continue;
-                            s += ws[wi] * xs[xi];
-                            dx[xi] += ws[wi] * g;
-                            dw[wi] += xs[xi] * g;
-                        }
-                    y[(i * cout + o) * lOut + t] = s;
-                }
+        var (y, dx, dw, db) = DirectConv1d(x, w, bias ? b : null, dy, 1, pad, 1, groups);
         foreach (var (dtype, tol) in new[] { (DType.Float64, 1e-11), (DType.Float32, 2e-5) })
         {
             Tensor L(Tensor v) => v.Detach().To(dtype).To(dev).RequiresGrad_();
@@ -219,27 +227,9 @@ public class ConvNormTests
     public void Conv1dOfManyShortItemsMatchesTheDirectSums(string device, int n, int cin, int cout, int l, int k, int stride, int pad, int dil, int groups, bool bias)
     {
         var dev = Device.Parse(device);
-        int lOut = (l + 2 * pad - dil * (k - 1) - 1) / stride + 1, cg = cin / groups, og = cout / groups;
+        int lOut = (l + 2 * pad - dil * (k - 1) - 1) / stride + 1, cg = cin / groups;
         var (x, w, b, dy) = (H.Rnd(11, n, cin, l), H.Rnd(12, cout, cg, k), H.Rnd(13, cout), H.Rnd(14, n, cout, lOut));
-        double[] xs = x.Arr(), ws = w.Arr(), bs = b.Arr(), dys = dy.Arr();
-        var (y, dx, dw, db) = (new double[n * cout * lOut], new double[xs.Length], new double[ws.Length], new double[cout]);
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < cout; o++)
-                for (int t = 0; t < lOut; t++)
-                {
-                    double s = bias ? bs[o] : 0, g = dys[(i * cout + o) * lOut + t];
-                    db[o] += g;
-                    for (int c = 0; c < cg; c++)
-                        for (int j = 0; j < k; j++)
-                        {
-                            int pos = t * stride + j * dil - pad, xi = (i * cin + o / og * cg + c) * l + pos, wi = (o * cg + c) * k + j;
-                            if (pos < 0 || pos >= l) continue;
-                            s += ws[wi] * xs[xi];
-                            dx[xi] += ws[wi] * g;
-                            dw[wi] += xs[xi] * g;
-                        }
-                    y[(i * cout + o) * lOut + t] = s;
-                }
+        var (y, dx, dw, db) = DirectConv1d(x, w, bias ? b : null, dy, stride, pad, dil, groups);
         (Tensor Y, Tensor Dx, Tensor Dw, Tensor? Db) Run(Tensor xt, Tensor dyt, DType dtype)
         {
             Tensor L(Tensor v) => v.Detach().To(dtype).To(dev).RequiresGrad_();
