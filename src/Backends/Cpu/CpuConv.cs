@@ -63,9 +63,10 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Runs item(n, part) for every batch item: over the cores (part = the core's index), each taking the next item
-    /// when it is free (a core another process holds back takes fewer; every item's result is the same on any core), or in
-    /// turn on this thread (part 0) when there are fewer items than cores, the GEMMs then splitting over the cores themselves.</summary>
+    /// <summary>Runs item(n, part) for every batch item (or block of items, n counting blocks): over the cores (part = the
+    /// core's index), each taking the next item when it is free (a core another process holds back takes fewer; every
+    /// item's result is the same on any core), or in turn on this thread (part 0) when there are fewer items than cores,
+    /// the GEMMs then splitting over the cores themselves.</summary>
     static void ForItems(int n, Action<int, int> item)
     {
         int parts = Math.Min(Par.Cores, n);
