@@ -100,4 +100,26 @@ public class NumThreadsTests
             Assert.Equal(one[i], three[i]);
         }
     }
+
+    // A whole sum, or a sum over the leading dim, of one slab is shared over the cores (the blocks of the pairwise tree, or
+    // the columns): it must give the bits of the same sum within a batch of two slabs, which one core does alone, at any
+    // thread count. The lengths give whole and partial runs of blocks at every width; 300 columns, a partial last group.
+    [Theory]
+    [InlineData(DType.Float32)]
+    [InlineData(DType.Float64)]
+    public void LongSumsSharedOverTheCoresGiveTheBitsOfOneCore(DType dtype)
+    {
+        static long[] Bits(Tensor t) => t.To(DType.Float64).ToArray<double>().Select(BitConverter.DoubleToInt64Bits).ToArray();
+        foreach (int n in new[] { 1 << 18, (1 << 18) + 1, 1_000_003, (1 << 22) + 4097 })
+        {
+            var x = (Torch.Randn([n], generator: new Generator(n)) + 0.5).To(dtype);
+            var alone = Bits(Torch.Stack([x, x]).Sum(1))[0];
+            foreach (int threads in new[] { 1, 2, 3 })
+                Assert.True(alone == WithThreads(threads, () => Bits(x.Sum())[0]), $"Sum() of {n} values with {threads} threads");
+        }
+        var m = (Torch.Randn([5000, 300], generator: new Generator(9)) + 0.5).To(dtype);
+        var columns = Bits(Torch.Stack([m, m]).Sum(1))[..300];
+        foreach (int threads in new[] { 1, 2, 3 })
+            Assert.Equal(columns, WithThreads(threads, () => Bits(m.Sum(0))));
+    }
 }
