@@ -53,14 +53,17 @@ public sealed partial class CpuBackend : IBackend
     public RawTensor Full(int[] shape, DType dtype, double value)
     {
         var t = CpuTensor.Alloc(shape, dtype);
-        switch (dtype)
+        Par.For(t.Numel, 1, (i0, i1) => // the cores share a large fill
         {
-            case DType.Float32: t.Span<float>().Fill((float)value); break;
-            case DType.Float64: t.Span<double>().Fill(value); break;
-            case DType.Int32: t.Span<int>().Fill((int)value); break;
-            case DType.Int64: t.Span<long>().Fill((long)value); break;
-            default: t.Span<bool>().Fill(value != 0); break;
-        }
+            switch (dtype)
+            {
+                case DType.Float32: t.Span<float>()[i0..i1].Fill((float)value); break;
+                case DType.Float64: t.Span<double>()[i0..i1].Fill(value); break;
+                case DType.Int32: t.Span<int>()[i0..i1].Fill((int)value); break;
+                case DType.Int64: t.Span<long>()[i0..i1].Fill((long)value); break;
+                default: t.Span<bool>()[i0..i1].Fill(value != 0); break;
+            }
+        });
         return t;
     }
 

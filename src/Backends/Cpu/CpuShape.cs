@@ -41,6 +41,7 @@ public sealed partial class CpuBackend
         var dst = CpuTensor.Alloc(shape, src.DType);
         int n = dst.Numel;
         if (n == 0) return dst;
+        (shape, strides) = Coalesce(shape, strides);
         int rank = shape.Length, inner = rank == 0 ? 1 : shape[^1], innerStride = rank == 0 ? 1 : strides[^1];
         if (rank >= 2 && strides[^2] == 1 && innerStride != 1 && shape[^2] > 1)
         {
@@ -52,6 +53,11 @@ public sealed partial class CpuBackend
                 case long[] f: TransposeTiles(f, offset, strides, shape, (long[])dst.Data); break;
                 case bool[] f: TransposeTiles(f, offset, strides, shape, (bool[])dst.Data); break;
             }
+            return dst;
+        }
+        if (strides.All(s => s == 0)) // a broadcast of one element (Sum's and Mean's backward): one fill, not one per row
+        {
+            Par.For(n, 1, (i0, i1) => FillFrom(src.Data, offset, dst.Data, i0, i1 - i0));
             return dst;
         }
         int rows = n / inner;
@@ -140,6 +146,35 @@ public sealed partial class CpuBackend
         }
     }
 
+    /// <summary>
+    /// The same view with fewer dims: size-1 dims dropped, and each dim merged into the next where it steps over that one
+    /// whole (a Narrow of the batch of a (T, N, H) tensor reads T runs of n * H, not T * n runs of H).
+    /// </summary>
+    static (int[] Shape, int[] Strides) Coalesce(int[] shape, int[] strides)
+    {
+        var (sh, st) = (new List<int>(shape.Length), new List<int>(shape.Length));
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            if (shape[i] == 1) continue;
+            if (sh.Count > 0 && strides[i] == sh[^1] * st[^1]) sh[^1] *= shape[i];
+            else { sh.Add(shape[i]); st.Add(strides[i]); }
+        }
+        sh.Reverse(); st.Reverse();
+        return ([.. sh], [.. st]);
+    }
+
+    static void FillFrom(Array s, int so, Array d, int dOff, int n)
+    {
+        switch (s)
+        {
+            case float[] f: ((float[])d).AsSpan(dOff, n).Fill(f[so]); break;
+            case double[] f: ((double[])d).AsSpan(dOff, n).Fill(f[so]); break;
+            case int[] f: ((int[])d).AsSpan(dOff, n).Fill(f[so]); break;
+            case long[] f: ((long[])d).AsSpan(dOff, n).Fill(f[so]); break;
+            case bool[] f: ((bool[])d).AsSpan(dOff, n).Fill(f[so]); break;
+        }
+    }
+
     static void Gather1<T>(T[] s, int so, int ss, T[] d, int dOff, int n)
     {
         if (ss == 0) { d.AsSpan(dOff, n).Fill(s[so]); return; }
@@ -155,14 +190,18 @@ public sealed partial class CpuBackend
         int outer = 1, inner = 1;
         for (int i = 0; i < dim; i++) outer *= shape[i];
         for (int i = dim + 1; i < shape.Length; i++) inner *= shape[i];
-        int outRow = shape[dim] * inner, at = 0;
-        foreach (var x in xs)
+        int outRow = shape[dim] * inner;
+        Par.For(outer, outRow, (o0, o1) =>
         {
-            int block = x.Shape[dim] * inner;
-            var data = C(x).Data;
-            for (int o = 0; o < outer; o++) Array.Copy(data, o * block, dst.Data, o * outRow + at, block);
-            at += block;
-        }
+            int at = 0;
+            foreach (var x in xs)
+            {
+                int block = x.Shape[dim] * inner;
+                var data = C(x).Data;
+                for (int o = o0; o < o1; o++) Array.Copy(data, o * block, dst.Data, o * outRow + at, block);
+                at += block;
+            }
+        });
         return dst;
     }
 

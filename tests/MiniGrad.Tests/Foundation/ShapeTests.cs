@@ -207,6 +207,13 @@ public class ShapeTests
         var big = row.Expand(r0, 5000).Arr();
         var rv = row.Arr();
         for (int r = 0; r < r0; r += 37) Assert.Equal(rv, big[(r * 5000)..((r + 1) * 5000)]);
+        // Cat along a middle dim (blocks of rows shared by the cores), and one element broadcast to a big shape (one fill).
+        var cat = Torch.Cat([x, x.Narrow(1, 0, 30)], 1).Arr();
+        for (int a = 0; a < a0; a++)
+            for (int b = 0; b < 230; b += 11)
+                Assert.Equal(H.At(v, [a0, 200, 70], a, b % 200, 69), H.At(cat, [a0, 230, 70], a, b, 69));
+        var one = H.Rnd(d, 42, 1).Reshape([]);
+        Assert.All(one.Expand(a0, 200, 70).Arr(), e => Assert.Equal(one.Item<double>(), e));
     }
 
     [Theory]
