@@ -101,9 +101,10 @@ internal readonly unsafe struct GemmProblem<T> where T : unmanaged
 internal static unsafe class GemmDriver<T, TV, S, P>
     where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T> where P : struct, IGemmTile
 {
-    // The register tile: MR rows of C by NR columns (P.Vectors vectors). Static abstract members: the JIT folds them.
-    static int MR => P.Count;
-    static int NR => P.Vectors * S.Lanes;
+    // The register tile: MR rows of C by NR columns (P.Vectors vectors). Static abstract members: the JIT folds them once
+    // it inlines these (in the large driver methods its budget ran out, and NR was a call per tile).
+    static int MR { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => P.Count; }
+    static int NR { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => P.Vectors * S.Lanes; }
 
     // Block sizes, chosen for Zen 4 (32 KiB L1d and 1 MiB L2 per core, 32 MiB shared L3) and scaled by the
     // element size so that the packed panels have the same byte size for fp32 and fp64:
@@ -305,7 +306,15 @@ internal static unsafe class GemmDriver<T, TV, S, P>
                     int full = p.N / NR * NR;
                     if (full > 0)
                         MacroKernel(mc, full, kc, aPack, panelRows, p.BPtr(pc, 0), 1, p.Ldb, cBlock, p.Ldc, overwrite, spill);
-                    if (full < p.N)
+                    if (full < p.N && full > 0)
+                    {
+                        // The ragged last columns: the kernel reads B's last NR columns in place (overlapping the panel
+                        // before) and writes only the new ones, instead of packing a zero-padded panel (8 x 128 by
+                        // 128 x 512 at AVX2, an LSTM step: 12.3 -> 11.0 us).
+                        for (int ir = 0; ir < mc; ir += panelRows)
+                            Tile(ir, 0, mc, p.N - full, kc, aPack, panelRows, p.BPtr(pc, p.N - NR), p.Ldb, cBlock + full, p.Ldc, overwrite, spill, NR - (p.N - full));
+                    }
+                    else if (full < p.N)
                     {
                         PackB(p, pc, full, kc, p.N - full, bPack);
                         MacroKernel(mc, p.N - full, kc, aPack, panelRows, bPack, kc, NR, cBlock + full, p.Ldc, overwrite, spill);
@@ -348,16 +357,16 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     /// e.g. m = 256 = 18 x 14 + 4 does not spend a 14-row kernel on the last 4 rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Tile(int ir, int jr, int mc, int nc, int kc, T* aPack, int panelRows, T* bPanel, int bRowStep, T* c, int ldc, bool overwrite, T* spill)
+    static void Tile(int ir, int jr, int mc, int nc, int kc, T* aPack, int panelRows, T* bPanel, int bRowStep, T* c, int ldc, bool overwrite, T* spill, int skip = 0)
     {
         int rows = Math.Min(panelRows, mc - ir), cols = Math.Min(NR, nc - jr);
         T* aPanel = aPack + (nint)(ir / panelRows) * MR * kc, cTile = c + (nint)ir * ldc + jr;
         if (rows <= 4 && MR > 4)
-            GemmKernel<T, TV, S, P>.Run<Rows4>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+            GemmKernel<T, TV, S, P>.Run<Rows4>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill, skip);
         else if (rows <= 8 && MR > 8)
-            GemmKernel<T, TV, S, P>.Run<Rows8>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+            GemmKernel<T, TV, S, P>.Run<Rows8>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill, skip);
         else
-            GemmKernel<T, TV, S, P>.Run<P>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill);
+            GemmKernel<T, TV, S, P>.Run<P>(kc, aPanel, bPanel, bRowStep, cTile, ldc, rows, cols, overwrite, spill, skip);
     }
 
     /// <summary>
@@ -446,9 +455,11 @@ internal static unsafe class GemmDriver<T, TV, S, P>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void CopyPadded(T* src, T* dst, int count, int width)
     {
-        int i = 0;
+        int i = 0, v = S.Lanes;
+        for (; i + v <= count; i += v) S.Store(S.Load(src + i), dst + i);
         for (; i < count; i++)
             dst[i] = src[i];
+        for (; i + v <= width; i += v) S.Store(S.Splat(T.Zero), dst + i);
         for (; i < width; i++)
             dst[i] = T.Zero;
     }
@@ -536,11 +547,12 @@ internal static unsafe class GemmKernel<T, TV, S, P>
     /// <summary>
     /// R.Count x (P.Vectors vectors) tile, R.Count &lt;= P.Count. The A panel is always packed P.Count wide; the shorter
     /// instantiations only serve the last row panel of a block. The JIT specializes the method per R and P and drops the
-    /// unused rows and vectors. rows/cols give the valid part of the tile (edge tiles). Row k of the B panel is at
+    /// unused rows and vectors. rows/cols give the valid part of the tile (edge tiles): its first rows, and its last cols
+    /// columns after the first skip. Row k of the B panel is at
     /// b + k * ldb: ldb = NR when B is packed, B's own row stride when it is read in place.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run<R>(int kc, T* a, T* b, int ldb, T* c, int ldc, int rows, int cols, bool overwrite, T* spill)
+    public static void Run<R>(int kc, T* a, T* b, int ldb, T* c, int ldc, int rows, int cols, bool overwrite, T* spill, int skip = 0)
         where R : struct, IRowCount
     {
         int w = S.Lanes, nr = P.Vectors * w;
@@ -593,7 +605,7 @@ internal static unsafe class GemmKernel<T, TV, S, P>
         if (R.Count > 12) Store(dst + 12 * ld, cC0, cC1, default, ow);
         if (R.Count > 13) Store(dst + 13 * ld, cD0, cD1, default, ow);
         if (!full)
-            WriteEdge(spill, nr, c, ldc, rows, cols, overwrite);
+            WriteEdge(spill + skip, nr, c, ldc, rows, cols, overwrite);
     }
 
     /// <summary>One row of the tile: P.Vectors vectors at dst, added to what is there unless overwrite.</summary>
