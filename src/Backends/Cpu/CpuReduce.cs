@@ -60,11 +60,11 @@ public sealed partial class CpuBackend
             return;
         }
         var d = (T[])dst.Data;
-        if (outer == 1 && (long)r * inner >= ParallelReduce)
+        if (outer == 1 && (long)r * inner >= ParallelReduce && (inner > 1 || op == ReduceOp.Sum))
         {
             // One reduction over everything (a whole sum) or over the leading dim (a bias gradient): no slabs to share, so
             // the cores share its columns, or a whole sum's blocks (see SumKernel); either way the bits are one core's.
-            if (inner == 1) d[0] = op == ReduceOp.Sum ? Sum<T>(x.AsSpan(0, r), parallel: true) : op == ReduceOp.Max ? TP.Max<T>(x.AsSpan(0, r)) : TP.Min<T>(x.AsSpan(0, r));
+            if (inner == 1) d[0] = Sum<T>(x.AsSpan(0, r), parallel: true);
             else Par.For((inner + ColumnGroup - 1) / ColumnGroup, (long)r * ColumnGroup, (g0, g1) =>
             {
                 int j0 = g0 * ColumnGroup, j1 = Math.Min(inner, g1 * ColumnGroup);

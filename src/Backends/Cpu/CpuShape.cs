@@ -57,7 +57,7 @@ public sealed partial class CpuBackend
         }
         if (strides.All(s => s == 0)) // a broadcast of one element (Sum's and Mean's backward): one fill, not one per row
         {
-            Par.For(n, 1, (i0, i1) => FillFrom(src.Data, offset, dst.Data, i0, i1 - i0));
+            Par.For(n, 1, (i0, i1) => CopyStrided(src.Data, offset, 0, dst.Data, i0, i1 - i0));
             return dst;
         }
         int rows = n / inner;
@@ -161,18 +161,6 @@ public sealed partial class CpuBackend
         }
         sh.Reverse(); st.Reverse();
         return ([.. sh], [.. st]);
-    }
-
-    static void FillFrom(Array s, int so, Array d, int dOff, int n)
-    {
-        switch (s)
-        {
-            case float[] f: ((float[])d).AsSpan(dOff, n).Fill(f[so]); break;
-            case double[] f: ((double[])d).AsSpan(dOff, n).Fill(f[so]); break;
-            case int[] f: ((int[])d).AsSpan(dOff, n).Fill(f[so]); break;
-            case long[] f: ((long[])d).AsSpan(dOff, n).Fill(f[so]); break;
-            case bool[] f: ((bool[])d).AsSpan(dOff, n).Fill(f[so]); break;
-        }
     }
 
     static void Gather1<T>(T[] s, int so, int ss, T[] d, int dOff, int n)
