@@ -186,7 +186,7 @@ internal static unsafe class GemmDriver<T, TV, S, P>
         int stripUnits = Math.Clamp(CeilDiv(units, threads), 1, Math.Max(1, NC / NR));
         int strips = CeilDiv(units, stripUnits);
         var next = new StrongBox<int>(0);
-        Parallel.For(0, threads, _ =>
+        Team.Run(threads, threads, _ =>
         {
             T* aAll = null;
             int s;
@@ -265,7 +265,7 @@ internal static unsafe class GemmDriver<T, TV, S, P>
         bool splitN = p.N >= p.M;
         int unit = splitN ? NR : MR;
         int units = ((splitN ? p.N : p.M) + unit - 1) / unit;
-        Parallel.For(0, threads, t =>
+        Team.Run(threads, threads, t =>
         {
             int u0 = (int)((long)units * t / threads), u1 = (int)((long)units * (t + 1) / threads);
             int extent = splitN ? p.N : p.M;

@@ -1,5 +1,3 @@
-using System.Runtime.ExceptionServices;
-
 namespace MiniGrad.Backends.Cpu;
 
 /// <summary>Splits index ranges over the cores only when the work is big enough to pay for it.</summary>
@@ -21,7 +19,7 @@ internal static class Par
         if (workers <= 1 || count < 2 || work < 1 << 16) { body(0, count); return; }
         int chunks = (int)Math.Min(Math.Min(count, workers * 4L), Math.Max(2, work >> 15));
         int simd = Simd.Capture(); // the workers' kernels run at the caller's width
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = workers }, c =>
+        Team.Run(chunks, workers, c =>
         {
             int start = (int)((long)count * c / chunks), end = (int)((long)count * (c + 1) / chunks);
             using var width = Simd.Restore(simd);
@@ -39,20 +37,13 @@ internal static class Par
             return;
         }
         int share = Math.Max(1, cores / count), simd = Simd.Capture();
-        try
+        Team.Run(count, cores, i =>
         {
-            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = cores }, i =>
-            {
-                int outer = t_cores;
-                t_cores = share;
-                using var width = Simd.Restore(simd);
-                try { body(i); }
-                finally { t_cores = outer; }
-            });
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-        {
-            ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); // the part's own exception, as if it had run inline
-        }
+            int outer = t_cores;
+            t_cores = share;
+            using var width = Simd.Restore(simd);
+            try { body(i); }
+            finally { t_cores = outer; }
+        });
     }
 }

@@ -28,8 +28,6 @@ internal static unsafe partial class CtcKernel
     // Below this many (frame x state) cells in total, starting workers costs more than it saves.
     const long ParallelThreshold = 24_000;
 
-    static ParallelOptions? s_options;
-
     /// <summary>
     /// Computes the per-sample negative log-likelihood into <paramref name="nll"/> (+inf for infeasible samples,
     /// NaN when a NaN log-prob of the sample's blank or labels lies within its input length) and returns the
@@ -134,10 +132,7 @@ internal static unsafe partial class CtcKernel
             for (int n = 0; n < batch; n++) body(n);
             return;
         }
-        var options = s_options;
-        if (options is null || options.MaxDegreeOfParallelism != dop)
-            s_options = options = new ParallelOptions { MaxDegreeOfParallelism = dop };
-        Parallel.For(0, batch, options, body);
+        Team.Run(batch, dop, body);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

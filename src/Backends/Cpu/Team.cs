@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
+namespace MiniGrad.Backends.Cpu;
+
+/// <summary>
+/// The CPU kernels' fork-join, as OpenMP's thread team: background threads that, after a job, spin a little while for
+/// the next one before they sleep. A kernel's parallel section is often only tens of microseconds long and follows the
+/// last one closely (an LSTM's forward and backward make dozens of them); the thread pool's hand-over costs 3-15 us a
+/// section on 2 cores, a spinning team about 1. Items are claimed one at a time by whichever thread is free, the caller
+/// included, so a helper that wakes late only leaves its items to the others. Which thread runs an item never changes
+/// what the item computes, so results stay bit-identical.
+/// </summary>
+internal static class Team
+{
+    /// <summary>How long a helper keeps looking for the next job before it sleeps.</summary>
+    static readonly long SpinTicks = Stopwatch.Frequency / 5_000; // 200 us
+
+    sealed class Job(int count, int helpers, Action<int> body)
+    {
+        public readonly int Count = count;
+        public readonly Action<int> Body = body;
+        public readonly ExecutionContext? Context = ExecutionContext.Capture(); // the caller's AsyncLocals (its ScratchRegion)
+        public int Next, Done, Helpers = helpers;
+        public Exception? Error;
+
+        /// <summary>Runs items until none are left; false once an item failed (the others are skipped).</summary>
+        public void Work()
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref Next) - 1) < Count)
+            {
+                try { if (Volatile.Read(ref Error) is null) Body(i); }
+                catch (Exception e) { Interlocked.CompareExchange(ref Error, e, null); }
+                Interlocked.Increment(ref Done);
+            }
+        }
+    }
+
+    static readonly object s_gate = new();
+    static Job? s_job; // the latest job; helpers that see a new one join it
+    static int s_busy, s_sleepers, s_threads;
+
+    /// <summary>
+    /// Runs body(i) for every i in [0, count) on at most <paramref name="threads"/> threads, the caller among them, and
+    /// returns when all are done. An item's exception is rethrown here as it was thrown (the items not yet started are
+    /// skipped). When the team is already at work for another caller (a nested or concurrent section), the thread pool
+    /// runs the items instead.
+    /// </summary>
+    public static void Run(int count, int threads, Action<int> body)
+    {
+        threads = Math.Min(Math.Min(threads, count), Environment.ProcessorCount); // a spinning helper per core at most
+        if (threads <= 1)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        if (Interlocked.CompareExchange(ref s_busy, 1, 0) != 0)
+        {
+            RunOnPool(count, threads, body);
+            return;
+        }
+        try
+        {
+            Grow(threads - 1);
+            var job = new Job(count, threads - 1, body);
+            Interlocked.Exchange(ref s_job, job); // a full fence: the count below is read after the job is visible
+            if (Volatile.Read(ref s_sleepers) > 0) // so a helper that missed the job is counted here
+                lock (s_gate) Monitor.PulseAll(s_gate);
+            job.Work();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref job.Done) < count) spin.SpinOnce(sleep1Threshold: -1);
+            if (job.Error is { } e) ExceptionDispatchInfo.Throw(e);
+        }
+        finally { Volatile.Write(ref s_busy, 0); }
+    }
+
+    static void RunOnPool(int count, int threads, Action<int> body)
+    {
+        try { Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, body); }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); // the item's own exception, as if it had run inline
+        }
+    }
+
+    /// <summary>Starts helpers until there are <paramref name="helpers"/> (they live as long as the process).</summary>
+    static void Grow(int helpers)
+    {
+        while (s_threads < helpers)
+        {
+            s_threads++;
+            new Thread(Help) { IsBackground = true, Name = "MiniGrad CPU " + s_threads }.Start();
+        }
+    }
+
+    static readonly ContextCallback s_work = job => ((Job)job!).Work();
+
+    static void Help()
+    {
+        Job? seen = null;
+        while (true)
+        {
+            var job = Wait(seen);
+            seen = job;
+            if (Interlocked.Decrement(ref job.Helpers) < 0) continue; // at most threads - 1 helpers join
+            if (job.Context is null) job.Work();
+            else ExecutionContext.Run(job.Context, s_work, job);
+        }
+    }
+
+    /// <summary>The next job after <paramref name="seen"/>: spins for <see cref="SpinTicks"/>, then sleeps.</summary>
+    static Job Wait(Job? seen)
+    {
+        long until = Stopwatch.GetTimestamp() + SpinTicks;
+        for (int n = 0; ; n++)
+        {
+            var job = Volatile.Read(ref s_job);
+            if (job != seen && job is not null) return job;
+            if ((n & 63) != 0 || Stopwatch.GetTimestamp() < until)
+            {
+                Thread.SpinWait(8);
+                continue;
+            }
+            lock (s_gate)
+            {
+                Interlocked.Increment(ref s_sleepers); // counted before the last look, so a job published now pulses
+                while ((job = Volatile.Read(ref s_job)) == seen || job is null) Monitor.Wait(s_gate);
+                Interlocked.Decrement(ref s_sleepers);
+                return job;
+            }
+        }
+    }
+}
