@@ -7,32 +7,47 @@ namespace MiniGrad.Backends.Cpu;
 /// The CPU kernels' fork-join, as OpenMP's thread team: background threads that, after a job, spin a little while for
 /// the next one before they sleep. A kernel's parallel section is often only tens of microseconds long and follows the
 /// last one closely (an LSTM's forward and backward make dozens of them); the thread pool's hand-over costs 3-15 us a
-/// section on 2 cores, a spinning team about 1. Items are claimed one at a time by whichever thread is free, the caller
-/// included, so a helper that wakes late only leaves its items to the others. Which thread runs an item never changes
-/// what the item computes, so results stay bit-identical.
+/// section on 2 cores, a spinning team about 1. Each thread of a job has a home range of the items (the caller the first,
+/// helper k the k-th), so that item i runs on the same core from one section to the next and finds its data in that
+/// core's cache (a CTC sample's forward state in its backward, a chunk of a tensor in the next elementwise op); a thread
+/// that is done takes the others' items one at a time, so a helper that wakes late only leaves its items to the others.
+/// Which thread runs an item never changes what the item computes, so results stay bit-identical.
 /// </summary>
 internal static class Team
 {
     /// <summary>How long a helper keeps looking for the next job before it sleeps.</summary>
     static readonly long SpinTicks = Stopwatch.Frequency / 5_000; // 200 us
 
-    sealed class Job(int count, int helpers, Action<int> body)
+    sealed class Job
     {
-        public readonly int Count = count;
-        public readonly Action<int> Body = body;
+        const int Stride = 16; // the ranges' counters a cache line apart
+        public readonly int Count, Threads;
+        public readonly Action<int> Body;
         public readonly ExecutionContext? Context = ExecutionContext.Capture(); // the caller's AsyncLocals (its ScratchRegion)
-        public int Next, Done, Helpers = helpers;
+        readonly int[] next; // range r's next item at next[r * Stride]
+        public int Done;
         public Exception? Error;
 
-        /// <summary>Runs items until none are left; false once an item failed (the others are skipped).</summary>
-        public void Work()
+        public Job(int count, int threads, Action<int> body)
         {
-            int i;
-            while ((i = Interlocked.Increment(ref Next) - 1) < Count)
+            (Count, Threads, Body, next) = (count, threads, body, new int[threads * Stride]);
+            for (int r = 0; r < threads; r++) next[r * Stride] = Start(r);
+        }
+
+        int Start(int range) => (int)((long)Count * range / Threads);
+
+        /// <summary>Runs the items of range home, then what is left of the others; once an item failed, skips the rest.</summary>
+        public void Work(int home)
+        {
+            for (int k = 0; k < Threads; k++)
             {
-                try { if (Volatile.Read(ref Error) is null) Body(i); }
-                catch (Exception e) { Interlocked.CompareExchange(ref Error, e, null); }
-                Interlocked.Increment(ref Done);
+                int r = (home + k) % Threads, end = Start(r + 1), i;
+                while ((i = Interlocked.Increment(ref next[r * Stride]) - 1) < end)
+                {
+                    try { if (Volatile.Read(ref Error) is null) Body(i); }
+                    catch (Exception e) { Interlocked.CompareExchange(ref Error, e, null); }
+                    Interlocked.Increment(ref Done);
+                }
             }
         }
     }
@@ -63,11 +78,11 @@ internal static class Team
         try
         {
             Grow(threads - 1);
-            var job = new Job(count, threads - 1, body);
+            var job = new Job(count, threads, body);
             Interlocked.Exchange(ref s_job, job); // a full fence: the count below is read after the job is visible
             if (Volatile.Read(ref s_sleepers) > 0) // so a helper that missed the job is counted here
                 lock (s_gate) Monitor.PulseAll(s_gate);
-            job.Work();
+            job.Work(0);
             var spin = new SpinWait();
             while (Volatile.Read(ref job.Done) < count) spin.SpinOnce(sleep1Threshold: -1);
             if (job.Error is { } e) ExceptionDispatchInfo.Throw(e);
@@ -90,22 +105,23 @@ internal static class Team
         while (s_threads < helpers)
         {
             s_threads++;
-            new Thread(Help) { IsBackground = true, Name = "MiniGrad CPU " + s_threads }.Start();
+            int id = s_threads;
+            new Thread(() => Help(id)) { IsBackground = true, Name = "MiniGrad CPU " + id }.Start();
         }
     }
 
-    static readonly ContextCallback s_work = job => ((Job)job!).Work();
-
-    static void Help()
+    /// <summary>Helper <paramref name="id"/> (1, 2, ...): joins each job of more than id threads, from its own range.</summary>
+    static void Help(int id)
     {
         Job? seen = null;
+        ContextCallback work = job => ((Job)job!).Work(id);
         while (true)
         {
             var job = Wait(seen);
             seen = job;
-            if (Interlocked.Decrement(ref job.Helpers) < 0) continue; // at most threads - 1 helpers join
-            if (job.Context is null) job.Work();
-            else ExecutionContext.Run(job.Context, s_work, job);
+            if (id >= job.Threads) continue;
+            if (job.Context is null) job.Work(id);
+            else ExecutionContext.Run(job.Context, work, job);
         }
     }
 
