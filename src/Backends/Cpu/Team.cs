@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace MiniGrad.Backends.Cpu;
@@ -22,6 +23,7 @@ internal static class Team
     {
         const int Stride = 16; // the ranges' counters a cache line apart
         public readonly int Count, Threads;
+        public readonly long Serial = Interlocked.Increment(ref s_serial);
         public readonly Action<int> Body;
         public readonly ExecutionContext? Context = ExecutionContext.Capture(); // the caller's AsyncLocals (its ScratchRegion)
         readonly int[] next; // range r's next item at next[r * Stride]
@@ -53,7 +55,8 @@ internal static class Team
     }
 
     static readonly object s_gate = new();
-    static Job? s_job; // the latest job; helpers that see a new one join it
+    static Job? s_job; // the job at work, null between jobs (so nothing keeps its closure alive); helpers join it
+    static long s_serial; // the last job's number
     static int s_busy, s_sleepers, s_threads;
 
     /// <summary>
@@ -87,7 +90,11 @@ internal static class Team
             while (Volatile.Read(ref job.Done) < count) spin.SpinOnce(sleep1Threshold: -1);
             if (job.Error is { } e) ExceptionDispatchInfo.Throw(e);
         }
-        finally { Volatile.Write(ref s_busy, 0); }
+        finally
+        {
+            Volatile.Write(ref s_job, null);
+            Volatile.Write(ref s_busy, 0);
+        }
     }
 
     static void RunOnPool(int count, int threads, Action<int> body)
@@ -111,28 +118,35 @@ internal static class Team
     }
 
     /// <summary>Helper <paramref name="id"/> (1, 2, ...): joins each job of more than id threads, from its own range.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // optimized from the start: precise about which locals are live
     static void Help(int id)
     {
-        Job? seen = null;
         ContextCallback work = job => ((Job)job!).Work(id);
-        while (true)
+        for (long seen = 0; ; ) seen = Serve(id, seen, work);
+    }
+
+    /// <summary>Waits for the next job and takes part in it; returns its number. The job is referenced only in here.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static long Serve(int id, long seen, ContextCallback work)
+    {
+        var job = Wait(seen);
+        if (id < job.Threads)
         {
-            var job = Wait(seen);
-            seen = job;
-            if (id >= job.Threads) continue;
             if (job.Context is null) job.Work(id);
             else ExecutionContext.Run(job.Context, work, job);
         }
+        return job.Serial;
     }
 
-    /// <summary>The next job after <paramref name="seen"/>: spins for <see cref="SpinTicks"/>, then sleeps.</summary>
-    static Job Wait(Job? seen)
+    /// <summary>The next job after number <paramref name="seen"/>: spins for <see cref="SpinTicks"/>, then sleeps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static Job Wait(long seen)
     {
         long until = Stopwatch.GetTimestamp() + SpinTicks;
         for (int n = 0; ; n++)
         {
             var job = Volatile.Read(ref s_job);
-            if (job != seen && job is not null) return job;
+            if (job is not null && job.Serial != seen) return job;
             if ((n & 63) != 0 || Stopwatch.GetTimestamp() < until)
             {
                 Thread.SpinWait(8);
@@ -141,7 +155,7 @@ internal static class Team
             lock (s_gate)
             {
                 Interlocked.Increment(ref s_sleepers); // counted before the last look, so a job published now pulses
-                while ((job = Volatile.Read(ref s_job)) == seen || job is null) Monitor.Wait(s_gate);
+                while ((job = Volatile.Read(ref s_job)) is null || job.Serial == seen) Monitor.Wait(s_gate);
                 Interlocked.Decrement(ref s_sleepers);
                 return job;
             }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using MiniGrad.Backends.Cpu;
 
 namespace MiniGrad.Tests.Cpu;
@@ -94,5 +95,28 @@ public class TeamTests
             Assert.All(seen, s => Assert.Equal("caller", s));
         }
         finally { s_local.Value = null; }
+    }
+
+    [Fact]
+    public void AFinishedJobsClosureIsLeftToTheCollector()
+    {
+        // The team must not hold the last job (its closure: tensors, a ScratchRegion) until the next one comes.
+        var weak = RunOnce();
+        for (int i = 0; i < 50 && weak.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Thread.Sleep(10); // a helper still leaving the job, or descheduled on a busy machine
+        }
+        Assert.False(weak.IsAlive);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static WeakReference RunOnce()
+    {
+        var payload = new int[64];
+        Team.Run(64, Cores, i => payload[i]++);
+        Assert.All(payload, p => Assert.Equal(1, p));
+        return new WeakReference(payload);
     }
 }
