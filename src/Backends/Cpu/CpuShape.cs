@@ -55,7 +55,7 @@ public sealed partial class CpuBackend
             }
             return dst;
         }
-        if (strides.All(s => s == 0)) // a broadcast of one element (Sum's and Mean's backward): one fill, not one per row
+        if (rank == 1 && innerStride == 0) // a broadcast of one element (Sum's and Mean's backward; Coalesce made it one dim): one fill
         {
             Par.For(n, 1, (i0, i1) => CopyStrided(src.Data, offset, 0, dst.Data, i0, i1 - i0));
             return dst;
