@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Builds a multi-speaker spoken-digit-string corpus with Debian's text-to-speech engines (espeak-ng, flite, festival).
+"""Builds a multi-speaker spoken-digit-string corpus with Debian's text-to-speech engines (espeak-ng, flite, festival;
+RHVoice, Pico and MBROLA from the contrib and non-free components).
 
 Standard library only. Deterministic: every utterance's digits and prosody come from its own seeded generator, and
 the engines are deterministic, so the same seed, --engine and version of the engines give the same files.
@@ -10,6 +11,9 @@ the engines are deterministic, so the same seed, --engine and version of the eng
   festival             train on festival kal_diphone, cmu_us_slt_arctic_hts; test on festival ked_diphone
   mixed                train on the flite and festival training voices above; test on flite awb and festival
                        ked_diphone (speakers that no training voice of either engine has)
+  many                 four engines from Debian's contrib and non-free components, 14 speakers: train on RHVoice
+                       alan, clb, slt, evgeniy-eng, lyubov, Pico en-US, MBROLA en1, us2, us3 and festival don_diphone;
+                       test on RHVoice bdl, Pico en-GB, MBROLA us1 and festival rab_diphone
 
 Layout of the corpus directory (see README.md beside this file):
   wav/<speaker>/<set>-NNNNN.wav          16-bit mono PCM at the voice's native rate (espeak-ng 22,050 Hz, flite 16 kHz
@@ -52,17 +56,35 @@ FLITE_TRAIN = [("flite", "kal16"), ("flite", "kal"), ("flite", "rms"), ("flite",
 FLITE_TEST = [("flite", "awb")]
 FESTIVAL_TRAIN = [("festival", "kal_diphone"), ("festival", "cmu_us_slt_arctic_hts")]
 FESTIVAL_TEST = [("festival", "ked_diphone")]
+# Debian's contrib and non-free components have more: RHVoice (rhvoice-english: alan, i.e. CMU ARCTIC awb; bdl; clb;
+# slt; evgeniy-eng and lyubov, Russian speakers of English), SVOX Pico (libttspico-utils: en-US, en-GB), MBROLA's
+# English diphone voices spoken through espeak-ng (mbrola-en1, -us1, -us2, -us3) and festival's don and rab diphone
+# voices (festvox-don, festvox-rablpc16k): 14 speakers of four engines the recipe was not tuned on. One test speaker
+# of each engine, never in training.
+MANY_TRAIN = [("rhvoice", "alan"), ("rhvoice", "clb"), ("rhvoice", "slt"), ("rhvoice", "evgeniy-eng"),
+              ("rhvoice", "lyubov"), ("pico", "en-US"), ("mbrola", "en1"), ("mbrola", "us2"), ("mbrola", "us3"),
+              ("festival", "don_diphone")]
+MANY_TEST = [("rhvoice", "bdl"), ("pico", "en-GB"), ("mbrola", "us1"), ("festival", "rab_diphone")]
 ENGINE_SETS = {  # --engine -> (train voices, test voices)
     "flite": (FLITE_TRAIN, FLITE_TEST),
     "festival": (FESTIVAL_TRAIN, FESTIVAL_TEST),
     "mixed": (FLITE_TRAIN + FESTIVAL_TRAIN, FLITE_TEST + FESTIVAL_TEST),
+    "many": (MANY_TRAIN, MANY_TEST),
 }
+# The program each engine runs (MBROLA through espeak-ng, which also needs the mbrola program).
+PROGRAMS = {"espeak-ng": ["espeak-ng"], "flite": ["flite"], "festival": ["festival"], "rhvoice": ["RHVoice-test"],
+            "pico": ["pico2wave"], "mbrola": ["espeak-ng", "mbrola"]}
+# The festival voices' packages, recorded in corpus.json.
+FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
+                     "cmu_us_slt_arctic_hts": "festvox-us-slt-hts", "don_diphone": "festvox-don",
+                     "rab_diphone": "festvox-rablpc16k"}
 ENGINES = ["espeak-ng"] + list(ENGINE_SETS)
 # The voices' own mean F0 (Hz), which the pitch variation scales: flite's int_f0_target_mean defaults and the
 # diphone voices' int_lr_params target_f0_mean.
 BASE_F0 = {("flite", "kal16"): 105, ("flite", "kal"): 105, ("flite", "awb"): 110, ("flite", "rms"): 95,
-           ("flite", "slt"): 160, ("festival", "kal_diphone"): 105, ("festival", "ked_diphone"): 105}
-FESTIVAL_F0_STD = {"kal_diphone": 14, "ked_diphone": 15}
+           ("flite", "slt"): 160, ("festival", "kal_diphone"): 105, ("festival", "ked_diphone"): 105,
+           ("festival", "don_diphone"): 135, ("festival", "rab_diphone"): 105}
+FESTIVAL_F0_STD = {"kal_diphone": 14, "ked_diphone": 15, "don_diphone": 30, "rab_diphone": 14}
 
 
 def speaker_id(engine, voice):
@@ -145,6 +167,7 @@ def synthesize_festival(batch):
 def synthesize(p, path):
     """Runs the engine, then pads with silence and scales; returns the duration in seconds."""
     tmp = path + ".raw.wav"
+    text_in = None
     if p["engine"] == "espeak-ng":
         cmd = ["espeak-ng", "-v", p["voice"], "-s", str(p["rate"]), "-p", str(p["pitch"]), "-g", str(p["gap"]),
                "-a", str(p["amp"]), "-w", tmp, p["text"]]
@@ -152,9 +175,20 @@ def synthesize(p, path):
         base_f0 = BASE_F0[("flite", p["voice"])]
         cmd = ["flite", "-voice", p["voice"], "--setf", f"duration_stretch={p['stretch']}",
                "--setf", f"int_f0_target_mean={round(base_f0 * p['f0_scale'])}", "-t", p["text"], "-o", tmp]
+    elif p["engine"] == "rhvoice":  # rate and pitch in percent of the voice's own; the text on stdin
+        cmd = ["RHVoice-test", "-p", p["voice"], "-r", str(round(100 / p["stretch"])),
+               "-t", str(round(100 * p["f0_scale"])), "-o", tmp]
+        text_in = p["text"]
+    elif p["engine"] == "pico":  # speed and pitch in percent, as Pico's own markup
+        speed, pitch = round(100 / p["stretch"]), round(100 * p["f0_scale"])
+        cmd = ["pico2wave", "-l", p["voice"], "-w", tmp,
+               f'<speed level="{speed}"><pitch level="{pitch}">{p["text"]}</pitch></speed>']
+    elif p["engine"] == "mbrola":  # espeak-ng's rate (words/min, 175 its default) and pitch (0-99, 50 its default)
+        cmd = ["espeak-ng", "-v", "mb-" + p["voice"], "-s", str(round(175 / p["stretch"])),
+               "-p", str(min(99, round(50 * p["f0_scale"]))), "-w", tmp, p["text"]]
     else:
         raise ValueError(f"synthesize: engine {p['engine']} runs in batches (synthesize_festival)")
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(cmd, check=True, input=text_in, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return finish(p, tmp, path, cmd[0])
 
 
@@ -225,8 +259,9 @@ def main():
         subsets.append(("test", test, n_test))
     needed = sorted({e for _, voices, _ in subsets for e, _ in voices})
     for e in needed:
-        if not shutil.which(e):
-            sys.exit(f"make_corpus: {e} is not installed (apt-get install {e} ...; see README.md)")
+        for program in PROGRAMS[e]:
+            if not shutil.which(program):
+                sys.exit(f"make_corpus: {program} (engine {e}) is not installed (run.sh installs it; see README.md)")
 
     tmpdir = a.out.rstrip("/") + f".building-{os.getpid()}"
     os.makedirs(tmpdir)
@@ -299,10 +334,16 @@ def main():
                               "flite": engine_version("flite") if shutil.which("flite") else None}
     else:
         summary["engine"] = a.engine
-        summary["engines"] = {e: engine_version(e) for e in needed}
-        if "festival" in needed:
-            for pkg in ["festvox-kallpc16k", "festvox-kdlpc16k", "festvox-us-slt-hts"]:
+        packages = {"rhvoice": ["rhvoice", "rhvoice-english"], "pico": ["libttspico-utils"],
+                    "mbrola": ["mbrola"] + [f"mbrola-{v}" for _, vs, _ in subsets for e, v in vs if e == "mbrola"]}
+        summary["engines"] = {}
+        for e in needed:
+            for pkg in packages.get(e, [e]):
                 summary["engines"][pkg] = engine_version(pkg)
+        for _, voices, _ in subsets:
+            for e, v in voices:
+                if e == "festival":
+                    summary["engines"][FESTIVAL_PACKAGES[v]] = engine_version(FESTIVAL_PACKAGES[v])
     summary["sets"] = {}
     for subset, voices, count in subsets:
         durs = [results[(subset, i)][0] for i in range(count)]
