@@ -76,7 +76,7 @@ internal static class Simd
     }
 }
 
-/// <summary>Constants of the float32 exp/log/tanh approximations (Cephes expf/logf/tanhf).</summary>
+/// <summary>Constants of the float32 exp/log/tanh approximations (Cephes expf and tanhf, FreeBSD logf).</summary>
 internal static class SimdConst
 {
     internal const float Log2E = 1.44269504088896341f;
@@ -86,9 +86,8 @@ internal static class SimdConst
     internal const float E3 = 4.1665795894E-2f, E2 = 1.6666665459E-1f, E1 = 5.0000001201E-1f;
     internal const int SqrtHalfBits = 0x3F3504F3;
     internal const long SqrtHalfBits64 = 0x3FE6A09E667F3BCD;
-    internal const float L9 = 7.0376836292E-2f, L8 = -1.1514610310E-1f, L7 = 1.1676998740E-1f;
-    internal const float L6 = -1.2420140846E-1f, L5 = 1.4249322787E-1f, L4 = -1.6668057665E-1f;
-    internal const float L3 = 2.0000714765E-1f, L2 = -2.4999993993E-1f, L1 = 3.3333331174E-1f;
+    // FreeBSD e_logf.c: |(log(1+s) - log(1-s))/s - Lg(s)| < 2^-34.24, Lg(s) = 2 + Lg1 s^2 + Lg2 s^4 + Lg3 s^6 + Lg4 s^8.
+    internal const float Lg1 = 0.66666662693f, Lg2 = 0.40000972152f, Lg3 = 0.28498786688f, Lg4 = 0.24279078841f;
     internal const float T5 = -5.70498872745E-3f, T4 = 2.06390887954E-2f, T3 = -5.37397155531E-2f;
     internal const float T2 = 1.33314422036E-1f, T1 = -3.33332819422E-1f;
 }

@@ -6,7 +6,7 @@ namespace MiniGrad.Backends.Cpu;
 
 /// <summary>
 /// The composites, written once over <see cref="ISimd{TV, T}"/>: exp, log, sigmoid and tanh in float32 arithmetic
-/// (Cephes' expf, logf and tanhf; TensorPrimitives' float exp widens every vector to two double vectors, twice the work),
+/// (Cephes' expf and tanhf, FreeBSD's logf; TensorPrimitives' float exp widens every vector to two double vectors, twice the work),
 /// float64 by the runtime's vector math, and the log-sum-exp steps of the CTC recursions. The same operations per lane
 /// at every width, so every width gives the same bits. Plus span forms that run at <see cref="Simd.Bits"/>.
 /// </summary>
@@ -116,22 +116,21 @@ internal static unsafe class SimdMath
     public static TV LogPositive<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
         if (typeof(T) != typeof(float)) return S.RuntimeLog(x);
-        // x = 2^k f with f in [sqrt(1/2), sqrt(2)); log x = k ln2 + log1p(f - 1).
+        // x = 2^k f with f in [sqrt(1/2), sqrt(2)); log x = k ln2 + log1p(u), u = f - 1, as FreeBSD's logf: with
+        // s = u / (2 + u) (|s| <= 0.172), log1p(u) = 2 atanh(s) = u - (u^2/2 - s (u^2/2 + R)), R = s^2 P(s^2) with a
+        // degree-3 minimax P. One division and four multiply-adds where Cephes' logf has nine multiply-adds: the same
+        // accuracy (at most 0.84 ulp over [0.5, 4), against 0.83), 7-15% less time for the CTC at 128 bits without FMA.
         var u = S.Sub(S.SplitExponent(x, out var k), S.Splat(T.One));
-        var z = S.Mul(u, u);
-        var p = F<T, TV, S>(SimdConst.L9);
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L8));
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L7));
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L6));
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L5));
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L4));
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L3));
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L2));
-        p = S.Fma(p, u, F<T, TV, S>(SimdConst.L1));
-        var y = S.Mul(S.Mul(p, u), z);
-        y = S.Fma(k, F<T, TV, S>(SimdConst.Ln2Lo), y);
-        y = S.Fma(z, F<T, TV, S>(-0.5f), y);
-        return S.Fma(k, F<T, TV, S>(SimdConst.Ln2Hi), S.Add(u, y));
+        var s = S.Div(u, S.Add(u, S.Splat(T.One + T.One)));
+        var z = S.Mul(s, s);
+        var r = F<T, TV, S>(SimdConst.Lg4);
+        r = S.Fma(r, z, F<T, TV, S>(SimdConst.Lg3));
+        r = S.Fma(r, z, F<T, TV, S>(SimdConst.Lg2));
+        r = S.Fma(r, z, F<T, TV, S>(SimdConst.Lg1));
+        r = S.Mul(r, z);
+        var hfsq = S.Mul(S.Mul(F<T, TV, S>(0.5f), u), u);
+        var t = S.Fma(s, S.Add(hfsq, r), S.Mul(k, F<T, TV, S>(SimdConst.Ln2Lo)));
+        return S.Fma(k, F<T, TV, S>(SimdConst.Ln2Hi), S.Sub(u, S.Sub(hfsq, t)));
     }
 
     /// <summary>log(x) for any x: -inf at 0, NaN below 0 and at NaN, +inf at +inf; subnormals scaled up first.</summary>
