@@ -17,7 +17,7 @@ internal static unsafe class SimdMath
         => S.Splat(Unsafe.As<float, T>(ref c)); // float32 constants: only called where T is float
 
     /// <summary>
-    /// exp(x). float32: x = n ln2 + r with |r| &lt;= ln2/2 (ln2 in two parts), a degree-5 polynomial for e^r, then 2^n by
+    /// exp(x). float32: x = n ln2 + r with |r| &lt;= ln2/2 (ln2 in two parts), 1 + r + r^2 P(r) for e^r (P of degree 4), then 2^n by
     /// ScaleB, which gives exact 0 and inf where the result underflows or overflows and correctly rounded subnormals;
     /// relative error below 2^-22 wherever the result is a normal float. NaN stays NaN.
     /// </summary>
@@ -62,12 +62,11 @@ internal static unsafe class SimdMath
         return S.Fma(ExpPoly<T, TV, S>(r), S.Mul(r, r), S.Add(r, S.Splat(T.One)));
     }
 
-    /// <summary>float32 exp's polynomial P(r), with e^r = 1 + r + r^2 P(r) on the reduced range (Horner, E6 down to E1).</summary>
+    /// <summary>float32 exp's polynomial P(r), with e^r = 1 + r + r^2 P(r) on the reduced range (Horner, E5 down to E1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static TV ExpPoly<T, TV, S>(TV r) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
-        var p = F<T, TV, S>(SimdConst.E6);
-        p = S.Fma(p, r, F<T, TV, S>(SimdConst.E5));
+        var p = F<T, TV, S>(SimdConst.E5);
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E4));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E3));
         p = S.Fma(p, r, F<T, TV, S>(SimdConst.E2));
