@@ -24,7 +24,9 @@ static class Corpus
     // The built-in corpus seeds: fixed, so that every run is scored on the same unseen test set.
     public const long TrainSeed = 101, ValidationSeed = 202, TestSeed = 303;
 
-    public static readonly LogMel Features = new();
+    // TopDb: recordings from different sources differ in their silence (digital zeros at the log floor, dither, faint
+    // noise), which per-utterance normalization would otherwise carry into every frame's scale.
+    public static readonly LogMel Features = new() { TopDb = 80 };
 
     public static int FeatureDim(int stack) => Features.NumMels * stack;
 

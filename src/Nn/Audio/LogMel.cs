@@ -8,7 +8,9 @@ namespace MiniGrad.Nn.Audio;
 /// <see cref="HopLength"/> samples (25 ms and 10 ms at 16 kHz), DC removal and pre-emphasis, a Hann window, the power
 /// spectrum by a real FFT (MathNet.Numerics), <see cref="NumMels"/> triangular filters on the HTK mel scale
 /// (mel = 2595 log10(1 + f / 700), triangles built in the mel domain as in HTK/Kaldi), the log with a floor, and
-/// (by default) per-utterance mean/variance normalization of each band.
+/// (by default) per-utterance mean/variance normalization of each band. <see cref="TopDb"/> (off by default) raises
+/// whatever lies more than that many decibels below the utterance's loudest band to that level, as torchaudio's
+/// AmplitudeToDB(top_db).
 /// </summary>
 /// <remarks>
 /// The filterbank is precomputed as one contiguous run of FFT bins per band, and the per-frame work uses scratch
@@ -82,6 +84,7 @@ public sealed class LogMel
         PreEmphasis = source.PreEmphasis;
         LogFloor = source.LogFloor;
         Normalize = source.Normalize;
+        TopDb = source.TopDb;
         window = source.window;
         cos = source.cos;
         sin = source.sin;
@@ -204,6 +207,20 @@ public sealed class LogMel
     public double LogFloor { get; }
     /// <summary>Whether each band is normalized to mean 0 and standard deviation 1 over the utterance.</summary>
     public bool Normalize { get; }
+
+    /// <summary>
+    /// When set, the log band energies of an utterance are kept within this many decibels of its largest one: each
+    /// value below max - TopDb ln(10) / 10 is raised to it, before normalization (torchaudio's AmplitudeToDB top_db,
+    /// 80 there). Silence then looks the same whether a recording holds digital zeros (the log floor), dither or
+    /// faint noise, so the normalization's mean and spread do not depend on it. Null (the default) leaves only the
+    /// log floor. Positive and finite; kept by <see cref="WithWarp"/>.
+    /// </summary>
+    public double? TopDb
+    {
+        get;
+        init => field = value is null or (> 0 and < double.PositiveInfinity) ? value
+            : throw new ArgumentOutOfRangeException(nameof(TopDb), value, $"LogMel: TopDb must be positive and finite (decibels) or null, but got {value}");
+    }
     /// <summary>The center frequency of each band in Hz (ascending).</summary>
     public IReadOnlyList<double> CenterFrequencies { get; }
 
@@ -271,6 +288,13 @@ public sealed class LogMel
                 for (int j = 0; j < w.Length; j++) e += w[j] * power[k0 + j];
                 row[b] = MathF.Log(Math.Max(e, floor));
             }
+        }
+        if (TopDb is double topDb && frames > 0)
+        {
+            float max = float.NegativeInfinity;
+            foreach (float v in dst) max = Math.Max(max, v);
+            float lo = max - (float)(topDb * Math.Log(10) / 10);
+            for (int i = 0; i < dst.Length; i++) dst[i] = Math.Max(dst[i], lo);
         }
         if (Normalize) NormalizeBands(dst, frames, m);
     }

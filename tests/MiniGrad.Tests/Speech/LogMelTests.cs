@@ -136,6 +136,47 @@ public class LogMelTests
         var e = Assert.Throws<ArgumentException>(() => new LogMel(numMels: 200, fMin: 0, fMax: 400));
         Assert.Contains("contains no FFT bin", e.Message);
     }
+
+    [Fact]
+    public void TopDbMakesDigitalSilenceAndFaintNoiseAlike()
+    {
+        // A tone between two stretches of silence: digital zeros in one wave, noise about 100 dB below the tone in the other.
+        var rnd = new Random(3);
+        float[] Padded(Func<float> silence) =>
+            [.. Enumerable.Range(0, 3000).Select(_ => silence()), .. Sine(440, 4000), .. Enumerable.Range(0, 3000).Select(_ => silence())];
+        var zeros = Padded(() => 0f);
+        var faint = Padded(() => (float)((rnd.NextDouble() - 0.5) * 2e-5));
+        static float MaxDiff(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
+
+        var plain = new LogMel();
+        Assert.Null(plain.TopDb);
+        Assert.True(MaxDiff(plain.Compute(zeros), plain.Compute(faint)) > 1); // the silence's level shows, normalized or not
+        var lm = new LogMel { TopDb = 80 };
+        Assert.True(MaxDiff(lm.Compute(zeros), lm.Compute(faint)) < 1e-3f);
+
+        // Before normalization: nothing below the loudest value minus 80 dB (in natural-log units), the silent frames exactly
+        // there, the loudest frames as without TopDb.
+        var raw = new LogMel(normalize: false) { TopDb = 80 }.Compute(zeros);
+        var rawPlain = new LogMel(normalize: false).Compute(zeros);
+        float floor = rawPlain.Max() - (float)(80 * Math.Log(10) / 10);
+        Assert.Equal(rawPlain.Max(), raw.Max());
+        Assert.Equal(floor, raw.Min());
+        Assert.All(raw[..40], v => Assert.Equal(floor, v)); // the first frame is all silence
+        Assert.Equal(rawPlain.Select(v => Math.Max(v, floor)), raw);
+        Assert.Equal(80, lm.WithWarp(1.1).TopDb);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-3.0)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void BadTopDbNamesItselfAndTheValue(double topDb)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new LogMel { TopDb = topDb });
+        Assert.Equal("TopDb", e.ParamName);
+        Assert.Contains(topDb.ToString(), e.Message);
+    }
 }
 
 public class FrameStackingTests
