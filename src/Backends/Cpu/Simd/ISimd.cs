@@ -67,7 +67,7 @@ internal unsafe interface ISimd<TV, T> where TV : unmanaged where T : unmanaged,
     static abstract bool HasFastScaleB { get; }
 
     /// <summary>2^n for integral n in the normal range ([-126, 127] for float32, [-1022, 1023] for float64), exact: the
-    /// exponent field written directly, cheaper than <see cref="ScaleB"/>.</summary>
+    /// exponent field written directly, cheaper than <see cref="ScaleB"/>. One below the range (-127, -1023) gives 0.</summary>
     static abstract TV Pow2(TV n);
 
     /// <summary>Splits positive normal x into 2^k * f with f in [sqrt(1/2), sqrt(2)); returns f and k (as T).</summary>

@@ -48,8 +48,10 @@ internal static unsafe class SimdMath
     {
         if (typeof(T) != typeof(float)) return S.RuntimeExp(x);
         if (S.HasFastScaleB) return Exp<T, TV, S>(x); // VSCALEFPS costs less than the select this variant needs
-        var e = ExpReduced<T, TV, S>(S.Max(F<T, TV, S>(-150f), x), out var n); // the clamp keeps n and r finite; NaN stays
-        return S.Select(S.LessThan(n, F<T, TV, S>(-126f)), S.Splat(T.Zero), S.Mul(e, S.Pow2(n)));
+        // Clamped at -88 (NaN stays), n is at least -127, and there Pow2 gives 0: every result below 2^-126 is 0 without
+        // a compare and select.
+        var e = ExpReduced<T, TV, S>(S.Max(F<T, TV, S>(-88f), x), out var n);
+        return S.Mul(e, S.Pow2(n));
     }
 
     /// <summary>float32 exp's range reduction and polynomial: x = n ln2 + r, returns e^r (in [0.7, 1.42]) and n.</summary>

@@ -52,7 +52,12 @@ internal readonly unsafe struct SimdScalar<T> : ISimd<T, T> where T : unmanaged,
         return x * T.ScaleB(T.One, h) * T.ScaleB(T.One, ni - h); // both powers exact: the same two products as the vectors
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Pow2(T n) => T.ScaleB(T.One, int.CreateTruncating(n));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Pow2(T n)
+    {
+        var p = T.ScaleB(T.One, int.CreateTruncating(n));
+        return T.IsSubnormal(p) ? T.Zero : p; // 2^-127 (2^-1023) is 0, as the vectors' exponent field gives it
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SplitExponent(T x, out T k)
