@@ -96,6 +96,27 @@ public unsafe class SimdTests
         }
     }
 
+    [Fact]
+    public void Pow2IsExactOverTheNormalRangeAndZeroOneBelowItAtEveryWidth()
+    {
+        Check<Vector512<float>, Simd512<float>, float>(); Check<Vector256<float>, Simd256<float>, float>();
+        Check<Vector128<float>, Simd128<float>, float>(); Check<float, SimdScalar<float>, float>();
+        Check<Vector512<double>, Simd512<double>, double>(); Check<Vector256<double>, Simd256<double>, double>();
+        Check<Vector128<double>, Simd128<double>, double>(); Check<double, SimdScalar<double>, double>();
+
+        void Check<TV, S, T>() where TV : unmanaged where S : ISimd<TV, T> where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            if (!S.IsAccelerated) return;
+            int lo = typeof(T) == typeof(float) ? -126 : -1022, hi = -lo + 1;
+            foreach (int n in new[] { lo - 1, lo, lo + 1, -1, 0, 1, hi - 1, hi })
+            {
+                var want = n < lo ? T.Zero : T.ScaleB(T.One, n);
+                var got = S.Element(S.Pow2(S.Splat(T.CreateChecked(n))), 0);
+                Assert.True(got == want && !T.IsNegative(got), $"{typeof(S).Name}: Pow2({n}) = {got}; expected {want}");
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Widths))]
     public void SpanFormsWorkInPlaceAtEveryLengthAndRefuseAShortDestination(int bits)
