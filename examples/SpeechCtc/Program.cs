@@ -180,6 +180,9 @@ namespace SpeechCtc
             if (meta.Has("seed")) o.Seed = PickInt("--seed", o.Seed, "seed", meta.Int("seed", 0, int.MaxValue));
             if (meta.Has("lr")) o.Lr = PickDouble("--lr", o.Lr, "lr", meta.Double("lr", double.Epsilon, Options.MaxLr));
             if (meta.Has("clip")) o.ClipNorm = PickDouble("--clip", o.ClipNorm, "clip", meta.Double("clip", double.Epsilon, Options.MaxClip));
+            // A checkpoint from before dropout was stored trained with the --dropout given then, 0 by default.
+            if (meta.Has("dropout")) o.Dropout = PickDouble("--dropout", o.Dropout, "dropout", meta.Double("dropout", 0, Math.BitDecrement(1.0)));
+            else if (!o.Given.Contains("--dropout")) o.Dropout = 0;
             if (o.Data is null && meta.Has("train_size")) o.TrainSize = PickInt("--train-size", o.TrainSize, "train_size", meta.Int("train_size", 1, Options.MaxSetSize));
             if (o.Data is null && meta.Has("val_size")) o.ValSize = PickInt("--val-size", o.ValSize, "val_size", meta.Int("val_size", 1, Options.MaxSetSize));
             if (meta.Has("total_steps") && o.Steps is { } steps && steps != meta.Long("total_steps", 1, long.MaxValue / 2))

@@ -285,6 +285,7 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
         meta["seed"] = o.Seed.ToString(CultureInfo.InvariantCulture);
         meta["lr"] = F(o.Lr, "R");
         meta["clip"] = F(o.ClipNorm, "R");
+        meta["dropout"] = F(o.Dropout, "R");
         if (o.Data is null)
         {
             meta["train_size"] = o.TrainSize.ToString(CultureInfo.InvariantCulture);
