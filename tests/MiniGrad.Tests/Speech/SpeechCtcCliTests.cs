@@ -278,16 +278,16 @@ public class SpeechCtcCliTests
         AssertUserError(Run([.. resume, "--batch-size", "4"]), "--batch-size 4 contradicts", "batch_size = 8");
         AssertUserError(Run([.. resume, "--lr", "0.01"]), "--lr 0.01 contradicts");
         AssertUserError(Run([.. resume, "--seed", "5"]), "--seed 5 contradicts");
-        AssertUserError(Run([.. resume, "--dropout", "0.3"]), "--dropout 0.3 contradicts", "dropout = 0.15"); // 0.15: the default with --data
+        AssertUserError(Run([.. resume, "--dropout", "0.15"]), "--dropout 0.15 contradicts", "dropout = 0.3"); // 0.3: the default with --data
         AssertUserError(Run([.. resume, "--steps", "9"]), "--steps 9 contradicts", "total_steps = 4");
         AssertUserError(Run([.. resume, "--epochs", "3"]), "--epochs 3", "contradicts", "total_steps = 4");
         Assert.Equal("1", Meta(last)["global_step"]); // nothing was changed by the refusals
         // A checkpoint from before dropout was stored trained without it unless --dropout was given: it resumes with 0.
         string older = WithMeta(last, d["older.safetensors"], "dropout", null);
         // The same values are fine.
-        var ok = Run([.. resume, "--hidden", "8", "--batch-size", "8", "--dropout", "0.15", "--steps", "4"]);
+        var ok = Run([.. resume, "--hidden", "8", "--batch-size", "8", "--dropout", "0.3", "--steps", "4"]);
         Assert.True(ok.Code == 0, ok.Error);
-        Assert.Equal(("4", "0.15"), (Meta(last)["global_step"], Meta(last)["dropout"]));
+        Assert.Equal(("4", "0.3"), (Meta(last)["global_step"], Meta(last)["dropout"]));
         var old = Run("--data", d.Path, "--out", outDir, "--resume", older);
         Assert.True(old.Code == 0, old.Error);
         Assert.Equal(("4", "0"), (Meta(last)["global_step"], Meta(last)["dropout"]));
