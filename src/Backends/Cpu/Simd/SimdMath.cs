@@ -47,7 +47,7 @@ internal static unsafe class SimdMath
     public static TV ExpNonPositive<T, TV, S>(TV x) where T : unmanaged, IFloatingPointIeee754<T> where TV : unmanaged where S : ISimd<TV, T>
     {
         if (typeof(T) != typeof(float)) return S.RuntimeExp(x);
-        if (S.HasFastScaleB) return Exp<T, TV, S>(x); // VSCALEFPS costs less than the select this variant needs
+        if (S.HasFastScaleB) return Exp<T, TV, S>(x); // VSCALEFPS: one instruction, against Pow2's add and shift and the product
         // Clamped at -88 (NaN stays), n is at least -127, and there Pow2 gives 0: every result below 2^-126 is 0 without
         // a compare and select.
         var e = ExpReduced<T, TV, S>(S.Max(F<T, TV, S>(-88f), x), out var n);
