@@ -14,6 +14,8 @@ the engines are deterministic, so the same seed, --engine and version of the eng
   many                 four engines from Debian's contrib and non-free components, 14 speakers: train on RHVoice
                        alan, clb, slt, evgeniy-eng, lyubov, Pico en-US, MBROLA en1, us2, us3 and festival don_diphone;
                        test on RHVoice bdl, Pico en-GB, MBROLA us1 and festival rab_diphone
+  rhvoice              one engine of those, as in issue 13's report (a few training voices, two unseen ones): train on
+                       RHVoice alan, clb, slt, evgeniy-eng; test on RHVoice bdl and lyubov
 
 Layout of the corpus directory (see README.md beside this file):
   wav/<speaker>/<set>-NNNNN.wav          16-bit mono PCM at the voice's native rate (espeak-ng 22,050 Hz, flite 16 kHz
@@ -65,11 +67,15 @@ MANY_TRAIN = [("rhvoice", "alan"), ("rhvoice", "clb"), ("rhvoice", "slt"), ("rhv
               ("rhvoice", "lyubov"), ("pico", "en-US"), ("mbrola", "en1"), ("mbrola", "us2"), ("mbrola", "us3"),
               ("festival", "don_diphone")]
 MANY_TEST = [("rhvoice", "bdl"), ("pico", "en-GB"), ("mbrola", "us1"), ("festival", "rab_diphone")]
+# RHVoice alone: its six English voices, two of them (a man and a woman) held out for testing.
+RHVOICE_TRAIN = [("rhvoice", "alan"), ("rhvoice", "clb"), ("rhvoice", "slt"), ("rhvoice", "evgeniy-eng")]
+RHVOICE_TEST = [("rhvoice", "bdl"), ("rhvoice", "lyubov")]
 ENGINE_SETS = {  # --engine -> (train voices, test voices)
     "flite": (FLITE_TRAIN, FLITE_TEST),
     "festival": (FESTIVAL_TRAIN, FESTIVAL_TEST),
     "mixed": (FLITE_TRAIN + FESTIVAL_TRAIN, FLITE_TEST + FESTIVAL_TEST),
     "many": (MANY_TRAIN, MANY_TEST),
+    "rhvoice": (RHVOICE_TRAIN, RHVOICE_TEST),
 }
 # The program each engine runs (MBROLA through espeak-ng, which also needs the mbrola program).
 PROGRAMS = {"espeak-ng": ["espeak-ng"], "flite": ["flite"], "festival": ["festival"], "rhvoice": ["RHVoice-test"],

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Speech on voices the model never heard: builds (once) a multi-speaker spoken-digit corpus with Debian's
 # text-to-speech engines, trains examples/SpeechCtc on seven espeak-ng voices, and reports the test CER on two
-# unseen espeak-ng voices and on four flite voices (another engine); --engine flite|festival|mixed|many takes the
+# unseen espeak-ng voices and on four flite voices (another engine); --engine flite|festival|mixed|many|rhvoice takes the
 # training and the unseen test voices from other engines instead. See README.md beside this file.
 #
-#   bash benchmarks/speech-voices/run.sh [--engine espeak-ng|flite|festival|mixed|many] [--utterances N] [--corpus DIR]
+#   bash benchmarks/speech-voices/run.sh [--engine espeak-ng|flite|festival|mixed|many|rhvoice] [--utterances N] [--corpus DIR]
 #                                        [--out DIR] [--seed S] [--columns auto|2|3] [--per-voice] [--skip-train]
 #                                        [--no-install] [--corpus-only] [-- SpeechCtc args...]
 set -euo pipefail
@@ -44,7 +44,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$utterances" =~ ^[0-9]+$ ]] || { echo "run.sh: --utterances expects a number, got '$utterances'" >&2; exit 2; }
 [[ "$columns" =~ ^(auto|2|3)$ ]] || { echo "run.sh: --columns expects auto, 2 or 3, got '$columns'" >&2; exit 2; }
-[[ "$engine" =~ ^(espeak-ng|flite|festival|mixed|many)$ ]] || { echo "run.sh: --engine expects espeak-ng, flite, festival, mixed or many, got '$engine'" >&2; exit 2; }
+[[ "$engine" =~ ^(espeak-ng|flite|festival|mixed|many|rhvoice)$ ]] || { echo "run.sh: --engine expects espeak-ng, flite, festival, mixed, many or rhvoice, got '$engine'" >&2; exit 2; }
 # One corpus directory per engine: corpus-voices (espeak-ng, as before) or corpus-<engine>.
 name=corpus-voices; [[ $engine != espeak-ng ]] && name="corpus-$engine"
 if [[ -z "$corpus" ]]; then
@@ -54,7 +54,7 @@ if [[ -z "$corpus" ]]; then
 fi
 
 # 1. The engines, from Debian's packages (festival with its English voices: festvox-kallpc16k, festvox-kdlpc16k,
-# festvox-us-slt-hts; for --engine many festvox-don and festvox-rablpc16k). --engine many needs Debian's contrib and
+# festvox-us-slt-hts; for --engine many festvox-don and festvox-rablpc16k). --engine many and rhvoice need Debian's contrib and
 # non-free components (RHVoice, Pico, MBROLA's voices, the don and rab voices); where apt lacks them they are added
 # for Debian's own mirror (/etc/apt/sources.list.d/debian-contrib-non-free.sources).
 case $engine in
@@ -69,6 +69,7 @@ case $engine in
         packages=(rhvoice rhvoice-english libttspico-utils espeak-ng mbrola mbrola-en1 mbrola-us1 mbrola-us2 mbrola-us3
                   festival festvox-don festvox-rablpc16k)
         voices=(english/don_diphone english/rab_diphone) ;;
+    rhvoice) programs=(RHVoice-test); packages=(rhvoice rhvoice-english); voices=() ;;
 esac
 missing=0
 for p in "${programs[@]}"; do command -v "$p" >/dev/null || missing=1; done
@@ -81,10 +82,10 @@ if [[ $install == 1 && $missing == 1 ]]; then
     echo "== installing ${packages[*]} (apt-get)"
     served=1
     for p in "${packages[@]}"; do apt-cache show "$p" >/dev/null 2>&1 || served=0; done
-    if [[ $engine == many && $served == 0 ]]; then
+    if [[ $engine =~ ^(many|rhvoice)$ && $served == 0 ]]; then
         codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
         [[ -n $codename && -f /usr/share/keyrings/debian-archive-keyring.gpg ]] \
-            || { echo "run.sh: --engine many needs Debian's contrib and non-free components (a Debian system)" >&2; exit 1; }
+            || { echo "run.sh: --engine $engine needs Debian's contrib and non-free components (a Debian system)" >&2; exit 1; }
         echo "== adding Debian's contrib and non-free components ($codename) for RHVoice, Pico and MBROLA's voices"
         printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
             "$codename" | $sudo tee /etc/apt/sources.list.d/debian-contrib-non-free.sources >/dev/null
