@@ -1,3 +1,7 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace MiniGrad;
 
 /// <summary>
@@ -37,6 +41,30 @@ public sealed class Generator
 
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>
+    /// A dropout mask: per element, in order, one draw of the stream, and <paramref name="keep"/> where that draw's
+    /// <see cref="NextDouble"/> would be &gt;= <paramref name="p"/>, else +0; the same numbers and decisions as that loop,
+    /// with the state in registers and no branch per element. NextDouble() = k 2^-53 with k = x &gt;&gt; 11, so
+    /// NextDouble() &gt;= p exactly when the integer k &gt;= ceil(p 2^53).
+    /// </summary>
+    internal void FillKeepMask<T>(Span<T> dst, double p, T keep) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(nameof(p), p, $"FillKeepMask: expected a probability in [0, 1], but got {p}");
+        long threshold = (long)Math.Ceiling(p * (1UL << 53));
+        ulong a = s0, b = s1, c = s2, d = s3;
+        ulong keepBits = Unsafe.SizeOf<T>() == 4 ? Unsafe.As<T, uint>(ref keep) : Unsafe.As<T, ulong>(ref keep);
+        ref T first = ref MemoryMarshal.GetReference(dst);
+        for (int i = 0; i < dst.Length; i++)
+        {
+            ulong x = ulong.RotateLeft(b * 5, 7) * 9, t = b << 17;
+            c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = ulong.RotateLeft(d, 45);
+            ulong bits = keepBits & ~(ulong)(((long)(x >> 11) - threshold) >> 63); // all ones where k < threshold: dropped
+            if (Unsafe.SizeOf<T>() == 4) Unsafe.As<T, uint>(ref Unsafe.Add(ref first, i)) = (uint)bits;
+            else Unsafe.As<T, ulong>(ref Unsafe.Add(ref first, i)) = bits;
+        }
+        (s0, s1, s2, s3) = (a, b, c, d);
+    }
 
     /// <summary>Uniform integer in [0, range) without modulo bias (rejection sampling).</summary>
     public ulong NextBelow(ulong range)

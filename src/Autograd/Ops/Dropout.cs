@@ -13,10 +13,16 @@ public partial class Tensor
         if (!training || p == 0) return this;
         if (p == 1) return this * 0.0;
         var g = generator ?? Torch.DefaultGenerator;
-        var keep = new double[Numel];
         double scale = 1 / (1 - p);
-        for (int i = 0; i < keep.Length; i++) keep[i] = g.NextDouble() >= p ? scale : 0;
-        var mask = new Tensor(Backend.Cast(Backend.FromArray(keep, Raw.Shape), DType));
-        return this * mask;
+        // The mask in the tensor's own dtype (float32: the scale rounded once, as a cast of the double mask would).
+        Array keep = DType == DType.Float32 ? DropoutMask(g, p, (float)scale) : DropoutMask(g, p, scale);
+        return this * new Tensor(Backend.FromArray(keep, Raw.Shape));
+    }
+
+    T[] DropoutMask<T>(Generator g, double p, T scale) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var keep = GC.AllocateUninitializedArray<T>(Numel);
+        g.FillKeepMask<T>(keep, p, scale);
+        return keep;
     }
 }

@@ -313,6 +313,34 @@ public class AutogradTests
         Assert.Equal(a, x.Dropout(0.5).Arr());
     }
 
+    [Theory]
+    [InlineData(0.3)]
+    [InlineData(0.25)]
+    [InlineData(0.9)]
+    [InlineData(1e-300)]
+    public void DropoutKeepsExactlyWhereTheNextDrawIsAtLeastP(double p)
+    {
+        // The rule of the mask, element by element in order: keep (scale 1 / (1 - p), rounded once to the dtype) where
+        // the generator's NextDouble() >= p, else 0; one draw per element, so the stream goes on from where it stops.
+        const int n = 4099;
+        var reference = new Generator(7);
+        var expected = Enumerable.Range(0, n).Select(_ => reference.NextDouble() >= p).ToArray();
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        {
+            var g = new Generator(7);
+            var y = Torch.Ones([n], dtype).Dropout(p, generator: g).Arr();
+            double keep = dtype == DType.Float32 ? (float)(1 / (1 - p)) : 1 / (1 - p);
+            Assert.Equal(expected.Select(k => k ? keep : 0.0), y);
+            var after = new Generator(7);
+            for (int i = 0; i < n; i++) after.NextUInt64();
+            Assert.Equal(after.NextUInt64(), g.NextUInt64());
+        }
+        // At the boundary: a probability equal to the draw keeps the element, the next double above it drops it.
+        double u = new Generator(11).NextDouble();
+        Assert.Equal([1 / (1 - u)], Torch.Ones([1], DType.Float64).Dropout(u, generator: new Generator(11)).Arr());
+        Assert.Equal([0.0], Torch.Ones([1], DType.Float64).Dropout(Math.BitIncrement(u), generator: new Generator(11)).Arr());
+    }
+
     [Fact]
     public void GradCheckDetectsAWrongGradient()
     {
