@@ -112,7 +112,7 @@ public class SpeechCtcCliTests
         var builtIn = Options.Parse([]);
         Assert.Equal((1, 3, 1000L), (builtIn.Layers, builtIn.Stack, builtIn.DefaultSteps));
         var data = Options.Parse(["--data", "corpus"]);
-        Assert.Equal((2, 4, 4500L), (data.Layers, data.Stack, data.DefaultSteps));
+        Assert.Equal((2, 4, 6000L), (data.Layers, data.Stack, data.DefaultSteps));
         var given = Options.Parse(["--data", "corpus", "--layers", "1", "--stack", "3"]);
         Assert.Equal((1, 3), (given.Layers, given.Stack));
     }
