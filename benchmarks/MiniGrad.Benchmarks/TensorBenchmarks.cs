@@ -44,3 +44,16 @@ public class ElementwiseBenchmarks
 
     [Benchmark] public void Add() { using var c = a + b; }
 }
+
+/// <summary>Dropout(0.3) on the speech recipe's LSTM output (66 frames x 32 utterances x 192), float32: the mask's draws,
+/// its tensor and the product, inside a scope as the examples train.</summary>
+[Config(typeof(QuickConfig))]
+public class DropoutBenchmarks
+{
+    Tensor x = null!;
+    readonly Generator g = new(0);
+
+    [GlobalSetup] public void Setup() => x = Torch.Randn(66, 32, 192);
+
+    [Benchmark] public void Dropout() { using var scope = Torch.NewScope(); _ = x.Dropout(0.3, generator: g); }
+}
