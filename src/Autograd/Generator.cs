@@ -32,10 +32,14 @@ public sealed class Generator
     }
 
     /// <summary>The next 64 random bits.</summary>
-    public ulong NextUInt64()
+    public ulong NextUInt64() => Step(ref s0, ref s1, ref s2, ref s3);
+
+    // One xoshiro256** step on a state (the fields, or copies of them in registers for a whole loop).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ulong Step(ref ulong a, ref ulong b, ref ulong c, ref ulong d)
     {
-        ulong result = ulong.RotateLeft(s1 * 5, 7) * 9, t = s1 << 17;
-        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = ulong.RotateLeft(s3, 45);
+        ulong result = ulong.RotateLeft(b * 5, 7) * 9, t = b << 17;
+        c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = ulong.RotateLeft(d, 45);
         return result;
     }
 
@@ -57,8 +61,7 @@ public sealed class Generator
         ref T first = ref MemoryMarshal.GetReference(dst);
         for (int i = 0; i < dst.Length; i++)
         {
-            ulong x = ulong.RotateLeft(b * 5, 7) * 9, t = b << 17;
-            c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = ulong.RotateLeft(d, 45);
+            ulong x = Step(ref a, ref b, ref c, ref d);
             ulong bits = keepBits & ~(ulong)(((long)(x >> 11) - threshold) >> 63); // all ones where k < threshold: dropped
             if (Unsafe.SizeOf<T>() == 4) Unsafe.As<T, uint>(ref Unsafe.Add(ref first, i)) = (uint)bits;
             else Unsafe.As<T, ulong>(ref Unsafe.Add(ref first, i)) = bits;

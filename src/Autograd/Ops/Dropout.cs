@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace MiniGrad;
 
 public partial class Tensor
@@ -19,7 +21,7 @@ public partial class Tensor
         return this * new Tensor(Backend.FromArray(keep, Raw.Shape));
     }
 
-    T[] DropoutMask<T>(Generator g, double p, T scale) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    T[] DropoutMask<T>(Generator g, double p, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var keep = GC.AllocateUninitializedArray<T>(Numel);
         g.FillKeepMask<T>(keep, p, scale);
