@@ -292,8 +292,13 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
             meta["val_size"] = o.ValSize.ToString(CultureInfo.InvariantCulture);
         }
         Checkpoint.Save(model, path, optimizer, meta);
-        Flow.WriteCsv(FlowCsv);
+        // The steps since the last save only (the whole table after each epoch cost 3 s of a 6,000-step run, growing with
+        // the square of the steps); the first save of a run writes the whole file, whatever an earlier run left there.
+        Flow.AppendCsv(FlowCsv, flowWritten >= 0 && File.Exists(FlowCsv) ? flowWritten : 0);
+        flowWritten = Flow.Steps;
     }
+
+    int flowWritten = -1; // the steps of Flow in FlowCsv, once this run has written it
 
     /// <summary>Greedy CER/WER (and beam-search CER/WER when beamWidth &gt; 0) over a set, with every decoded utterance.</summary>
     public static (double Cer, double Wer, double BeamCer, double BeamWer, List<Decoded> Outputs) Evaluate(

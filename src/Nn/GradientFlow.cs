@@ -59,10 +59,16 @@ public sealed class GradFlowRecorder
     {
         var sb = new StringBuilder();
         sb.Append("step,").Append(string.Join(",", Names.Select(Quote))).Append('\n');
-        for (int s = 0; s < rows.Count; s++)
+        return AppendRows(sb, 0).ToString();
+    }
+
+    /// <summary>The CSV lines of the steps from <paramref name="from"/> on.</summary>
+    StringBuilder AppendRows(StringBuilder sb, int from)
+    {
+        for (int s = from; s < rows.Count; s++)
             sb.Append(s.ToString(CultureInfo.InvariantCulture)).Append(',')
               .Append(string.Join(",", rows[s].Select(v => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture)))).Append('\n');
-        return sb.ToString();
+        return sb;
     }
 
     /// <summary>
@@ -105,6 +111,24 @@ public sealed class GradFlowRecorder
 
     /// <summary>Writes <see cref="ToCsv"/> to a file.</summary>
     public void WriteCsv(string path) => File.WriteAllText(path, ToCsv());
+
+    /// <summary>
+    /// Adds the steps from <paramref name="fromStep"/> on to a file that holds the steps before it (written by
+    /// <see cref="WriteCsv"/> or by this method), so that a training loop that saves after every epoch writes each step
+    /// once instead of the whole table each time; with fromStep 0 it writes the whole file, as WriteCsv. Throws
+    /// ArgumentOutOfRangeException for a fromStep outside 0..Steps and FileNotFoundException when there is no file to
+    /// add to; nothing is written then.
+    /// </summary>
+    public void AppendCsv(string path, int fromStep)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (fromStep < 0 || fromStep > rows.Count)
+            throw new ArgumentOutOfRangeException(nameof(fromStep), fromStep, $"GradFlowRecorder.AppendCsv: expected a step in 0..{rows.Count} (the steps recorded)");
+        if (fromStep == 0) { WriteCsv(path); return; }
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"GradFlowRecorder.AppendCsv: '{path}' does not exist; expected the file with steps 0..{fromStep - 1} (write it with WriteCsv, or pass fromStep 0)", path);
+        File.AppendAllText(path, AppendRows(new StringBuilder(), fromStep).ToString());
+    }
 
     /// <summary>The last step as a table: parameter, shape, gradient norm.</summary>
     public override string ToString()

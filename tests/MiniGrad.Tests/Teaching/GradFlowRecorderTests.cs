@@ -1,4 +1,5 @@
 using MiniGrad.Nn;
+using MiniGrad.Tests.Speech;
 
 namespace MiniGrad.Tests.Teaching;
 
@@ -56,6 +57,40 @@ public class GradFlowRecorderTests
             Assert.Equal(flow.ToCsv(), File.ReadAllText(path));
         }
         finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void AppendCsvAddsTheNewStepsToTheFileOfTheEarlierOnes()
+    {
+        var model = Model();
+        var flow = new GradFlowRecorder(model);
+        var x = Torch.Randn([5, 3], DType.Float64, generator: new Generator(3));
+        void Step(double scale) { model.ZeroGrad(); (model.Forward(x) * scale).Sum().Backward(); flow.Record(); }
+        using var dir = new TempDir();
+        string path = dir["g.csv"];
+        Step(1);
+        Step(2);
+        flow.AppendCsv(path, 0); // the whole file, as WriteCsv
+        Assert.Equal(flow.ToCsv(), File.ReadAllText(path));
+        Step(3);
+        Step(4);
+        Step(5);
+        flow.AppendCsv(path, 2);
+        Assert.Equal(flow.ToCsv(), File.ReadAllText(path));
+        flow.AppendCsv(path, 5); // nothing new
+        Assert.Equal(flow.ToCsv(), File.ReadAllText(path));
+        var again = new GradFlowRecorder(model);
+        Assert.Equal(5, again.LoadCsv(path));
+        Assert.Equal(flow.Rows, again.Rows);
+
+        // A step outside 0..Steps, or no file to add to: an exception naming it, and the file as it was.
+        string before = File.ReadAllText(path);
+        Assert.Equal("fromStep", Assert.Throws<ArgumentOutOfRangeException>(() => flow.AppendCsv(path, 6)).ParamName);
+        Assert.Equal("fromStep", Assert.Throws<ArgumentOutOfRangeException>(() => flow.AppendCsv(path, -1)).ParamName);
+        Assert.Equal(before, File.ReadAllText(path));
+        var missing = Assert.Throws<FileNotFoundException>(() => flow.AppendCsv(dir["none.csv"], 3));
+        Assert.Contains("steps 0..2", missing.Message);
+        Assert.False(File.Exists(dir["none.csv"]));
     }
 
     [Fact]
