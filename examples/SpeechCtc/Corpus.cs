@@ -54,12 +54,25 @@ static class Corpus
 
     public static readonly Alphabet Digits = new(SyntheticSpeech.Symbols);
 
-    /// <summary>Pads a list of examples into one batch: features (T, N, F) on the device, targets (N, S) on the CPU.</summary>
+    /// <summary>
+    /// Batches are padded to a multiple of this many model steps. MiniGrad's storage pool reuses arrays of the same length
+    /// (Autograd's scope hands them back every step), and a batch's every activation and gradient is T long: with T the
+    /// longest utterance of each length bucket, nearly every step had new lengths, missed the pool and left the GC ~70 MB
+    /// (600 steps of the many-engine corpus: 42.5 GB allocated, 4.0 s of GC pauses in 22 s). In multiples of 8 steps
+    /// (320 ms) the shapes repeat: 11.8 GB, 0.5 s, 17 s. The padding costs little: the LSTM runs each utterance over its
+    /// own frames only, and CTC reads the lengths.
+    /// </summary>
+    public const int PadSteps = 8;
+
+    /// <summary>Pads a list of examples into one batch: features (T, N, F) on the device, T a multiple of
+    /// <see cref="PadSteps"/>, and targets (N, S) on the CPU.</summary>
     public static Batch MakeBatch(Example[] items, int dim, Device device)
     {
         var x = Collate.PadSequences(items.Select(e => e.Features).ToArray(), dim);
         var y = Collate.PadLabels(items.Select(e => e.Labels).ToArray());
-        return new Batch(x.Data.To(device), y.Data, x.Lengths, y.Lengths, items);
+        int t = x.Data.Shape[0], padded = (t + PadSteps - 1) / PadSteps * PadSteps;
+        var features = padded == t ? x.Data : Torch.Cat([x.Data, Torch.Zeros([padded - t, items.Length, dim])], 0);
+        return new Batch(features.To(device), y.Data, x.Lengths, y.Lengths, items);
     }
 
     /// <summary>
