@@ -221,3 +221,26 @@ public class GradFlowContinuationTests
         Assert.Equal(0, other.Steps);
     }
 }
+
+public class SpeechBatchTests
+{
+    [Fact]
+    public void BatchesArePaddedToAMultipleOfPadStepsAndKeepTheirLengths()
+    {
+        // Frames 5, 9 and 3 of 2 features each, valued so that every element is told apart.
+        int[] frames = [5, 9, 3];
+        var items = frames.Select((f, n) => new SpeechCtc.Example(Enumerable.Range(0, f * 2).Select(i => 100f * (n + 1) + i).ToArray(), f, [1], "1")).ToArray();
+        var b = SpeechCtc.Corpus.MakeBatch(items, 2, Device.Cpu);
+        Assert.Equal(8, SpeechCtc.Corpus.PadSteps);
+        Assert.Equal([16, 3, 2], b.Features.Shape); // the longest, 9, rounded up to 16
+        Assert.Equal(frames, b.InputLengths);
+        var x = b.Features.ToArray<float>();
+        for (int t = 0; t < 16; t++)
+            for (int n = 0; n < 3; n++)
+                for (int f = 0; f < 2; f++)
+                    Assert.Equal(t < frames[n] ? items[n].Features[t * 2 + f] : 0f, x[(t * 3 + n) * 2 + f]);
+        // A batch already a multiple of PadSteps long stays as it is.
+        var whole = SpeechCtc.Corpus.MakeBatch([new SpeechCtc.Example(new float[16 * 2], 16, [1], "1")], 2, Device.Cpu);
+        Assert.Equal([16, 1, 2], whole.Features.Shape);
+    }
+}
