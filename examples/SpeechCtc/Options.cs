@@ -16,8 +16,9 @@ sealed class Options
     // in well under a minute). Recordings (--data): 2 layers, 6,000 steps of 4 frames (40 ms), augmentation, dropout
     // 0.3: on unseen voices 2 layers beat 1 layer at 3,000 steps, 3,000 steps of 4 frames take about the time of 2,000 of
     // 3 and did better on the voices furthest off, dropout (0.15, then 0.3) did no worse on any corpus and narrowed
-    // the spread over seeds, and with dropout 4,500 and then 6,000 steps did better than 3,000 on every corpus (3.4-4.5
-    // of the 5 minutes on 1,000-utterance corpora; measured, README and benchmarks/speech-voices).
+    // the spread over seeds, and with dropout 4,500 and then 6,000 steps did better than 3,000 on every corpus (2.7-3.9
+    // of the 5 minutes on 1,000-utterance corpora with batches padded to 8 steps; measured, README and
+    // benchmarks/speech-voices).
     public long DefaultSteps => Data is null ? 1000 : 6000;
     public int BatchSize = 32;
     public double Dropout;              // between the LSTM layers and before the output layer, training only (0; 0.3 with --data)
