@@ -59,7 +59,7 @@ public sealed partial class CpuBackend
                 for (int s = s0; s < s1; s++)
                     NormBackwardRows(gs, xs, ms, rs, ws, ds, partial, s * 2 * cols, cols, (int)((long)rows * s / slabs), (int)((long)rows * (s + 1) / slabs));
             });
-            var (dws, dbs) = (A<T>(dw), A<T>(db!));
+            Span<T> dws = dw.Span<T>(), dbs = db!.Span<T>();
             partial.AsSpan(0, cols).CopyTo(dws);
             partial.AsSpan(cols, cols).CopyTo(dbs);
             for (int s = 1; s < slabs; s++)

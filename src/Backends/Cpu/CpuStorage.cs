@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace MiniGrad.Backends.Cpu;
@@ -43,10 +44,13 @@ internal sealed class CpuStorage(Array data)
 }
 
 /// <summary>
-/// Arrays kept for reuse, by element type and exact length (a training loop asks for the same shapes every step), up to
-/// a budget of bytes; past it the pool forgets what it holds and starts over. MINIGRAD_POOL_CHECK=1 makes it a checker
-/// instead: new arrays come filled with NaN (or a marker in integer arrays), returned ones are filled so too and never
-/// handed out again, so a kernel that reads what it did not write, or data used after its storage returned, shows up.
+/// Arrays kept for reuse, by element type and size class, up to a budget of bytes; past it the pool forgets what it
+/// holds and starts over. A request is rounded up to its class, eight per power of two (at most 12.5% more elements),
+/// so that a tensor whose length changes a little from step to step (a batch of utterances bucketed by length) still
+/// finds the array of an earlier step, as a training loop with fixed shapes always does. Tensors use the first Numel
+/// elements of their array. MINIGRAD_POOL_CHECK=1 makes it a checker instead: new arrays (of the class's length too)
+/// come filled with NaN (or a marker in integer arrays), returned ones are filled so too and never handed out again, so
+/// a kernel that reads what it did not write, past its tensor's end, or data used after its storage returned, shows up.
 /// </summary>
 internal static class StoragePool
 {
@@ -59,19 +63,28 @@ internal static class StoragePool
     /// <summary>Arrays below this many bytes are left to the GC's nursery, which serves them about as fast.</summary>
     const int MinBytes = 1024;
 
-    /// <summary>An array of exactly n elements of T with undefined contents.</summary>
+    /// <summary>An array of at least n elements of T (n rounded up to its size class) with undefined contents.</summary>
     public static T[] Rent<T>(int n)
     {
-        if (Check) { var fresh = new T[n]; Poison(fresh); return fresh; }
-        if ((long)n * Unsafe.SizeOf<T>() >= MinBytes)
-            lock (gate)
-                if (free.TryGetValue((typeof(T), n), out var stack) && stack.Count > 0)
-                {
-                    bytes -= (long)n * Unsafe.SizeOf<T>();
-                    return (T[])stack.Pop();
-                }
-        if ((long)n * Unsafe.SizeOf<T>() >= MinBytes) Interlocked.Increment(ref misses);
-        return GC.AllocateUninitializedArray<T>(n);
+        if ((long)n * Unsafe.SizeOf<T>() < MinBytes) return Check ? Poisoned(new T[n]) : GC.AllocateUninitializedArray<T>(n);
+        int length = SizeClass(n);
+        if (Check) return Poisoned(new T[length]);
+        lock (gate)
+            if (free.TryGetValue((typeof(T), length), out var stack) && stack.Count > 0)
+            {
+                bytes -= (long)length * Unsafe.SizeOf<T>();
+                return (T[])stack.Pop();
+            }
+        Interlocked.Increment(ref misses);
+        return GC.AllocateUninitializedArray<T>(length);
+    }
+
+    /// <summary>n rounded up to a multiple of an eighth of its power of two: 1024, 1152, 1280, ..., 1920, 2048, 2304, ...</summary>
+    internal static int SizeClass(int n)
+    {
+        if (n <= 8) return n;
+        int step = 1 << (BitOperations.Log2((uint)n) - 3);
+        return (int)Math.Min(((long)n + step - 1) & ~(long)(step - 1), Array.MaxLength);
     }
 
     public static void Return(Array a)
@@ -102,6 +115,8 @@ internal static class StoragePool
 
     /// <summary>Bytes held for reuse now.</summary>
     public static long PooledBytes { get { lock (gate) return bytes; } }
+
+    static T[] Poisoned<T>(T[] a) { Poison(a); return a; }
 
     static void Poison(Array a)
     {

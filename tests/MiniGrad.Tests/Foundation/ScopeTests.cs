@@ -205,6 +205,40 @@ public class StoragePoolTests
     }
 
     [Fact]
+    public void SizeClassesRoundUpByLessThanAnEighthAndRepeat()
+    {
+        Assert.Equal([1024, 1152, 1152, 2048, 2304, 106_496], new[] { 1024, 1025, 1152, 2048, 2049, 100_000 }.Select(StoragePool.SizeClass));
+        var classes = new HashSet<int>();
+        for (int n = 256; n < 65_536; n++)
+        {
+            int c = StoragePool.SizeClass(n);
+            Assert.True(c >= n && c < n + n / 8 + 1, $"{n} -> {c}");
+            Assert.Equal(c, StoragePool.SizeClass(c));
+            Assert.True(StoragePool.SizeClass(n - 1) <= c);
+            classes.Add(c);
+        }
+        Assert.Equal(8 * 8 + 1, classes.Count); // eight per power of two from 256 on, and 65,536 itself
+        // Each array is as long as its class, in the checker too (whose NaN past a tensor's end catches a kernel reading there).
+        Assert.Equal(1152, StoragePool.Rent<float>(1030).Length);
+    }
+
+    [Fact]
+    public void ATensorALittleShorterThanAReturnedOneReusesItsStorage()
+    {
+        Assert.SkipWhen(StoragePool.Check, "MINIGRAD_POOL_CHECK=1: the checker never reuses storage");
+        using (Torch.NewScope()) Torch.Ones(150, 16, 40);
+        long before = StoragePool.Misses;
+        Tensor shorter;
+        using (Torch.NewScope()) shorter = Torch.Zeros(143, 16, 40).MoveToOuterScope(); // a batch 7 steps shorter: the same class
+        Assert.Equal(before, StoragePool.Misses);
+        Assert.Equal(143 * 16 * 40, shorter.ToArray<float>().Length);
+        Assert.All(shorter.ToArray<float>(), v => Assert.Equal(0f, v));
+        // and the sums see its own elements only, not the ones past its end
+        Assert.Equal(0f, shorter.Sum().Item<float>());
+        shorter.Dispose();
+    }
+
+    [Fact]
     public void WithoutScopesTheBackwardAndTheOptimizerStillRecycleTheirTemporaries()
     {
         Assert.SkipWhen(StoragePool.Check, "MINIGRAD_POOL_CHECK=1: the checker never reuses storage");
