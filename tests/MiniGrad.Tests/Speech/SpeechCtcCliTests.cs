@@ -384,6 +384,11 @@ public class SpeechCtcCliTests
         Assert.Equal(valIdx.Select(i => rows[i].Transcript), val.Select(e => e.Transcript));
         Assert.Equal(10, val.Length); // one whole speaker of six
         Assert.DoesNotContain(train, e => val.Contains(e));
+        // Six speakers are few: the note says what holding one out costs and how to train on all of them; eight are not.
+        Assert.Contains("leaving 5 to train on", App.FewSpeakersNote(6, 1));
+        Assert.Contains("leave the speaker column out of train.tsv", App.FewSpeakersNote(6, 1));
+        Assert.NotNull(App.FewSpeakersNote(7, 1));
+        Assert.Null(App.FewSpeakersNote(8, 1));
         // Without the column: the last tenth, as before.
         using var plain = Corpus(count: 60);
         var (_, val2, _, _, _) = App.LoadData(Options.Parse(["--data", plain.Path]));
