@@ -47,7 +47,7 @@ public sealed class CpuTensor : RawTensor
     internal static CpuTensor Zeros(int[] shape, DType dtype)
     {
         var t = Alloc(shape, dtype);
-        Array.Clear(t.Data);
+        Array.Clear(t.Data, 0, t.Numel);
         return t;
     }
 }

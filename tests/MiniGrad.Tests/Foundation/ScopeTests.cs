@@ -226,15 +226,17 @@ public class StoragePoolTests
     public void ATensorALittleShorterThanAReturnedOneReusesItsStorage()
     {
         Assert.SkipWhen(StoragePool.Check, "MINIGRAD_POOL_CHECK=1: the checker never reuses storage");
-        using (Torch.NewScope()) Torch.Ones(150, 16, 40);
+        using (Torch.NewScope()) Torch.Ones(150, 16, 40); // its array goes back to the pool with ones in its first 96,000 elements
         long before = StoragePool.Misses;
         Tensor shorter;
-        using (Torch.NewScope()) shorter = Torch.Zeros(143, 16, 40).MoveToOuterScope(); // a batch 7 steps shorter: the same class
+        using (Torch.NewScope()) shorter = Torch.Full([143, 16, 40], 2).MoveToOuterScope(); // a batch 7 steps shorter: the same class
         Assert.Equal(before, StoragePool.Misses);
-        Assert.Equal(143 * 16 * 40, shorter.ToArray<float>().Length);
-        Assert.All(shorter.ToArray<float>(), v => Assert.Equal(0f, v));
-        // and the sums see its own elements only, not the ones past its end
-        Assert.Equal(0f, shorter.Sum().Item<float>());
+        var values = shorter.ToArray<float>();
+        Assert.Equal(143 * 16 * 40, values.Length);
+        Assert.All(values, v => Assert.Equal(2f, v));
+        // Ops see the tensor's own elements only, not the ones left past its end (a sum over the array would add 4,480 ones).
+        Assert.Equal(2f * 143 * 16 * 40, shorter.Sum().Item<float>());
+        Assert.Equal(2f * 143 * 16 * 40, (shorter * 1).Sum().Item<float>());
         shorter.Dispose();
     }
 
