@@ -59,6 +59,14 @@ public static class Resampler
             int center = (int)(num / up), phase = (int)(num % up);
             double frac = (double)phase / up, acc = 0;
             int lo = center - reach;
+            if (table is not null && lo >= 0 && lo <= x.Length - taps)
+            {
+                // Inside the signal (nearly every sample): the same sum in the same order, without the edge and table tests.
+                ReadOnlySpan<float> xs = x.Slice(lo, taps), ts = table.AsSpan(phase * taps, taps);
+                for (int j = 0; j < xs.Length; j++) acc += xs[j] * (double)ts[j];
+                y[i] = (float)acc;
+                continue;
+            }
             for (int j = 0; j < taps; j++)
             {
                 long k = (long)lo + j;
