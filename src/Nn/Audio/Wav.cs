@@ -3,7 +3,7 @@ using System.Text;
 
 namespace MiniGrad.Nn.Audio;
 
-/// <summary>Thrown for a WAV file that cannot be read as 16-bit PCM; the message names the file and what was wrong.</summary>
+/// <summary>Thrown for a WAV file that cannot be read (see <see cref="Wav.Read"/>); the message names the file and what was wrong.</summary>
 public sealed class WavFormatException(string path, string problem) : InvalidOperationException($"WAV file '{path}': {problem}")
 {
     /// <summary>The file that failed.</summary>
@@ -12,7 +12,11 @@ public sealed class WavFormatException(string path, string problem) : InvalidOpe
     public string Problem { get; } = problem;
 }
 
-/// <summary>Reads and writes RIFF/WAVE files with 16-bit PCM samples (plain or WAVE_FORMAT_EXTENSIBLE with a PCM sub-format).</summary>
+/// <summary>
+/// Reads RIFF/WAVE files with integer PCM samples of 8, 16, 24 or 32 bits or IEEE float samples of 32 or 64 bits (plain
+/// or WAVE_FORMAT_EXTENSIBLE with such a sub-format: what recorders, sound editors, torchaudio.save, soundfile and
+/// scipy.io.wavfile write), and writes 16-bit PCM.
+/// </summary>
 public static class Wav
 {
     /// <summary>The lowest sample rate a file may declare (1 kHz): below it no speech band survives, and a forged
@@ -23,9 +27,11 @@ public static class Wav
     public const int MaxSampleRate = 384000;
 
     /// <summary>
-    /// Reads a 16-bit PCM WAV file: the samples scaled to [-1, 1), multi-channel files mixed down to mono by
-    /// averaging the channels, and the file's sample rate. Throws <see cref="WavFormatException"/> for a bad header,
-    /// including a sample rate outside <see cref="MinSampleRate"/>..<see cref="MaxSampleRate"/> Hz.
+    /// Reads a WAV file: the samples scaled as torchaudio.load scales them (integer PCM of b bits divided by
+    /// 2^(b-1), unsigned 8-bit centred first, so [-1, 1); float samples as stored), multi-channel files mixed down to
+    /// mono by averaging the channels, and the file's sample rate. Throws <see cref="WavFormatException"/> for a bad
+    /// header, an encoding other than those above (A-law, mu-law, ADPCM, ...), a sample rate outside
+    /// <see cref="MinSampleRate"/>..<see cref="MaxSampleRate"/> Hz, or a float sample that is NaN or infinite.
     /// </summary>
     public static (float[] Samples, int SampleRate) Read(string path)
     {
@@ -47,7 +53,7 @@ public static class Wav
         if (bytes.Length < 12 || !Tag(bytes, 0, "RIFF") || !Tag(bytes, 8, "WAVE"))
             throw new WavFormatException(path, "bad header: not a RIFF/WAVE file (expected 'RIFF' at byte 0 and 'WAVE' at byte 8)");
         int channels = 0, rate = 0, bits = 0;
-        bool haveFmt = false;
+        bool haveFmt = false, isFloat = false;
         int pos = 12;
         while (pos + 8 <= bytes.Length)
         {
@@ -63,8 +69,11 @@ public static class Wav
                 bits = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 14)..]);
                 if (format == 0xFFFE && size >= 40 && body + 26 <= bytes.Length)
                     format = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 24)..]); // the sub-format GUID starts with the format code
-                if (format != 1) throw new WavFormatException(path, $"unsupported encoding: format code {format}, expected 1 (PCM)");
-                if (bits != 16) throw new WavFormatException(path, $"unsupported sample size: {bits} bits, expected 16-bit PCM");
+                if (format is not (1 or 3))
+                    throw new WavFormatException(path, $"unsupported encoding: format code {format}, expected 1 (integer PCM) or 3 (IEEE float)");
+                isFloat = format == 3;
+                if (isFloat ? bits is not (32 or 64) : bits is not (8 or 16 or 24 or 32))
+                    throw new WavFormatException(path, $"unsupported sample size: {bits} bits, expected {(isFloat ? "32 or 64 for IEEE float" : "8, 16, 24 or 32 for integer PCM")}");
                 if (channels < 1) throw new WavFormatException(path, "bad header: 0 channels");
                 if (rate < MinSampleRate || rate > MaxSampleRate)
                     throw new WavFormatException(path, $"unsupported sample rate {(uint)rate} Hz (header byte 24), expected {MinSampleRate}..{MaxSampleRate} Hz");
@@ -76,16 +85,33 @@ public static class Wav
                 // Writers that stream leave 0 or 0xFFFFFFFF here; trust the file length then, and for a truncated file.
                 long avail = bytes.Length - body;
                 long n = size == 0 || size > avail ? avail : size;
-                int frameBytes = 2 * channels;
-                int frames = (int)(n / frameBytes);
+                int width = bits / 8;
+                long frameBytes = (long)width * channels;
+                int frames = (int)Math.Min(n / frameBytes, Array.MaxLength);
                 var x = new float[frames];
-                var data = bytes.Slice(body, frames * frameBytes);
-                float scale = 1f / (32768f * channels);
+                var data = bytes.Slice(body, (int)(frames * frameBytes));
+                // Integer samples to [-1, 1): v / 2^(bits-1); the channels summed in double, then averaged.
+                double scale = (isFloat ? 1.0 : Math.ScaleB(1.0, 1 - bits)) / channels;
                 for (int f = 0; f < frames; f++)
                 {
-                    int acc = 0;
-                    for (int c = 0; c < channels; c++) acc += BinaryPrimitives.ReadInt16LittleEndian(data[((f * channels + c) * 2)..]);
-                    x[f] = acc * scale;
+                    double acc = 0;
+                    for (int c = 0; c < channels; c++)
+                    {
+                        var v = data.Slice((int)((f * (long)channels + c) * width), width);
+                        double sample = (isFloat, width) switch
+                        {
+                            (true, 4) => BinaryPrimitives.ReadSingleLittleEndian(v),
+                            (true, _) => BinaryPrimitives.ReadDoubleLittleEndian(v),
+                            (_, 1) => v[0] - 128,                                            // 8-bit PCM is unsigned
+                            (_, 2) => BinaryPrimitives.ReadInt16LittleEndian(v),
+                            (_, 3) => (v[0] | v[1] << 8 | (sbyte)v[2] << 16),                   // sign from the top byte
+                            _ => BinaryPrimitives.ReadInt32LittleEndian(v),
+                        };
+                        if (!double.IsFinite(sample))
+                            throw new WavFormatException(path, $"sample {f} of channel {c} is {sample.ToString(System.Globalization.CultureInfo.InvariantCulture)}; expected finite float samples");
+                        acc += sample;
+                    }
+                    x[f] = (float)(acc * scale);
                 }
                 return (x, rate);
             }

@@ -148,12 +148,15 @@ public class WavTests
         Assert.Contains(dir["text.wav"], e.Message);
         Assert.Contains("bad header", e.Message);
 
-        File.WriteAllBytes(dir["8bit.wav"], Header(1, 16000, 8, 4).Concat(new byte[4]).ToArray());
-        e = Assert.Throws<WavFormatException>(() => Wav.Read(dir["8bit.wav"]));
-        Assert.Contains("8 bits", e.Message);
+        File.WriteAllBytes(dir["12bit.wav"], Header(1, 16000, 12, 4).Concat(new byte[4]).ToArray());
+        e = Assert.Throws<WavFormatException>(() => Wav.Read(dir["12bit.wav"]));
+        Assert.Contains("12 bits, expected 8, 16, 24 or 32 for integer PCM", e.Message);
 
-        File.WriteAllBytes(dir["float.wav"], Header(1, 16000, 16, 4, format: 3).Concat(new byte[4]).ToArray());
-        Assert.Contains("format code 3", Assert.Throws<WavFormatException>(() => Wav.Read(dir["float.wav"])).Message);
+        File.WriteAllBytes(dir["half.wav"], Header(1, 16000, 16, 4, format: 3).Concat(new byte[4]).ToArray());
+        Assert.Contains("16 bits, expected 32 or 64 for IEEE float", Assert.Throws<WavFormatException>(() => Wav.Read(dir["half.wav"])).Message);
+
+        File.WriteAllBytes(dir["alaw.wav"], Header(1, 8000, 8, 4, format: 6).Concat(new byte[4]).ToArray());
+        Assert.Contains("format code 6, expected 1 (integer PCM) or 3 (IEEE float)", Assert.Throws<WavFormatException>(() => Wav.Read(dir["alaw.wav"])).Message);
 
         File.WriteAllBytes(dir["nodata.wav"], Header(1, 16000, 16, 0)[..36]);
         Assert.Contains("no 'data' chunk", Assert.Throws<WavFormatException>(() => Wav.Read(dir["nodata.wav"])).Message);
@@ -164,5 +167,76 @@ public class WavTests
         // A header cut inside the 'fmt ' chunk: the file ends there (the chunk's own size is fine).
         File.WriteAllBytes(dir["cut.wav"], Header(1, 16000, 16, 4)[..30]);
         Assert.Contains("ends inside the 'fmt ' chunk", Assert.Throws<WavFormatException>(() => Wav.Read(dir["cut.wav"])).Message);
+    }
+
+    // Full scale, half, a quarter negative, the most negative value, zero and the largest value below +1, as each encoding
+    // stores them (the bytes written out, little-endian), and what Read must return: torchaudio.load's scaling.
+    public static TheoryData<string, int, int, byte[], float[]> Encodings() => new()
+    {
+        { "8-bit PCM (unsigned)", 1, 8, [0xC0, 0x60, 0x00, 0x80, 0xFF], [0.5f, -0.25f, -1f, 0f, 127f / 128] },
+        { "16-bit PCM", 1, 16, [0x00, 0x40, 0x00, 0xE0, 0x00, 0x80, 0x00, 0x00, 0xFF, 0x7F], [0.5f, -0.25f, -1f, 0f, 32767f / 32768] },
+        { "24-bit PCM", 1, 24, [0x00, 0x00, 0x40, 0x00, 0x00, 0xE0, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00],
+            [0.5f, -0.25f, -1f, 0f, (float)(1.0 / 8388608)] },
+        { "32-bit PCM", 1, 32, [0, 0, 0, 0x40, 0, 0, 0, 0xE0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF],
+            [0.5f, -0.25f, -1f, 0f, (float)(-1.0 / 2147483648)] },
+        { "32-bit float", 3, 32, [0, 0, 0, 0x3F, 0, 0, 0x80, 0xBE, 0, 0, 0x80, 0xBF, 0, 0, 0, 0, 0, 0, 0xC0, 0x3F],
+            [0.5f, -0.25f, -1f, 0f, 1.5f] },
+        { "64-bit float", 3, 64, [0, 0, 0, 0, 0, 0, 0xE0, 0x3F, 0, 0, 0, 0, 0, 0, 0xD0, 0xBF, 0, 0, 0, 0, 0, 0, 0xF0, 0xBF,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F], [0.5f, -0.25f, -1f, 0f, 1.5f] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Encodings))]
+    public void EveryEncodingReadsAsTorchaudioScalesIt(string encoding, int format, int bits, byte[] data, float[] expected)
+    {
+        var (y, rate) = Wav.Parse(Header(1, 22050, bits, data.Length, format).Concat(data).ToArray(), encoding);
+        Assert.Equal(22050, rate);
+        Assert.Equal(expected, y);
+
+        // The same samples in a WAVE_FORMAT_EXTENSIBLE header (what many writers use above 16 bits or 2 channels), and
+        // as the left channel of a stereo file whose right channel is silent: mixed down to half.
+        Assert.Equal(expected, Wav.Parse(Extensible(1, 22050, bits, format, data), encoding).Samples);
+        int w = bits / 8;
+        var silent = format == 1 && bits == 8 ? (byte)0x80 : (byte)0;
+        var stereo = Enumerable.Range(0, expected.Length).SelectMany(i => data.Skip(i * w).Take(w).Concat(Enumerable.Repeat(silent, w))).ToArray();
+        Assert.Equal(expected.Select(v => v / 2).ToArray(), Wav.Parse(Header(2, 22050, bits, stereo.Length, format).Concat(stereo).ToArray(), encoding).Samples);
+    }
+
+    // WAVE_FORMAT_EXTENSIBLE: a 40-byte 'fmt ' chunk whose sub-format GUID starts with the format code.
+    static byte[] Extensible(int channels, int rate, int bits, int format, byte[] data)
+    {
+        var plain = Header(channels, rate, bits, data.Length);
+        var fmt = new byte[40];
+        plain.AsSpan(20, 16).CopyTo(fmt);
+        BinaryPrimitives.WriteInt16LittleEndian(fmt.AsSpan(0), unchecked((short)0xFFFE));
+        BinaryPrimitives.WriteInt16LittleEndian(fmt.AsSpan(16), 22);                 // extension size
+        BinaryPrimitives.WriteInt16LittleEndian(fmt.AsSpan(18), (short)bits);        // valid bits
+        BinaryPrimitives.WriteInt16LittleEndian(fmt.AsSpan(24), (short)format);      // GUID's first two bytes
+        new byte[] { 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71 }.CopyTo(fmt, 26);
+        var b = new List<byte>();
+        b.AddRange(Encoding.ASCII.GetBytes("RIFF"));
+        b.AddRange(BitConverter.GetBytes(4 + 8 + 40 + 8 + data.Length));
+        b.AddRange(Encoding.ASCII.GetBytes("WAVEfmt "));
+        b.AddRange(BitConverter.GetBytes(40));
+        b.AddRange(fmt);
+        b.AddRange(Encoding.ASCII.GetBytes("data"));
+        b.AddRange(BitConverter.GetBytes(data.Length));
+        b.AddRange(data);
+        return b.ToArray();
+    }
+
+    [Theory]
+    [InlineData(float.NaN, 32)]
+    [InlineData(float.PositiveInfinity, 32)]
+    [InlineData(double.NegativeInfinity, 64)]
+    public void AFloatSampleThatIsNotFiniteNamesItsPlace(double bad, int bits)
+    {
+        // Three stereo frames, the bad value in frame 2's right channel: a NaN would otherwise poison every feature.
+        var values = new double[] { 0.1, 0.2, 0.3, 0.4, 0.5, bad };
+        var data = values.SelectMany(v => bits == 32 ? BitConverter.GetBytes((float)v) : BitConverter.GetBytes(v)).ToArray();
+        var e = Assert.Throws<WavFormatException>(() => Wav.Parse(Header(2, 16000, bits, data.Length, format: 3).Concat(data).ToArray(), "x.wav"));
+        Assert.Contains("'x.wav'", e.Message);
+        Assert.Contains($"sample 2 of channel 1 is {bad.ToString(System.Globalization.CultureInfo.InvariantCulture)}", e.Message);
+        Assert.Contains("expected finite float samples", e.Message);
     }
 }
