@@ -28,7 +28,7 @@ sealed class Options
     public string Device = "cpu";
     public string? Resume;
     public string? Checkpoint;
-    public string? Wav;
+    public readonly List<string> Wavs = [];   // transcribe's files
     public int Beam = 8;
     public int Stack = 3;               // frames stacked (and subsampled) into one model step; 4 with --data (see Parse)
     public int TrainSize = 3000;        // built-in data only
@@ -52,7 +52,9 @@ sealed class Options
           SpeechCtc [train] [options]                 train (the default), then evaluate on the test set
           SpeechCtc eval --checkpoint FILE [--data DIR] [--out DIR] [--device D] [--beam N] [--batch-size N] [--test-size N]
                                                       CER and WER of a checkpoint on the test set
-          SpeechCtc transcribe --checkpoint FILE FILE.wav [--beam N] [--device D]
+          SpeechCtc transcribe --checkpoint FILE FILE.wav... [--beam N] [--device D]
+                                                      greedy and beam transcript of each file (several files:
+                                                      one line each, path<TAB>greedy<TAB>beam)
 
         options:
           --data DIR          train.tsv / test.tsv ("relative/path.wav<TAB>transcript[<TAB>speaker]"; with speakers,
@@ -122,7 +124,7 @@ sealed class Options
             if (a is "--help" or "-h") { o.Command = "help"; return o; }
             if (!a.StartsWith("--"))
             {
-                if (o.Command == "transcribe" && o.Wav is null) { o.Wav = a; continue; }
+                if (o.Command == "transcribe") { o.Wavs.Add(a); continue; }
                 throw new ArgumentException($"unexpected argument '{a}'");
             }
             if (!o.Given.Add(a)) throw new ArgumentException($"{a} is given twice");
@@ -198,7 +200,7 @@ sealed class Options
         if (o.Steps is not null && o.Epochs is not null)
             throw new ArgumentException($"--steps {o.Steps} and --epochs {o.Epochs} both set the training length; give one of them");
         if (o.Command is "eval" or "transcribe" && o.Checkpoint is null) throw new ArgumentException($"{o.Command} needs --checkpoint FILE");
-        if (o.Command == "transcribe" && o.Wav is null) throw new ArgumentException("transcribe needs a FILE.wav");
+        if (o.Command == "transcribe" && o.Wavs.Count == 0) throw new ArgumentException("transcribe needs a FILE.wav");
         return o;
     }
 }

@@ -238,22 +238,33 @@ namespace SpeechCtc
             return 0;
         }
 
+        /// <summary>
+        /// Each file alone (no padding, no batchmates): greedy and beam transcripts. One file prints them on two lines;
+        /// several print one line each, path, greedy and beam separated by tabs. Every file is read (and checked) before
+        /// anything is printed, so a bad one stops the command with nothing half-written.
+        /// </summary>
         public static int Transcribe(Options o, TextWriter output)
         {
             var device = ResolveDevice(o.Device);
             var model = LoadModel(o.Checkpoint!, device);
-            var wave = Wav.ReadMono(o.Wav!, 16000);
-            var (f, frames) = Corpus.Featurize(wave, model.Config.Stack);
-            if (frames == 0) throw new UserError($"WAV file '{o.Wav}': no samples");
+            var inputs = o.Wavs.Select(path =>
+            {
+                var (f, frames) = Corpus.Featurize(Wav.ReadMono(path, 16000), model.Config.Stack);
+                return frames == 0 ? throw new UserError($"WAV file '{path}': no samples") : (Path: path, Features: f, Frames: frames);
+            }).ToList();
             var alphabet = model.Config.Alphabet;
-            float[] lp;
             model.Eval();
-            using (Torch.NoGrad())
-                lp = model.Forward(Torch.Tensor(f, frames, 1, model.Config.InputSize).To(device), [frames]).To(Device.Cpu).ToArray<float>();
-            var greedy = alphabet.Decode(CtcDecoder.Greedy(lp, model.Config.Classes).Labels);
-            var beam = CtcDecoder.BeamSearch(lp, model.Config.Classes, o.Beam);
-            output.WriteLine($"greedy: {greedy}");
-            output.WriteLine($"beam:   {alphabet.Decode(beam[0].Labels)}  (log p = {beam[0].LogProb:F3}, beam width {o.Beam})");
+            foreach (var (path, f, frames) in inputs)
+            {
+                float[] lp;
+                using (Torch.NoGrad())
+                    lp = model.Forward(Torch.Tensor(f, frames, 1, model.Config.InputSize).To(device), [frames]).To(Device.Cpu).ToArray<float>();
+                var greedy = alphabet.Decode(CtcDecoder.Greedy(lp, model.Config.Classes).Labels);
+                var beam = CtcDecoder.BeamSearch(lp, model.Config.Classes, o.Beam);
+                if (inputs.Count > 1) { output.WriteLine($"{path}\t{greedy}\t{alphabet.Decode(beam[0].Labels)}"); continue; }
+                output.WriteLine($"greedy: {greedy}");
+                output.WriteLine($"beam:   {alphabet.Decode(beam[0].Labels)}  (log p = {beam[0].LogProb:F3}, beam width {o.Beam})");
+            }
             return 0;
         }
 

@@ -332,6 +332,37 @@ public class SpeechCtcCliTests
         Assert.Equal("6", Meta(Path.Combine(b, "last.safetensors"))["total_steps"]);
     }
 
+    [Fact]
+    public void TranscribeOfSeveralFilesPrintsALinePerFileAndChecksEveryFileFirst()
+    {
+        using var d = Corpus();
+        string last = Trained(d, d["out"], 2);
+        string[] files = [d["u0.wav"], d["u1.wav"], d["u2.wav"]];
+        Assert.Equal(files, Options.Parse(["transcribe", "--checkpoint", last, .. files]).Wavs);
+        var all = new StringWriter();
+        Assert.Equal(0, Cli.Run(["transcribe", "--checkpoint", last, .. files, "--beam", "2"], output: all));
+        var lines = all.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        for (int i = 0; i < 3; i++)
+        {
+            // Each line: path, greedy, beam; the same transcripts as the file alone.
+            var one = new StringWriter();
+            Assert.Equal(0, Cli.Run(["transcribe", "--checkpoint", last, files[i], "--beam", "2"], output: one));
+            var alone = one.ToString().Split('\n');
+            string greedy = alone[0]["greedy: ".Length..].TrimEnd(), beam = alone[1]["beam:   ".Length..alone[1].IndexOf("  (log p", StringComparison.Ordinal)];
+            Assert.Equal($"{files[i]}\t{greedy}\t{beam}", lines[i].TrimEnd('\r'));
+        }
+
+        // A bad file anywhere in the list: one error line naming it, and nothing printed for the good ones before it.
+        File.WriteAllText(d["bad.wav"], "not a wave file");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        Assert.Equal(1, Cli.Run(["transcribe", "--checkpoint", last, files[0], d["bad.wav"]], stderr, stdout));
+        Assert.Equal("", stdout.ToString());
+        AssertUserError((1, stderr.ToString()), "bad.wav", "not a RIFF/WAVE file");
+        AssertUserError(Run("transcribe", "--checkpoint", last, files[0], d["missing.wav"]), "missing.wav", "does not exist");
+    }
+
     // The LSTM runs each utterance over its own frames, so transcribing one file (no padding) prints what batched
     // eval decodes for it, padded to its batchmates' length. A barely trained model decodes long, noisy strings that
     // any leak of the padding would change (checked below with the padding fed to the LSTM as frames).
