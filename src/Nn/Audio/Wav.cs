@@ -13,9 +13,9 @@ public sealed class WavFormatException(string path, string problem) : InvalidOpe
 }
 
 /// <summary>
-/// Reads RIFF/WAVE files with integer PCM samples of 8, 16, 24 or 32 bits or IEEE float samples of 32 or 64 bits (plain
-/// or WAVE_FORMAT_EXTENSIBLE with such a sub-format: what recorders, sound editors, torchaudio.save, soundfile and
-/// scipy.io.wavfile write), and writes 16-bit PCM.
+/// Reads RIFF/WAVE files with integer PCM samples of 8, 16, 24 or 32 bits, IEEE float samples of 32 or 64 bits, or
+/// 8-bit G.711 A-law or mu-law (telephone recordings), plain or WAVE_FORMAT_EXTENSIBLE with such a sub-format: what
+/// recorders, sound editors, torchaudio.save, soundfile and scipy.io.wavfile write. Writes 16-bit PCM.
 /// </summary>
 public static class Wav
 {
@@ -28,9 +28,10 @@ public static class Wav
 
     /// <summary>
     /// Reads a WAV file: the samples scaled as torchaudio.load scales them (integer PCM of b bits divided by
-    /// 2^(b-1), unsigned 8-bit centred first, so [-1, 1); float samples as stored), multi-channel files mixed down to
-    /// mono by averaging the channels, and the file's sample rate. Throws <see cref="WavFormatException"/> for a bad
-    /// header, an encoding other than those above (A-law, mu-law, ADPCM, ...), a sample rate outside
+    /// 2^(b-1), unsigned 8-bit centred first, so [-1, 1); A-law and mu-law decoded to 16-bit values, divided by 2^15;
+    /// float samples as stored), multi-channel files mixed down to mono by averaging the channels, and the file's sample
+    /// rate. Throws <see cref="WavFormatException"/> for a bad header, an encoding other than those above (ADPCM, MP3
+    /// in a WAV, ...), a sample rate outside
     /// <see cref="MinSampleRate"/>..<see cref="MaxSampleRate"/> Hz, or a float sample that is NaN or infinite.
     /// </summary>
     public static (float[] Samples, int SampleRate) Read(string path)
@@ -53,7 +54,8 @@ public static class Wav
         if (bytes.Length < 12 || !Tag(bytes, 0, "RIFF") || !Tag(bytes, 8, "WAVE"))
             throw new WavFormatException(path, "bad header: not a RIFF/WAVE file (expected 'RIFF' at byte 0 and 'WAVE' at byte 8)");
         int channels = 0, rate = 0, bits = 0;
-        bool haveFmt = false, isFloat = false;
+        bool haveFmt = false;
+        int encoding = 0; // the format code: 1 integer PCM, 3 IEEE float, 6 A-law, 7 mu-law
         int pos = 12;
         while (pos + 8 <= bytes.Length)
         {
@@ -69,11 +71,17 @@ public static class Wav
                 bits = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 14)..]);
                 if (format == 0xFFFE && size >= 40 && body + 26 <= bytes.Length)
                     format = BinaryPrimitives.ReadUInt16LittleEndian(bytes[(body + 24)..]); // the sub-format GUID starts with the format code
-                if (format is not (1 or 3))
-                    throw new WavFormatException(path, $"unsupported encoding: format code {format}, expected 1 (integer PCM) or 3 (IEEE float)");
-                isFloat = format == 3;
-                if (isFloat ? bits is not (32 or 64) : bits is not (8 or 16 or 24 or 32))
-                    throw new WavFormatException(path, $"unsupported sample size: {bits} bits, expected {(isFloat ? "32 or 64 for IEEE float" : "8, 16, 24 or 32 for integer PCM")}");
+                if (format is not (1 or 3 or 6 or 7))
+                    throw new WavFormatException(path, $"unsupported encoding: format code {format}, expected 1 (integer PCM), 3 (IEEE float), 6 (A-law) or 7 (mu-law)");
+                encoding = format;
+                string? expected = format switch
+                {
+                    1 when bits is not (8 or 16 or 24 or 32) => "8, 16, 24 or 32 for integer PCM",
+                    3 when bits is not (32 or 64) => "32 or 64 for IEEE float",
+                    6 or 7 when bits != 8 => $"8 for {(format == 6 ? "A-law" : "mu-law")}",
+                    _ => null,
+                };
+                if (expected is not null) throw new WavFormatException(path, $"unsupported sample size: {bits} bits, expected {expected}");
                 if (channels < 1) throw new WavFormatException(path, "bad header: 0 channels");
                 if (rate < MinSampleRate || rate > MaxSampleRate)
                     throw new WavFormatException(path, $"unsupported sample rate {(uint)rate} Hz (header byte 24), expected {MinSampleRate}..{MaxSampleRate} Hz");
@@ -90,18 +98,20 @@ public static class Wav
                 int frames = (int)Math.Min(n / frameBytes, Array.MaxLength);
                 var x = new float[frames];
                 var data = bytes.Slice(body, (int)(frames * frameBytes));
-                // Integer samples to [-1, 1): v / 2^(bits-1); the channels summed in double, then averaged.
-                double scale = (isFloat ? 1.0 : Math.ScaleB(1.0, 1 - bits)) / channels;
+                // Integer samples to [-1, 1): v / 2^(bits-1), G.711 as 16-bit values; the channels summed in double, then averaged.
+                double scale = (encoding == 3 ? 1.0 : Math.ScaleB(1.0, encoding is 6 or 7 ? -15 : 1 - bits)) / channels;
                 for (int f = 0; f < frames; f++)
                 {
                     double acc = 0;
                     for (int c = 0; c < channels; c++)
                     {
                         var v = data.Slice((int)((f * (long)channels + c) * width), width);
-                        double sample = (isFloat, width) switch
+                        double sample = (encoding, width) switch
                         {
-                            (true, 4) => BinaryPrimitives.ReadSingleLittleEndian(v),
-                            (true, _) => BinaryPrimitives.ReadDoubleLittleEndian(v),
+                            (3, 4) => BinaryPrimitives.ReadSingleLittleEndian(v),
+                            (3, _) => BinaryPrimitives.ReadDoubleLittleEndian(v),
+                            (6, _) => ALaw(v[0]),
+                            (7, _) => MuLaw(v[0]),
                             (_, 1) => v[0] - 128,                                            // 8-bit PCM is unsigned
                             (_, 2) => BinaryPrimitives.ReadInt16LittleEndian(v),
                             (_, 3) => (v[0] | v[1] << 8 | (sbyte)v[2] << 16),                   // sign from the top byte
@@ -154,6 +164,22 @@ public static class Wav
             BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(44 + 2 * i), (short)Math.Clamp(v, -32768, 32767));
         }
         return b;
+    }
+
+    // ITU-T G.711 decoding to 16-bit values: mu-law 0xFF and 0x7F are 0, 0x00 is -32124; A-law 0xD5 is 8, 0x2A is -32256.
+    static int MuLaw(byte u)
+    {
+        u = (byte)~u;
+        int magnitude = (((u & 0x0F) << 3) + 0x84 << ((u >> 4) & 7)) - 0x84;
+        return (u & 0x80) != 0 ? -magnitude : magnitude;
+    }
+
+    static int ALaw(byte a)
+    {
+        a ^= 0x55;
+        int exponent = (a >> 4) & 7, mantissa = a & 0x0F;
+        int magnitude = exponent == 0 ? (mantissa << 4) + 8 : ((mantissa << 4) + 0x108) << (exponent - 1);
+        return (a & 0x80) != 0 ? magnitude : -magnitude;
     }
 
     static bool Tag(ReadOnlySpan<byte> b, int at, string tag) =>

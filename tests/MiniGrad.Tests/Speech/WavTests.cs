@@ -155,8 +155,11 @@ public class WavTests
         File.WriteAllBytes(dir["half.wav"], Header(1, 16000, 16, 4, format: 3).Concat(new byte[4]).ToArray());
         Assert.Contains("16 bits, expected 32 or 64 for IEEE float", Assert.Throws<WavFormatException>(() => Wav.Read(dir["half.wav"])).Message);
 
-        File.WriteAllBytes(dir["alaw.wav"], Header(1, 8000, 8, 4, format: 6).Concat(new byte[4]).ToArray());
-        Assert.Contains("format code 6, expected 1 (integer PCM) or 3 (IEEE float)", Assert.Throws<WavFormatException>(() => Wav.Read(dir["alaw.wav"])).Message);
+        File.WriteAllBytes(dir["alaw16.wav"], Header(1, 8000, 16, 4, format: 6).Concat(new byte[4]).ToArray());
+        Assert.Contains("16 bits, expected 8 for A-law", Assert.Throws<WavFormatException>(() => Wav.Read(dir["alaw16.wav"])).Message);
+
+        File.WriteAllBytes(dir["adpcm.wav"], Header(1, 8000, 4, 4, format: 2).Concat(new byte[4]).ToArray());
+        Assert.Contains("format code 2, expected 1 (integer PCM), 3 (IEEE float), 6 (A-law) or 7 (mu-law)", Assert.Throws<WavFormatException>(() => Wav.Read(dir["adpcm.wav"])).Message);
 
         File.WriteAllBytes(dir["nodata.wav"], Header(1, 16000, 16, 0)[..36]);
         Assert.Contains("no 'data' chunk", Assert.Throws<WavFormatException>(() => Wav.Read(dir["nodata.wav"])).Message);
@@ -181,6 +184,10 @@ public class WavTests
             [0.5f, -0.25f, -1f, 0f, (float)(-1.0 / 2147483648)] },
         { "32-bit float", 3, 32, [0, 0, 0, 0x3F, 0, 0, 0x80, 0xBE, 0, 0, 0x80, 0xBF, 0, 0, 0, 0, 0, 0, 0xC0, 0x3F],
             [0.5f, -0.25f, -1f, 0f, 1.5f] },
+        // G.711, 8 bits: the 16-bit values CPython's audioop.alaw2lin / ulaw2lin give for these codes, over 2^15 (all 256
+        // codes of both laws were checked against audioop once, session 26).
+        { "A-law", 6, 8, [0xD5, 0x55, 0x2A, 0xAA, 0xC0, 0x17], [8 / 32768f, -8 / 32768f, -32256 / 32768f, 32256 / 32768f, 344 / 32768f, -2368 / 32768f] },
+        { "mu-law", 7, 8, [0xFF, 0x7F, 0x00, 0x80, 0xF0, 0x70, 0x3C], [0f, 0f, -32124 / 32768f, 32124 / 32768f, 120 / 32768f, -120 / 32768f, -2364 / 32768f] },
         { "64-bit float", 3, 64, [0, 0, 0, 0, 0, 0, 0xE0, 0x3F, 0, 0, 0, 0, 0, 0, 0xD0, 0xBF, 0, 0, 0, 0, 0, 0, 0xF0, 0xBF,
             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F], [0.5f, -0.25f, -1f, 0f, 1.5f] },
     };
@@ -194,12 +201,13 @@ public class WavTests
         Assert.Equal(expected, y);
 
         // The same samples in a WAVE_FORMAT_EXTENSIBLE header (what many writers use above 16 bits or 2 channels), and
-        // as the left channel of a stereo file whose right channel is silent: mixed down to half.
+        // as the left channel of a stereo file whose right channel is silent: mixed down to the average.
         Assert.Equal(expected, Wav.Parse(Extensible(1, 22050, bits, format, data), encoding).Samples);
         int w = bits / 8;
-        var silent = format == 1 && bits == 8 ? (byte)0x80 : (byte)0;
+        var silent = format switch { 1 when bits == 8 => (byte)0x80, 6 => (byte)0xD5, 7 => (byte)0xFF, _ => (byte)0 };
         var stereo = Enumerable.Range(0, expected.Length).SelectMany(i => data.Skip(i * w).Take(w).Concat(Enumerable.Repeat(silent, w))).ToArray();
-        Assert.Equal(expected.Select(v => v / 2).ToArray(), Wav.Parse(Header(2, 22050, bits, stereo.Length, format).Concat(stereo).ToArray(), encoding).Samples);
+        float quiet = format == 6 ? 8 / 32768f : 0; // A-law has no zero: its quietest code is +-8
+        Assert.Equal(expected.Select(v => (v + quiet) / 2).ToArray(), Wav.Parse(Header(2, 22050, bits, stereo.Length, format).Concat(stereo).ToArray(), encoding).Samples);
     }
 
     // WAVE_FORMAT_EXTENSIBLE: a 40-byte 'fmt ' chunk whose sub-format GUID starts with the format code.
