@@ -31,8 +31,8 @@ public static class Wav
     /// 2^(b-1), unsigned 8-bit centred first, so [-1, 1); A-law and mu-law decoded to 16-bit values, divided by 2^15;
     /// float samples as stored), multi-channel files mixed down to mono by averaging the channels, and the file's sample
     /// rate. Throws <see cref="WavFormatException"/> for a bad header, an encoding other than those above (ADPCM, MP3
-    /// in a WAV, ...), a sample rate outside
-    /// <see cref="MinSampleRate"/>..<see cref="MaxSampleRate"/> Hz, or a float sample that is NaN or infinite.
+    /// in a WAV, ...), a sample rate outside <see cref="MinSampleRate"/>..<see cref="MaxSampleRate"/> Hz, or a float
+    /// sample that is NaN, infinite or beyond float32's range.
     /// </summary>
     public static (float[] Samples, int SampleRate) Read(string path)
     {
@@ -117,8 +117,8 @@ public static class Wav
                             (_, 3) => (v[0] | v[1] << 8 | (sbyte)v[2] << 16),                   // sign from the top byte
                             _ => BinaryPrimitives.ReadInt32LittleEndian(v),
                         };
-                        if (!double.IsFinite(sample))
-                            throw new WavFormatException(path, $"sample {f} of channel {c} is {sample.ToString(System.Globalization.CultureInfo.InvariantCulture)}; expected finite float samples");
+                        if (!(Math.Abs(sample) <= float.MaxValue)) // NaN, infinite, or a double no float32 holds
+                            throw new WavFormatException(path, $"sample {f} of channel {c} (counting from 0) is {sample.ToString(System.Globalization.CultureInfo.InvariantCulture)}; expected finite float samples within float32's range");
                         acc += sample;
                     }
                     x[f] = (float)(acc * scale);

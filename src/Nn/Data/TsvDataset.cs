@@ -24,8 +24,8 @@ public sealed record AudioExample(string Path, float[] Wave, string Transcript, 
 /// "relative/path.wav&lt;TAB&gt;transcript&lt;TAB&gt;speaker" (paths relative to DIR; every line of a file has the same
 /// number of columns; blank lines are skipped, and an optional first line "path&lt;TAB&gt;transcript[&lt;TAB&gt;speaker]"
 /// is taken as a header). The lists must be UTF-8 (a BOM is allowed). Audio is WAV (integer PCM of 8-32 bits,
-/// float or G.711, see <see cref="Wav.Read"/>) at <see cref="Wav.MinSampleRate"/>..<see cref="Wav.MaxSampleRate"/> Hz, mixed to mono and resampled to
-/// <see cref="SampleRate"/>. The alphabet is the set of characters (Unicode scalar values, so an emoji is one symbol)
+/// float or G.711, see <see cref="Wav.Read"/>) at <see cref="Wav.MinSampleRate"/>..<see cref="Wav.MaxSampleRate"/>
+/// Hz, mixed to mono and resampled to <see cref="SampleRate"/>. The alphabet is the set of characters (Unicode scalar values, so an emoji is one symbol)
 /// in the training transcripts, blank first. Everything is read and checked up front; the first problem (missing
 /// file, bad WAV header or sample rate, malformed line, bytes that are not UTF-8, empty transcript, character outside
 /// the alphabet) throws a <see cref="DatasetException"/> naming the TSV file and line.

@@ -237,14 +237,15 @@ public class WavTests
     [InlineData(float.NaN, 32)]
     [InlineData(float.PositiveInfinity, 32)]
     [InlineData(double.NegativeInfinity, 64)]
-    public void AFloatSampleThatIsNotFiniteNamesItsPlace(double bad, int bits)
+    [InlineData(1e300, 64)] // finite, but no float32 holds it
+    public void AFloatSampleThatIsNotAFiniteFloat32NamesItsPlace(double bad, int bits)
     {
         // Three stereo frames, the bad value in frame 2's right channel: a NaN would otherwise poison every feature.
         var values = new double[] { 0.1, 0.2, 0.3, 0.4, 0.5, bad };
         var data = values.SelectMany(v => bits == 32 ? BitConverter.GetBytes((float)v) : BitConverter.GetBytes(v)).ToArray();
         var e = Assert.Throws<WavFormatException>(() => Wav.Parse(Header(2, 16000, bits, data.Length, format: 3).Concat(data).ToArray(), "x.wav"));
         Assert.Contains("'x.wav'", e.Message);
-        Assert.Contains($"sample 2 of channel 1 is {bad.ToString(System.Globalization.CultureInfo.InvariantCulture)}", e.Message);
-        Assert.Contains("expected finite float samples", e.Message);
+        Assert.Contains($"sample 2 of channel 1 (counting from 0) is {bad.ToString(System.Globalization.CultureInfo.InvariantCulture)}", e.Message);
+        Assert.Contains("expected finite float samples within float32's range", e.Message);
     }
 }
