@@ -10,6 +10,9 @@ sealed record Example(float[] Features, int Frames, int[] Labels, string Transcr
 {
     public (float[] Mel, int Frames)[]? Views { get; init; }
 
+    /// <summary>The view this epoch trains on (<see cref="Augmentation.ChooseViews"/>).</summary>
+    public int? View { get; init; }
+
     /// <summary>Whether CTC can align the transcript to the model steps at all: one step per label, and a blank between
     /// two equal neighbours (otherwise its loss is infinite, and zeroed in training).</summary>
     public bool Alignable => Frames >= Labels.Length + Labels.Zip(Labels.Skip(1)).Count(p => p.First == p.Second);

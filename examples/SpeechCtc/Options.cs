@@ -37,7 +37,8 @@ sealed class Options
     public double TimeBudget = 300;     // seconds of training in this run before stopping early (a safety net on slow machines: the 5 minutes of issue 13)
     public bool? Augment;               // null: on for --data, off for the built-in data (which varies its voices itself)
     public double[] Speeds = [0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15];
-    public double? NoiseSnr;
+    public double PadSilence = 1;       // seconds of digital silence, at most, before and after half the views (0 = off)
+    public (double Lo, double Hi)? NoiseSnr = (20, 60); // white noise on half the views, at an SNR in Lo..Hi dB (null = off)
     public int TimeMask = 20, FreqMask = 8, Masks = 2;
     public double Vtlp;                // VTLP warp factors in [1 - Vtlp, 1 + Vtlp], one per view (0 = off, the default)
     public bool AugmentOn => Augment ?? Data is not null;
@@ -81,7 +82,10 @@ sealed class Options
           --time-mask N       SpecAugment: mask spans of up to N-1 frames (default 20; 0 = off)
           --freq-mask N       SpecAugment: mask bands of up to N-1 mel channels (default 8; 0 = off)
           --masks N           masks of each kind per utterance (default 2, at most 100)
-          --noise-snr DB      add white noise at SNR DB..DB+20 dB to each view (DB in -30..100; default: none)
+          --pad-silence SEC   pad half the views with 0..SEC s of digital silence before and after (each drawn
+                              apart; SEC in 0..10, default 1; 0 = off)
+          --noise-snr LO..HI  add white noise to half the views at an SNR drawn from LO..HI dB (in -30..100;
+                              a single DB for one level; default 20..60; none = off)
           --vtlp W            warp each view's mel filterbank by its own random factor in 1-W..1+W (vocal tract
                               length perturbation, e.g. 0.1; default 0 = off)
         """;
@@ -92,7 +96,7 @@ sealed class Options
 
     static readonly HashSet<string> EvalOptions = ["--checkpoint", "--data", "--out", "--device", "--beam", "--batch-size", "--test-size"];
     static readonly HashSet<string> TranscribeOptions = ["--checkpoint", "--device", "--beam"];
-    static readonly HashSet<string> AugmentationOptions = ["--speed-perturb", "--time-mask", "--freq-mask", "--masks", "--noise-snr", "--vtlp"];
+    static readonly HashSet<string> AugmentationOptions = ["--speed-perturb", "--time-mask", "--freq-mask", "--masks", "--pad-silence", "--noise-snr", "--vtlp"];
 
     static double[] SpeedList(string option, string v)
     {
@@ -102,6 +106,19 @@ sealed class Options
             if (!double.TryParse(parts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out speeds[k]) || !(speeds[k] >= 0.5 && speeds[k] <= 2))
                 throw new ArgumentException($"{option} expects comma-separated speed factors in 0.5..2, got '{parts[k]}' in '{v}'");
         return speeds;
+    }
+
+    // "none", one level "DB" or a range "LO..HI", in -30..100 dB.
+    static (double, double)? SnrRange(string option, string v)
+    {
+        if (v == "none") return null;
+        var parts = v.Split("..");
+        var dbs = new double[parts.Length];
+        for (int k = 0; k < parts.Length; k++)
+            if (parts.Length > 2 || !double.TryParse(parts[k], NumberStyles.Float, CultureInfo.InvariantCulture, out dbs[k]) || !(dbs[k] >= -30 && dbs[k] <= 100))
+                throw new ArgumentException($"{option} expects signal-to-noise ratios in -30..100 dB as LO..HI or DB, or none, got '{v}'");
+        return dbs.Length == 1 ? (dbs[0], dbs[0])
+            : dbs[0] <= dbs[1] ? (dbs[0], dbs[1]) : throw new ArgumentException($"{option} expects LO..HI with LO <= HI, got '{v}'");
     }
 
     /// <summary>Parses args; throws ArgumentException with a message for the user on anything unknown or malformed.</summary>
@@ -171,9 +188,10 @@ sealed class Options
                     o.Vtlp = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double vw) && vw >= 0 && vw <= 0.5 ? vw
                         : throw new ArgumentException($"{a} expects a warp width in 0..0.5 (factors 1-W..1+W), got '{args[i]}'");
                     break;
-                case "--noise-snr":
-                    o.NoiseSnr = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double snr) && snr >= -30 && snr <= 100 ? snr
-                        : throw new ArgumentException($"{a} expects a signal-to-noise ratio in -30..100 dB, got '{args[i]}'");
+                case "--noise-snr": o.NoiseSnr = SnrRange(a, Value()); break;
+                case "--pad-silence":
+                    o.PadSilence = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double pad) && pad >= 0 && pad <= 10 ? pad
+                        : throw new ArgumentException($"{a} expects seconds in 0..10, got '{args[i]}'");
                     break;
                 default: throw new ArgumentException($"unknown option '{a}'");
             }

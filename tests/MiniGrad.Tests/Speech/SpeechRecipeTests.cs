@@ -31,7 +31,7 @@ public class SpeechRecipeTests
     public void VtlpViewsAreWarpedAndReproducible()
     {
         var wave = Wave();
-        var plain = new Augmentation([0.9, 1.0, 1.1], null, 0, 0, 0, Vtlp: 0);
+        var plain = new Augmentation([0.9, 1.0, 1.1], 0, null, 0, 0, 0, Vtlp: 0);
         var warped = plain with { Vtlp = 0.1 };
         var a = warped.Views(wave, 5);
         var b = warped.Views(wave, 5);
