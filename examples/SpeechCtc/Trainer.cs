@@ -151,9 +151,8 @@ sealed class Trainer(Options o, SpeechModel model, Device device, Example[] trai
             for (int epoch = p.Epoch; p.GlobalStep < totalSteps && !Interrupted; epoch++)
             {
                 // The epoch's batches: each utterance in one of its augmented views (when augmenting), bucketed by
-                // that length and shuffled, all from generators of the seed and epoch, so
-                // that a resumed run sees what an uninterrupted one would; augmentation and padding run a couple of
-                // batches ahead on the loader's thread.
+                // that length and shuffled, all from generators of the seed and epoch, so that a resumed run sees what
+                // an uninterrupted one would; masking and padding run a couple of batches ahead on the loader's thread.
                 int e = epoch;
                 var data = augmentation is null ? train
                     : Augmentation.ChooseViews(train, model.Config.Stack, new Generator((o.Seed * 1000003L + epoch) * 100003L - 1));
