@@ -33,7 +33,8 @@ sealed record Augmentation(double[] Speeds, double PadSeconds, (double Lo, doubl
             var g = new Generator(seed * 1_000_003 + k + 99);
             if (PadSeconds > 0 && g.NextDouble() < 0.5)
             {
-                int before = (int)(g.NextDouble() * PadSeconds * 16000), after = (int)(g.NextDouble() * PadSeconds * 16000);
+                double most = PadSeconds * Corpus.Features.SampleRate;
+                int before = (int)(g.NextDouble() * most), after = (int)(g.NextDouble() * most);
                 var padded = new float[before + w.Length + after];
                 w.CopyTo(padded, before);
                 w = padded;
