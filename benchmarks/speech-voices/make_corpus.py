@@ -16,6 +16,9 @@ the engines are deterministic, so the same seed, --engine and version of the eng
                        test on RHVoice bdl, Pico en-GB, MBROLA us1 and festival rab_diphone
   rhvoice              one engine of those, as in issue 13's report (a few training voices, two unseen ones): train on
                        RHVoice alan, clb, slt, evgeniy-eng; test on RHVoice bdl and lyubov
+  fsdd                 people, not an engine: digit strings joined from the Free Spoken Digit Dataset's recordings of
+                       single digits (--fsdd DIR, a checkout of v1.0.10; six men, 8 kHz): train on george, lucas,
+                       theo, yweweler; test on jackson and nicolas
 
 Layout of the corpus directory (see README.md beside this file):
   wav/<speaker>/<set>-NNNNN.wav          16-bit mono PCM at the voice's native rate (espeak-ng 22,050 Hz, flite 16 kHz
@@ -70,16 +73,23 @@ MANY_TEST = [("rhvoice", "bdl"), ("pico", "en-GB"), ("mbrola", "us1"), ("festiva
 # RHVoice alone: its six English voices, two of them (a man and a woman) held out for testing.
 RHVOICE_TRAIN = [("rhvoice", "alan"), ("rhvoice", "clb"), ("rhvoice", "slt"), ("rhvoice", "evgeniy-eng")]
 RHVOICE_TEST = [("rhvoice", "bdl"), ("rhvoice", "lyubov")]
+# People: the Free Spoken Digit Dataset (github.com/Jakobovski/free-spoken-digit-dataset, v1.0.10, CC BY-SA 4.0),
+# 50 recordings of each digit by each of six men (8 kHz, trimmed), joined into digit strings. Its metadata gives the
+# accents: jackson and theo USA, nicolas Belgian French, yweweler and lucas German, george Greek.
+FSDD_TRAIN = [("fsdd", "george"), ("fsdd", "lucas"), ("fsdd", "theo"), ("fsdd", "yweweler")]
+FSDD_TEST = [("fsdd", "jackson"), ("fsdd", "nicolas")]
+FSDD_TAKES = 50  # recordings of each digit by each speaker: recordings/<digit>_<speaker>_<0..49>.wav
 ENGINE_SETS = {  # --engine -> (train voices, test voices)
     "flite": (FLITE_TRAIN, FLITE_TEST),
     "festival": (FESTIVAL_TRAIN, FESTIVAL_TEST),
     "mixed": (FLITE_TRAIN + FESTIVAL_TRAIN, FLITE_TEST + FESTIVAL_TEST),
     "many": (MANY_TRAIN, MANY_TEST),
     "rhvoice": (RHVOICE_TRAIN, RHVOICE_TEST),
+    "fsdd": (FSDD_TRAIN, FSDD_TEST),
 }
 # The program each engine runs (MBROLA through espeak-ng, which also needs the mbrola program).
 PROGRAMS = {"espeak-ng": ["espeak-ng"], "flite": ["flite"], "festival": ["festival"], "rhvoice": ["RHVoice-test"],
-            "pico": ["pico2wave"], "mbrola": ["espeak-ng", "mbrola"]}
+            "pico": ["pico2wave"], "mbrola": ["espeak-ng", "mbrola"], "fsdd": []}
 # The festival voices' packages, recorded in corpus.json.
 FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
                      "cmu_us_slt_arctic_hts": "festvox-us-slt-hts", "don_diphone": "festvox-don",
@@ -131,8 +141,42 @@ def plan_utterance_other(seed, corpus_engine, subset, index, engine, voice):
     comes from its own model)."""
     rng = random.Random(f"{seed}:{corpus_engine}:{subset}:{index}")
     p = _digits_and_delivery(rng, engine, voice)
-    p.update(stretch=round(rng.uniform(0.75, 1.45), 3), f0_scale=round(rng.uniform(0.8, 1.5), 3))
+    if engine == "fsdd":  # which recording of each digit, and the gap after each word (longer at a comma)
+        p.update(takes=[rng.randrange(FSDD_TAKES) for _ in p["transcript"]],
+                 gaps_ms=[rng.randint(250, 450) if w.endswith(",") else rng.randint(20, 120) for w in p["text"].split()][:-1])
+    else:
+        p.update(stretch=round(rng.uniform(0.75, 1.45), 3), f0_scale=round(rng.uniform(0.8, 1.5), 3))
     return p
+
+
+FSDD_DIR = None  # --fsdd
+
+
+def join_recordings(p, tmp):
+    """An FSDD utterance: the speaker's recordings of its digits, each scaled to the same peak, with the planned
+    silences between them, written to tmp (finish then pads and scales it like an engine's output)."""
+    out, rate = array.array("h"), None
+    for i, (digit, take) in enumerate(zip(p["transcript"], p["takes"])):
+        path = os.path.join(FSDD_DIR, "recordings", f"{digit}_{p['voice']}_{take}.wav")
+        with wave.open(path, "rb") as w:
+            r, ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+            if ch != 1 or width != 2 or (rate is not None and r != rate):
+                raise RuntimeError(f"{path}: {ch} channels of {8 * width} bits at {r} Hz; expected 16-bit mono at one rate")
+            rate = r
+            x = array.array("h", w.readframes(w.getnframes()))
+        if sys.byteorder != "little":
+            x.byteswap()
+        k = 0.9 * 32767 / max(1, max(abs(v) for v in x))
+        out += array.array("h", (int(round(v * k)) for v in x))
+        if i < len(p["gaps_ms"]):
+            out += array.array("h", bytes(2 * (rate * p["gaps_ms"][i] // 1000)))
+    if sys.byteorder != "little":
+        out.byteswap()
+    with wave.open(tmp, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(out.tobytes())
 
 
 def festival_commands(p, tmp):
@@ -192,6 +236,9 @@ def synthesize(p, path):
     elif p["engine"] == "mbrola":  # espeak-ng's rate (words/min, 175 its default) and pitch (0-99, 50 its default)
         cmd = ["espeak-ng", "-v", "mb-" + p["voice"], "-s", str(round(175 / p["stretch"])),
                "-p", str(min(99, round(50 * p["f0_scale"]))), "-w", tmp, p["text"]]
+    elif p["engine"] == "fsdd":
+        join_recordings(p, tmp)
+        return finish(p, tmp, path, "fsdd")
     else:
         raise ValueError(f"synthesize: engine {p['engine']} runs in batches (synthesize_festival)")
     subprocess.run(cmd, check=True, input=text_in, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -244,6 +291,8 @@ def main():
                     help="where the training and test voices come from (default espeak-ng; see above)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--fsdd", help="for --engine fsdd: a checkout of the Free Spoken Digit Dataset (its recordings/ "
+                                   "folder; run.sh clones tag v1.0.10)")
     a = ap.parse_args()
     if a.utterances < 20:
         ap.error("--utterances must be at least 20")
@@ -263,6 +312,12 @@ def main():
         train, test = ENGINE_SETS[a.engine]
         subsets.append(("train", train, n_train))
         subsets.append(("test", test, n_test))
+    if a.engine == "fsdd":
+        global FSDD_DIR
+        FSDD_DIR = a.fsdd
+        if not a.fsdd or not os.path.isfile(os.path.join(a.fsdd, "recordings", "0_jackson_0.wav")):
+            sys.exit(f"make_corpus: --engine fsdd needs --fsdd DIR, a checkout of the Free Spoken Digit Dataset with "
+                     f"recordings/0_jackson_0.wav; got {a.fsdd!r}")
     needed = sorted({e for _, voices, _ in subsets for e, _ in voices})
     for e in needed:
         for program in PROGRAMS[e]:
@@ -341,8 +396,12 @@ def main():
     else:
         summary["engine"] = a.engine
         packages = {"rhvoice": ["rhvoice", "rhvoice-english"], "pico": ["libttspico-utils"],
-                    "mbrola": ["mbrola"] + [f"mbrola-{v}" for _, vs, _ in subsets for e, v in vs if e == "mbrola"]}
+                    "mbrola": ["mbrola"] + [f"mbrola-{v}" for _, vs, _ in subsets for e, v in vs if e == "mbrola"],
+                    "fsdd": []}
         summary["engines"] = {}
+        if a.engine == "fsdd":  # the dataset's version where the folder is a git checkout (run.sh clones v1.0.10)
+            r = subprocess.run(["git", "-C", a.fsdd, "describe", "--tags"], capture_output=True, text=True)
+            summary["engines"]["free-spoken-digit-dataset"] = r.stdout.strip() or "unknown"
         for e in needed:
             for pkg in packages.get(e, [e]):
                 summary["engines"][pkg] = engine_version(pkg)

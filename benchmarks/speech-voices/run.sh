@@ -2,11 +2,12 @@
 # Speech on voices the model never heard: builds (once) a multi-speaker spoken-digit corpus with Debian's
 # text-to-speech engines, trains examples/SpeechCtc on seven espeak-ng voices, and reports the test CER on two
 # unseen espeak-ng voices and on four flite voices (another engine); --engine flite|festival|mixed|many|rhvoice takes the
-# training and the unseen test voices from other engines instead. See README.md beside this file.
+# training and the unseen test voices from other engines instead, and --engine fsdd from people's recordings (the Free
+# Spoken Digit Dataset). See README.md beside this file.
 #
-#   bash benchmarks/speech-voices/run.sh [--engine espeak-ng|flite|festival|mixed|many|rhvoice] [--utterances N] [--corpus DIR]
-#                                        [--out DIR] [--seed S] [--columns auto|2|3] [--per-voice] [--skip-train]
-#                                        [--no-install] [--corpus-only] [-- SpeechCtc args...]
+#   bash benchmarks/speech-voices/run.sh [--engine espeak-ng|flite|festival|mixed|many|rhvoice|fsdd] [--utterances N]
+#                                        [--corpus DIR] [--fsdd DIR] [--out DIR] [--seed S] [--columns auto|2|3]
+#                                        [--per-voice] [--skip-train] [--no-install] [--corpus-only] [-- SpeechCtc args...]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,15 +22,17 @@ per_voice=0
 skip_train=0
 engine=espeak-ng
 corpus=""
+fsdd=""
 out="$repo/speechctc-out/voices-$(date +%Y%m%d-%H%M%S)"
 extra=()
 
-usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --engine) engine="$2"; shift 2 ;;
         --utterances) utterances="$2"; shift 2 ;;
         --corpus) corpus="$2"; shift 2 ;;
+        --fsdd) fsdd="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
         --columns) columns="$2"; shift 2 ;;
@@ -44,7 +47,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$utterances" =~ ^[0-9]+$ ]] || { echo "run.sh: --utterances expects a number, got '$utterances'" >&2; exit 2; }
 [[ "$columns" =~ ^(auto|2|3)$ ]] || { echo "run.sh: --columns expects auto, 2 or 3, got '$columns'" >&2; exit 2; }
-[[ "$engine" =~ ^(espeak-ng|flite|festival|mixed|many|rhvoice)$ ]] || { echo "run.sh: --engine expects espeak-ng, flite, festival, mixed, many or rhvoice, got '$engine'" >&2; exit 2; }
+[[ "$engine" =~ ^(espeak-ng|flite|festival|mixed|many|rhvoice|fsdd)$ ]] || { echo "run.sh: --engine expects espeak-ng, flite, festival, mixed, many, rhvoice or fsdd, got '$engine'" >&2; exit 2; }
 # One corpus directory per engine: corpus-voices (espeak-ng, as before) or corpus-<engine>.
 name=corpus-voices; [[ $engine != espeak-ng ]] && name="corpus-$engine"
 if [[ -z "$corpus" ]]; then
@@ -70,10 +73,11 @@ case $engine in
                   festival festvox-don festvox-rablpc16k)
         voices=(english/don_diphone english/rab_diphone) ;;
     rhvoice) programs=(RHVoice-test); packages=(rhvoice rhvoice-english); voices=() ;;
+    fsdd) programs=(); packages=(); voices=() ;;  # recordings, not an engine (below)
 esac
 missing=0
-for p in "${programs[@]}"; do command -v "$p" >/dev/null || missing=1; done
-for v in "${voices[@]}"; do [[ -d /usr/share/festival/voices/$v ]] || missing=1; done
+for p in "${programs[@]+"${programs[@]}"}"; do command -v "$p" >/dev/null || missing=1; done
+for v in "${voices[@]+"${voices[@]}"}"; do [[ -d /usr/share/festival/voices/$v ]] || missing=1; done
 if [[ $engine == many ]]; then
     for v in en1 us1 us2 us3; do [[ -d /usr/share/mbrola/$v ]] || missing=1; done
 fi
@@ -93,7 +97,7 @@ if [[ $install == 1 && $missing == 1 ]]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
-for p in "${programs[@]}"; do
+for p in "${programs[@]+"${programs[@]}"}"; do
     [[ $engine == espeak-ng && $p == flite ]] && continue  # (optional there: without it, no other-engine test set)
     command -v "$p" >/dev/null || { echo "run.sh: $p is not installed" >&2; exit 1; }
 done
@@ -118,7 +122,17 @@ else
     mkdir -p "$(dirname "$corpus")"
     if [[ $engine == espeak-ng ]]; then echo "== corpus: building $utterances utterances (+ the other-engine test set) into $corpus"
     else echo "== corpus: building $utterances $engine utterances into $corpus"; fi
-    python3 "$here/make_corpus.py" --out "$corpus" --engine "$engine" --utterances "$utterances" --seed "$seed"
+    fsdd_args=()
+    if [[ $engine == fsdd ]]; then
+        # The Free Spoken Digit Dataset (CC BY-SA 4.0), tag v1.0.10: cloned beside the corpus unless --fsdd names a copy.
+        if [[ -z $fsdd ]]; then
+            fsdd="$(dirname "$corpus")/free-spoken-digit-dataset"
+            [[ -d $fsdd/recordings ]] || git clone -q --depth 1 --branch v1.0.10 https://github.com/Jakobovski/free-spoken-digit-dataset "$fsdd" \
+                || { echo "run.sh: could not clone the Free Spoken Digit Dataset; pass --fsdd DIR with a copy" >&2; exit 1; }
+        fi
+        fsdd_args=(--fsdd "$fsdd")
+    fi
+    python3 "$here/make_corpus.py" --out "$corpus" --engine "$engine" --utterances "$utterances" --seed "$seed" "${fsdd_args[@]+"${fsdd_args[@]}"}"
 fi
 python3 - "$corpus/corpus.json" <<'EOF'
 import json, sys
