@@ -157,26 +157,47 @@ def join_recordings(p, tmp):
     silences between them, written to tmp (finish then pads and scales it like an engine's output)."""
     out, rate = array.array("h"), None
     for i, (digit, take) in enumerate(zip(p["transcript"], p["takes"])):
-        path = os.path.join(FSDD_DIR, "recordings", f"{digit}_{p['voice']}_{take}.wav")
-        with wave.open(path, "rb") as w:
-            r, ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-            if ch != 1 or width != 2 or (rate is not None and r != rate):
-                raise RuntimeError(f"{path}: {ch} channels of {8 * width} bits at {r} Hz; expected 16-bit mono at one rate")
-            rate = r
-            x = array.array("h", w.readframes(w.getnframes()))
-        if sys.byteorder != "little":
-            x.byteswap()
-        k = 0.9 * 32767 / max(1, max(abs(v) for v in x))
-        out += array.array("h", (int(round(v * k)) for v in x))
+        x, r = read_wav(os.path.join(FSDD_DIR, "recordings", f"{digit}_{p['voice']}_{take}.wav"), "fsdd")
+        if rate is not None and r != rate:
+            raise RuntimeError(f"fsdd: {p['voice']}'s recordings at {rate} and {r} Hz; expected one rate")
+        rate = r
+        out += scaled(x, 0.9)
         if i < len(p["gaps_ms"]):
-            out += array.array("h", bytes(2 * (rate * p["gaps_ms"][i] // 1000)))
+            out += silence(rate, p["gaps_ms"][i])
+    write_wav(tmp, out, rate)
+
+
+def read_wav(path, program):
+    """The samples and rate of a 16-bit mono WAV file."""
+    with wave.open(path, "rb") as w:
+        rate, ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        if ch != 1 or width != 2:
+            raise RuntimeError(f"{program} wrote {ch} channels of {8 * width} bits ({path}); expected 16-bit mono")
+        samples = array.array("h", w.readframes(w.getnframes()))
+    if sys.byteorder != "little":
+        samples.byteswap()
+    return samples, rate
+
+
+def write_wav(path, samples, rate):
+    out = array.array("h", samples)
     if sys.byteorder != "little":
         out.byteswap()
-    with wave.open(tmp, "wb") as w:
+    with wave.open(path, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(out.tobytes())
+
+
+def scaled(samples, gain):
+    """The samples scaled so that the peak is `gain` of full scale."""
+    k = gain * 32767 / max(1, max(abs(s) for s in samples))
+    return array.array("h", (int(round(s * k)) for s in samples))
+
+
+def silence(rate, ms):
+    return array.array("h", bytes(2 * (rate * ms // 1000)))
 
 
 def festival_commands(p, tmp):
@@ -247,28 +268,11 @@ def synthesize(p, path):
 
 def finish(p, tmp, path, program):
     """Scales the engine's output `tmp` to the planned peak, pads it with the planned silences, writes `path`."""
-    with wave.open(tmp, "rb") as w:
-        rate, ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-        if ch != 1 or width != 2:
-            raise RuntimeError(f"{program} wrote {ch} channels of {8 * width} bits; expected 16-bit mono")
-        samples = array.array("h", w.readframes(w.getnframes()))
+    samples, rate = read_wav(tmp, program)
     os.remove(tmp)
-    if sys.byteorder != "little":
-        samples.byteswap()
     # Loudness: scale so the peak is `gain` of full scale.
-    peak = max(1, max(abs(s) for s in samples))
-    k = p["gain"] * 32767 / peak
-    scaled = array.array("h", (int(round(s * k)) for s in samples))
-    lead = array.array("h", bytes(2 * (rate * p["lead_ms"] // 1000)))
-    trail = array.array("h", bytes(2 * (rate * p["trail_ms"] // 1000)))
-    out = lead + scaled + trail
-    if sys.byteorder != "little":
-        out.byteswap()
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(out.tobytes())
+    out = silence(rate, p["lead_ms"]) + scaled(samples, p["gain"]) + silence(rate, p["trail_ms"])
+    write_wav(path, out, rate)
     return len(out) / rate, rate
 
 
