@@ -180,6 +180,7 @@ def read_wav(path, program):
 
 
 def write_wav(path, samples, rate):
+    """Writes 16-bit mono samples as a WAV file."""
     out = array.array("h", samples)
     if sys.byteorder != "little":
         out.byteswap()
@@ -197,6 +198,7 @@ def scaled(samples, gain):
 
 
 def silence(rate, ms):
+    """`ms` milliseconds of digital silence."""
     return array.array("h", bytes(2 * (rate * ms // 1000)))
 
 
@@ -300,6 +302,8 @@ def main():
     a = ap.parse_args()
     if a.utterances < 20:
         ap.error("--utterances must be at least 20")
+    if a.fsdd is not None and a.engine != "fsdd":
+        ap.error(f"--fsdd is for --engine fsdd only, not --engine {a.engine}")
 
     n_test = round(a.utterances * 0.2)
     n_train = a.utterances - n_test
@@ -404,8 +408,11 @@ def main():
                     "fsdd": []}
         summary["engines"] = {}
         if a.engine == "fsdd":  # the dataset's version where the folder is a git checkout (run.sh clones v1.0.10)
-            r = subprocess.run(["git", "-C", a.fsdd, "describe", "--tags"], capture_output=True, text=True)
-            summary["engines"]["free-spoken-digit-dataset"] = r.stdout.strip() or "unknown"
+            try:
+                r = subprocess.run(["git", "-C", a.fsdd, "describe", "--tags"], capture_output=True, text=True)
+                summary["engines"]["free-spoken-digit-dataset"] = r.stdout.strip() or "unknown"
+            except OSError:  # no git
+                summary["engines"]["free-spoken-digit-dataset"] = "unknown"
         for e in needed:
             for pkg in packages.get(e, [e]):
                 summary["engines"][pkg] = engine_version(pkg)

@@ -48,6 +48,7 @@ done
 [[ "$utterances" =~ ^[0-9]+$ ]] || { echo "run.sh: --utterances expects a number, got '$utterances'" >&2; exit 2; }
 [[ "$columns" =~ ^(auto|2|3)$ ]] || { echo "run.sh: --columns expects auto, 2 or 3, got '$columns'" >&2; exit 2; }
 [[ "$engine" =~ ^(espeak-ng|flite|festival|mixed|many|rhvoice|fsdd)$ ]] || { echo "run.sh: --engine expects espeak-ng, flite, festival, mixed, many, rhvoice or fsdd, got '$engine'" >&2; exit 2; }
+[[ -z $fsdd || $engine == fsdd ]] || { echo "run.sh: --fsdd is for --engine fsdd only, not --engine $engine" >&2; exit 2; }
 # One corpus directory per engine: corpus-voices (espeak-ng, as before) or corpus-<engine>.
 name=corpus-voices; [[ $engine != espeak-ng ]] && name="corpus-$engine"
 if [[ -z "$corpus" ]]; then
