@@ -149,15 +149,12 @@ def plan_utterance_other(seed, corpus_engine, subset, index, engine, voice):
     return p
 
 
-FSDD_DIR = None  # --fsdd
-
-
 def join_recordings(p, tmp):
-    """An FSDD utterance: the speaker's recordings of its digits, each scaled to the same peak, with the planned
-    silences between them, written to tmp (finish then pads and scales it like an engine's output)."""
+    """An FSDD utterance: the speaker's recordings of its digits (from the folder p["recordings"]), each scaled to the
+    same peak, with the planned silences between them, written to tmp (finish then pads and scales it like an engine's output)."""
     out, rate = array.array("h"), None
     for i, (digit, take) in enumerate(zip(p["transcript"], p["takes"])):
-        x, r = read_wav(os.path.join(FSDD_DIR, "recordings", f"{digit}_{p['voice']}_{take}.wav"), "fsdd")
+        x, r = read_wav(os.path.join(p["recordings"], f"{digit}_{p['voice']}_{take}.wav"), "fsdd")
         if rate is not None and r != rate:
             raise RuntimeError(f"fsdd: {p['voice']}'s recordings at {rate} and {r} Hz; expected one rate")
         rate = r
@@ -321,8 +318,6 @@ def main():
         subsets.append(("train", train, n_train))
         subsets.append(("test", test, n_test))
     if a.engine == "fsdd":
-        global FSDD_DIR
-        FSDD_DIR = a.fsdd
         if not a.fsdd or not os.path.isfile(os.path.join(a.fsdd, "recordings", "0_jackson_0.wav")):
             sys.exit(f"make_corpus: --engine fsdd needs --fsdd DIR, a checkout of the Free Spoken Digit Dataset with "
                      f"recordings/0_jackson_0.wav; got {a.fsdd!r}")
@@ -342,6 +337,8 @@ def main():
                 p = plan_utterance(a.seed, subset, i, engine, voice)
             else:
                 p = plan_utterance_other(a.seed, a.engine, subset, i, engine, voice)
+            if engine == "fsdd":
+                p["recordings"] = os.path.join(a.fsdd, "recordings")
             spk = speaker_id(engine, voice)
             rel = f"wav/{spk}/{subset}-{i:05d}.wav"
             os.makedirs(os.path.join(tmpdir, os.path.dirname(rel)), exist_ok=True)
